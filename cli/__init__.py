@@ -1,0 +1,1 @@
+"""The `compressor` command line: thin click commands over compressor.compression."""

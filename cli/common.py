@@ -1,0 +1,64 @@
+"""Options and rendering shared by the commands."""
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Callable, Dict, Iterable, Optional
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+console = Console(stderr=True)
+
+
+def json_option(func: Callable) -> Callable:
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")(func)
+
+
+def model_options(func: Callable) -> Callable:
+    func = click.option("--pretrained", is_flag=True, default=None,
+                        help="Pretrained weights from the local torch cache (with --arch).")(func)
+    func = click.option("--arch", help="Model name (see `compressor list models`).")(func)
+    return click.option("--checkpoint", type=click.Path(dir_okay=False), help="A compressor checkpoint.")(func)
+
+
+def dataset_options(func: Callable) -> Callable:
+    func = click.option("--workers", type=click.IntRange(min=0), help="Data loading processes.")(func)
+    func = click.option("--batch-size", type=click.IntRange(min=1), help="Images per batch.")(func)
+    func = click.option("--data-dir", type=click.Path(file_okay=False), help="Folder with the dataset files.")(func)
+    return click.option("--dataset", help="Dataset name (default: the model's own).")(func)
+
+
+def emit_json(data: Dict[str, Any]) -> None:
+    click.echo(json.dumps(data, default=_jsonable))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return str(value)
+
+
+def render_table(title: str, columns: Iterable[str], rows: Iterable[Iterable[Any]],
+                 footer: Optional[Iterable[Any]] = None) -> None:
+    table = Table(title=title, show_footer=footer is not None)
+    footer = list(footer) if footer is not None else None
+    for index, column in enumerate(columns):
+        justify = "left" if index == 0 else "right"
+        table.add_column(column, justify=justify, footer=str(footer[index]) if footer else "")
+    for row in rows:
+        table.add_row(*(str(cell) for cell in row))
+    console.print(table)
+
+
+def render_mapping(title: str, values: Dict[str, Any]) -> None:
+    render_table(title, ["", "value"], [(key, format_value(value)) for key, value in values.items()])
+
+
+def format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 1 else f"{value:.2f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)

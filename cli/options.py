@@ -1,0 +1,22 @@
+"""Turn flag values into the library's typed configs, reporting bad values as user errors."""
+from __future__ import annotations
+
+from typing import Optional
+
+from pydantic import ValidationError
+
+from ..compression.errors import UserError
+from ..datasets import DATASETS, DatasetConfig
+from ..compression.errors import did_you_mean
+
+
+def dataset_config(default_name: str, name: Optional[str], data_dir: Optional[str],
+                   batch_size: Optional[int], workers: Optional[int]) -> DatasetConfig:
+    values = {"name": name or default_name, "data_dir": data_dir, "batch_size": batch_size, "workers": workers}
+    values = {key: value for key, value in values.items() if value is not None}
+    if values["name"] not in DATASETS:
+        raise UserError("--dataset: " + did_you_mean(values["name"], DATASETS.names(), "dataset"))
+    try:
+        return DatasetConfig(**values)
+    except ValidationError as err:
+        raise UserError(f"bad dataset option: {err.errors()[0]['msg']}") from None

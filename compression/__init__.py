@@ -1,0 +1,1 @@
+"""The compressor library: schedules, training loop, pruning, quantization, summaries."""

@@ -1,0 +1,101 @@
+"""Every torch.optim.lr_scheduler class by name, plus Distiller's PolynomialLR and MultiStepMultiGammaLR."""
+from __future__ import annotations
+
+import inspect
+import math
+import typing
+from typing import Any, List, Optional
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from torch.optim import lr_scheduler as torch_schedulers
+
+from .components import LR_SCHEDULERS
+
+# These take Python callables or scheduler objects, which a YAML schedule cannot express.
+_NOT_EXPRESSIBLE = {"LambdaLR", "MultiplicativeLR", "SequentialLR", "ChainedScheduler", "LRScheduler",
+                    "_LRScheduler", "PolynomialLR"}
+_SKIPPED_ARGS = {"self", "optimizer", "last_epoch", "verbose", "scale_fn"}
+
+
+class MultiStepMultiGammaLR(torch_schedulers.LRScheduler):
+    """Multiply the lr by gammas[i] once epoch reaches milestones[i] (Distiller's scheduler)."""
+
+    def __init__(self, optimizer, milestones: List[int], gammas: List[float], last_epoch: int = -1):
+        self.milestones = list(milestones)
+        self.gammas = list(gammas)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        factor = math.prod(g for m, g in zip(self.milestones, self.gammas) if m <= self.last_epoch)
+        return [base_lr * factor for base_lr in self.base_lrs]
+
+
+class MultiStepMultiGammaConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    milestones: List[int] = Field(description="Epochs at which to change the lr (increasing).")
+    gammas: List[float] = Field(description="Factor applied at each milestone.")
+
+    @model_validator(mode="after")
+    def _same_length(self):
+        if len(self.milestones) != len(self.gammas):
+            raise ValueError("milestones and gammas must have the same length")
+        if self.milestones != sorted(self.milestones):
+            raise ValueError("milestones must be increasing")
+        return self
+
+
+class PolynomialConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    T_max: Optional[int] = Field(None, ge=1, description="Distiller's name for total_iters.")
+    total_iters: Optional[int] = Field(None, ge=1, description="Epochs over which the lr decays to 0.")
+    power: float = Field(1.0, description="Exponent of the decay.")
+
+    @model_validator(mode="after")
+    def _one_length(self):
+        if (self.T_max is None) == (self.total_iters is None):
+            raise ValueError("give exactly one of T_max or total_iters")
+        return self
+
+
+def _polynomial(optimizer, T_max=None, total_iters=None, power=1.0):
+    return torch_schedulers.PolynomialLR(optimizer, total_iters=T_max or total_iters, power=power)
+
+
+LR_SCHEDULERS.add("MultiStepMultiGammaLR", MultiStepMultiGammaLR, MultiStepMultiGammaConfig,
+                  "Multiply the lr by a different gamma at each milestone epoch.")
+LR_SCHEDULERS.add("PolynomialLR", _polynomial, PolynomialConfig,
+                  "Decay the lr polynomially to 0 over T_max (or total_iters) epochs.")
+
+
+def _config_from_signature(cls: type) -> type:
+    """A pydantic model whose fields are the constructor's arguments, typed from its annotations."""
+    try:
+        hints = typing.get_type_hints(cls.__init__, vars(torch_schedulers))
+    except Exception:  # an annotation that does not resolve is checked as Any
+        hints = {}
+    fields = {}
+    for name, param in inspect.signature(cls.__init__).parameters.items():
+        if name in _SKIPPED_ARGS or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        fields[name] = (hints.get(name, Any), default)
+    return create_model(f"{cls.__name__}Config", __config__=ConfigDict(extra="forbid"), **fields)
+
+
+def _register_torch_schedulers() -> None:
+    for name, cls in vars(torch_schedulers).items():
+        if not inspect.isclass(cls) or name in _NOT_EXPRESSIBLE or name.startswith("_"):
+            continue
+        if issubclass(cls, torch_schedulers.LRScheduler) or name == "ReduceLROnPlateau":
+            summary = (inspect.getdoc(cls) or name).splitlines()[0]
+            LR_SCHEDULERS.add(name, cls, _config_from_signature(cls), summary)
+
+
+_register_torch_schedulers()
+
+
+def build_lr_scheduler(spec, optimizer: torch.optim.Optimizer):
+    return spec.entry.factory(optimizer, **spec.config.model_dump(exclude_unset=False))

@@ -1,0 +1,44 @@
+"""A model from `--checkpoint` or `--arch`, and the test data that goes with it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, Optional
+
+from torch import nn
+
+from ..datasets import DatasetConfig, build_datasets, build_loaders
+from .checkpoint import load_checkpoint, model_from_checkpoint
+from .errors import UserError
+from .models import ModelInfo, build_model, model_info
+
+
+@dataclass
+class LoadedModel:
+    model: nn.Module
+    info: ModelInfo
+    checkpoint: Optional[Dict[str, Any]] = None
+
+    @property
+    def dataset(self) -> str:
+        if self.checkpoint and self.checkpoint.get("dataset"):
+            return self.checkpoint["dataset"]
+        return self.info.default_dataset
+
+
+def load_model(checkpoint: Optional[str] = None, arch: Optional[str] = None,
+               pretrained: bool = False) -> LoadedModel:
+    if bool(checkpoint) == bool(arch):
+        raise UserError("give exactly one of --checkpoint CKPT or --arch NAME")
+    if checkpoint:
+        payload = load_checkpoint(checkpoint)
+        model, info = model_from_checkpoint(payload)
+        num_classes = payload.get("num_classes", info.num_classes)
+        info = ModelInfo(info.name, info.input_shape, num_classes, info.default_dataset, info.description)
+        return LoadedModel(model, info, payload)
+    return LoadedModel(build_model(arch, pretrained=pretrained), model_info(arch))
+
+
+def test_loader(loaded: LoadedModel, config: DatasetConfig, seed: int = 0):
+    """The test split of `config`'s dataset, shaped for the loaded model."""
+    splits = build_datasets(config, loaded.info.input_shape, loaded.info.num_classes, seed)
+    return build_loaders(splits, config.batch_size, config.workers, seed).test

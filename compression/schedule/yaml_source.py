@@ -1,0 +1,119 @@
+"""Safe YAML loading that remembers the line of every key and item."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+import yaml
+
+from ..errors import Problem, ScheduleError
+
+_PYTHON_TAG = "tag:yaml.org,2002:python/"
+_COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+
+PathKey = Tuple[Union[str, int], ...]
+
+
+def format_path(path: PathKey) -> str:
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+@dataclass
+class YamlDocument:
+    """Plain Python data from a YAML file plus the 1-based line of each path in it."""
+
+    data: Any
+    text: str
+    source: str
+    lines: Dict[PathKey, int] = field(default_factory=dict)
+
+    def line_of(self, path: PathKey) -> Optional[int]:
+        """The line of `path`, or of its nearest ancestor that has one."""
+        path = tuple(path)
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get((), None)
+
+    def problem(self, path: PathKey, message: str) -> Problem:
+        return Problem(format_path(path), message, self.line_of(path))
+
+
+def load_yaml_file(path: Union[str, Path]) -> YamlDocument:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScheduleError([Problem("", f"file not found: {path}")], str(path)) from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as err:
+        raise ScheduleError([Problem("", f"cannot read {path}: {err}")], str(path)) from None
+    return load_yaml_text(text, str(path))
+
+
+def load_yaml_text(text: str, source: str = "schedule") -> YamlDocument:
+    """Parse with yaml.SafeLoader: tags such as !!python/object are refused, never run."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as err:
+        raise ScheduleError([_syntax_problem(err)], source) from None
+    if node is None:
+        raise ScheduleError([Problem("", "the file is empty (expected a mapping such as 'version: 1')", 1)], source)
+    document = YamlDocument(None, text, source)
+    problems: List[Problem] = []
+    document.data = _build(node, (), document, problems)
+    if problems:
+        raise ScheduleError(problems, source)
+    return document
+
+
+def _syntax_problem(err: yaml.YAMLError) -> Problem:
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    line = mark.line + 1 if mark is not None else None
+    what = getattr(err, "problem", None) or str(err)
+    context = getattr(err, "context", None)
+    message = f"YAML syntax error: {context}, {what}" if context else f"YAML syntax error: {what}"
+    if "could not determine a constructor" in str(err):
+        message = f"refused YAML tag: {what} (Python objects are never built from a schedule)"
+    return Problem("", message, line)
+
+
+def _build(node: yaml.Node, path: PathKey, doc: YamlDocument, problems: List[Problem]) -> Any:
+    doc.lines.setdefault(path, node.start_mark.line + 1)
+    if node.tag.startswith(_PYTHON_TAG) or (
+            not isinstance(node, yaml.ScalarNode) and node.tag not in _COLLECTION_TAGS):
+        problems.append(Problem(format_path(path), f"refused YAML tag {node.tag} "
+                                "(Python objects are never built from a schedule)", node.start_mark.line + 1))
+        return None
+    if isinstance(node, yaml.MappingNode):
+        return _build_mapping(node, path, doc, problems)
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(item, path + (i,), doc, problems) for i, item in enumerate(node.value)]
+    try:
+        return yaml.SafeLoader(" ").construct_object(node, deep=True)
+    except yaml.YAMLError as err:
+        problems.append(_syntax_problem(err))
+        return None
+
+
+def _build_mapping(node: yaml.MappingNode, path: PathKey, doc: YamlDocument, problems: List[Problem]) -> Dict:
+    result: Dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = _build(key_node, path + ("<key>",), doc, problems)
+        if isinstance(key, (list, dict)) or key is None:
+            problems.append(Problem(format_path(path), "a key must be a plain name", key_node.start_mark.line + 1))
+            continue
+        if key in result:
+            problems.append(Problem(format_path(path + (key,)), "duplicate key", key_node.start_mark.line + 1))
+            continue
+        doc.lines[path + (key,)] = key_node.start_mark.line + 1
+        result[key] = _build(value_node, path + (key,), doc, problems)
+    doc.lines.pop(path + ("<key>",), None)
+    return result

@@ -1,0 +1,84 @@
+"""The run folder: checkpoints, metrics.jsonl, TensorBoard events and a copy of the schedule."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from torch import nn
+
+from ..checkpoint import atomic_write, save_checkpoint
+from ..sparsity import layer_sparsities, prunable_weights
+
+
+class RunFolder:
+    def __init__(self, path: Path, write_tensorboard: bool = True):
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._write_tensorboard = write_tensorboard
+        self._writer = None
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.path / "checkpoint.pt"
+
+    @property
+    def best_path(self) -> Path:
+        return self.path / "best.pt"
+
+    def write_schedule(self, text: str) -> None:
+        atomic_write(self.path / "schedule.yaml", lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+    def save(self, payload: Dict[str, Any], best: bool) -> None:
+        save_checkpoint(payload, self.checkpoint_path)
+        if best:
+            save_checkpoint(payload, self.best_path)
+
+    def log_epoch(self, record: Dict[str, Any], model: nn.Module) -> None:
+        with open(self.path / "metrics.jsonl", "a", encoding="utf-8") as stream:
+            stream.write(json.dumps(record) + "\n")
+        writer = self._tensorboard()
+        if writer is None:
+            return
+        epoch = record["epoch"]
+        for key, value in record.items():
+            if key != "epoch" and isinstance(value, (int, float)):
+                writer.add_scalar(_scalar_tag(key), value, epoch)
+        for name, value in layer_sparsities(model).items():
+            writer.add_scalar(f"sparsity/{name}", value, epoch)
+        for name, weight in prunable_weights(model):
+            writer.add_histogram(f"weights/{name}", weight.detach().cpu(), epoch)
+        writer.flush()
+
+    def write_json(self, name: str, data: Dict[str, Any]) -> None:
+        text = json.dumps(data, indent=2)
+        atomic_write(self.path / name, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+    def truncate_metrics(self, epochs_done: int) -> None:
+        """On resume, drop metric lines written after the checkpoint being resumed."""
+        metrics = self.path / "metrics.jsonl"
+        if not metrics.exists():
+            return
+        kept = [line for line in metrics.read_text(encoding="utf-8").splitlines()
+                if line.strip() and json.loads(line).get("epoch", -1) < epochs_done]
+        atomic_write(metrics, lambda tmp: Path(tmp).write_text("".join(l + "\n" for l in kept), encoding="utf-8"))
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def _tensorboard(self) -> Optional[Any]:
+        if self._writer is None and self._write_tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(log_dir=str(self.path))
+        return self._writer
+
+
+def _scalar_tag(key: str) -> str:
+    if key.endswith("_loss"):
+        return f"loss/{key[:-5]}"
+    if key in ("top1", "top5"):
+        return f"accuracy/{key}"
+    return key

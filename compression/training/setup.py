@@ -1,0 +1,252 @@
+"""Build everything a run needs from a validated schedule and command-line overrides."""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import torch
+from pydantic import ValidationError
+from torch import nn
+
+from ...datasets import build_datasets, build_loaders
+from ..checkpoint import load_checkpoint
+from ..errors import UserError
+from ..models import ModelInfo, build_model, model_info
+from ..policies import LRPolicy
+from ..lr_schedulers import build_lr_scheduler
+from ..scheduler import CompressionScheduler, ScheduledPolicy
+from ..schedule.model import Schedule
+from ..schedule.model_check import check_against_model
+from ..sparsity import model_sparsity
+from .run_folder import RunFolder
+
+DEFAULT_ARCH = "digits_cnn"
+
+
+@dataclass
+class TrainOptions:
+    """Command-line values; None keeps what the schedule says."""
+
+    arch: Optional[str] = None
+    pretrained: Optional[bool] = None
+    checkpoint: Optional[str] = None
+    dataset: Optional[str] = None
+    data_dir: Optional[str] = None
+    batch_size: Optional[int] = None
+    workers: Optional[int] = None
+    epochs: Optional[int] = None
+    lr: Optional[float] = None
+    seed: Optional[int] = None
+    device: Optional[str] = None
+    out: Optional[str] = None
+    resume: Optional[str] = None
+
+
+# option name -> (schedule section, field)
+_OVERRIDES = {
+    "arch": ("model", "arch"), "pretrained": ("model", "pretrained"), "checkpoint": ("model", "checkpoint"),
+    "dataset": ("dataset", "name"), "data_dir": ("dataset", "data_dir"), "batch_size": ("dataset", "batch_size"),
+    "workers": ("dataset", "workers"), "epochs": ("training", "epochs"), "lr": ("training", "lr"),
+    "seed": ("training", "seed"), "device": ("training", "device"), "out": ("training", "out"),
+}
+
+
+def apply_overrides(schedule: Schedule, options: TrainOptions) -> Schedule:
+    """A copy of the schedule with the options applied and validated like the file."""
+    schedule = copy.copy(schedule)
+    for option, (section, name) in _OVERRIDES.items():
+        value = getattr(options, option)
+        if value is None:
+            continue
+        current = getattr(schedule, section)
+        try:
+            updated = type(current).model_validate({**current.model_dump(exclude_unset=True), name: value})
+        except ValidationError as err:
+            message = err.errors()[0]["msg"]
+            raise UserError(f"--{option.replace('_', '-')} {value!r}: {message}") from None
+        setattr(schedule, section, updated)
+    return schedule
+
+
+@dataclass
+class Run:
+    schedule: Schedule
+    info: ModelInfo
+    model: nn.Module
+    loaders: Any
+    optimizer: torch.optim.Optimizer
+    criterion: nn.Module
+    scheduler: CompressionScheduler
+    device: torch.device
+    folder: RunFolder
+    epochs: int
+    seed: int
+    start_epoch: int = 0
+    history: List[Dict[str, Any]] = field(default_factory=list)
+    best_top1: float = -1.0
+    best_epoch: int = -1
+
+    def finish_epoch(self, epoch: int, record: Dict[str, Any]) -> None:
+        self.history.append(record)
+        is_best = record["top1"] > self.best_top1
+        if is_best:
+            self.best_top1, self.best_epoch = record["top1"], epoch
+        self.folder.log_epoch(record, self.model)
+        self.folder.save(self.state(epoch), best=is_best)
+
+    def state(self, epoch: int) -> Dict[str, Any]:
+        """Everything --resume needs, as weights-only data."""
+        return {
+            "arch": self.info.name,
+            "num_classes": self.info.num_classes,
+            "dataset": self.schedule.dataset.name,
+            "epoch": epoch,
+            "epochs": self.epochs,
+            "seed": self.seed,
+            "model_state": self.model.state_dict(),
+            "optimizer_state": self.optimizer.state_dict(),
+            "policies_state": self.scheduler.state_dict(),
+            "rng_state": torch.get_rng_state(),
+            "schedule_text": self.schedule.text,
+            "metrics": list(self.history),
+            "best_top1": self.best_top1,
+            "best_epoch": self.best_epoch,
+        }
+
+    def restore(self, payload: Dict[str, Any]) -> None:
+        self.model.load_state_dict(payload["model_state"])
+        self.optimizer.load_state_dict(payload["optimizer_state"])
+        self.scheduler.load_state_dict(payload["policies_state"])
+        torch.set_rng_state(payload["rng_state"])
+        self.history = list(payload["metrics"])
+        self.best_top1, self.best_epoch = payload["best_top1"], payload["best_epoch"]
+        self.start_epoch = payload["epoch"] + 1
+
+    def finish(self) -> Dict[str, Any]:
+        """Evaluate the best model on the test split and write report.json."""
+        from .loop import evaluate
+
+        best = copy.deepcopy(self.model)
+        if self.folder.best_path.exists():
+            best.load_state_dict(load_checkpoint(self.folder.best_path)["model_state"])
+        test = evaluate(best, self.loaders.test, self.criterion, self.device)
+        weights = [p for n, p in best.named_parameters()]
+        report = {
+            "arch": self.info.name, "dataset": self.schedule.dataset.name, "epochs": self.epochs,
+            "best_epoch": self.best_epoch, "best_val_top1": self.best_top1,
+            "top1": test.top1, "top5": test.top5, "test_loss": test.loss,
+            "sparsity": model_sparsity(best),
+            "params": sum(p.numel() for p in weights),
+            "nnz": sum(int(torch.count_nonzero(p)) for p in weights),
+            "out": str(self.folder.path),
+        }
+        self.folder.write_json("report.json", report)
+        self.folder.close()
+        return report
+
+
+def prepare_run(schedule: Schedule, resume: Optional[str] = None, write_tensorboard: bool = True) -> Run:
+    """Model, data, optimizer and policies, seeded; restored from `resume` when given."""
+    payload = load_checkpoint(resume) if resume else None
+    if payload is not None and schedule.model.arch is None:
+        schedule.model = schedule.model.model_copy(update={"arch": payload["arch"]})
+    training = schedule.training
+    device = resolve_device(training.device)
+    torch.manual_seed(training.seed)
+    model, info = _build_model(schedule)
+    check_against_model(schedule, model)
+    schedule.dataset = dataset_for_model(schedule.dataset, info)
+    model.to(device)
+    splits = build_datasets(schedule.dataset, info.input_shape, info.num_classes, training.seed)
+    loaders = build_loaders(splits, schedule.dataset.batch_size, schedule.dataset.workers, training.seed)
+    optimizer = build_optimizer(model, training)
+    scheduler = build_scheduler(schedule, model, optimizer)
+    folder = RunFolder(_run_dir(schedule, resume), write_tensorboard)
+    run = Run(schedule, info, model, loaders, optimizer, nn.CrossEntropyLoss(), scheduler, device,
+              folder, training.epochs, training.seed)
+    if payload is not None:
+        _check_resumable(payload, info)
+        run.restore(payload)
+        folder.truncate_metrics(run.start_epoch)
+    folder.write_schedule(schedule.text)
+    return run
+
+
+def dataset_for_model(config, info: ModelInfo):
+    """The model's default dataset unless the schedule or a flag named one."""
+    if "name" in config.model_fields_set:
+        return config
+    return config.model_copy(update={"name": info.default_dataset})
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"device '{name}' requested but CUDA is not available here (use --device cpu)")
+    return torch.device(name)
+
+
+def build_optimizer(model: nn.Module, training) -> torch.optim.Optimizer:
+    params = model.parameters()
+    if training.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=training.lr, momentum=training.momentum,
+                               weight_decay=training.weight_decay)
+    cls = torch.optim.Adam if training.optimizer == "adam" else torch.optim.AdamW
+    return cls(params, lr=training.lr, weight_decay=training.weight_decay)
+
+
+def build_scheduler(schedule: Schedule, model: nn.Module, optimizer: torch.optim.Optimizer) -> CompressionScheduler:
+    """One runtime policy per `policies:` item; an instance used twice is built once."""
+    instances: Dict[tuple, Any] = {}
+    scheduled = []
+    for spec in schedule.policies:
+        key = (spec.kind, spec.instance)
+        component = schedule.component(_SECTIONS[spec.kind], spec.instance)
+        if key not in instances:
+            instances[key] = _build_component(spec.kind, component, model, optimizer)
+        policy = LRPolicy(instances[key]) if spec.kind == "lr_scheduler" else instances[key].policy(spec)
+        scheduled.append(ScheduledPolicy(spec.instance, spec, policy))
+    return CompressionScheduler(scheduled)
+
+
+_SECTIONS = {"pruner": "pruners", "quantizer": "quantizers", "regularizer": "regularizers",
+             "lr_scheduler": "lr_schedulers", "extension": "extensions"}
+
+
+def _build_component(kind: str, component, model: nn.Module, optimizer):
+    if kind == "lr_scheduler":
+        return build_lr_scheduler(component, optimizer)
+    return component.entry.factory(component.config, model=model, optimizer=optimizer)
+
+
+def _build_model(schedule: Schedule):
+    spec = schedule.model
+    arch = spec.arch or DEFAULT_ARCH
+    info = model_info(arch)
+    model = build_model(arch, num_classes=spec.num_classes, pretrained=spec.pretrained)
+    info = ModelInfo(info.name, info.input_shape, spec.num_classes or info.num_classes,
+                     info.default_dataset, info.description)
+    if spec.checkpoint:
+        payload = load_checkpoint(spec.checkpoint)
+        _check_resumable(payload, info)
+        model.load_state_dict(payload["model_state"])
+    return model, info
+
+
+def _check_resumable(payload: Dict[str, Any], info: ModelInfo) -> None:
+    if payload.get("arch") != info.name or payload.get("num_classes") != info.num_classes:
+        raise UserError(f"checkpoint holds '{payload.get('arch')}' with {payload.get('num_classes')} classes, "
+                        f"but the run builds '{info.name}' with {info.num_classes} classes")
+
+
+def _run_dir(schedule: Schedule, resume: Optional[str]) -> Path:
+    if schedule.training.out:
+        return Path(schedule.training.out)
+    if resume:
+        return Path(resume).parent
+    stem = Path(schedule.source).stem if schedule.source not in ("", "schedule") else "run"
+    return Path("runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -1,0 +1,55 @@
+import pytest
+
+from compressor.compression.errors import ScheduleError
+from compressor.compression.schedule.yaml_source import load_yaml_file, load_yaml_text
+
+
+def problems_of(text):
+    with pytest.raises(ScheduleError) as info:
+        load_yaml_text(text)
+    return info.value.problems
+
+
+def test_records_the_line_of_every_key_and_item():
+    doc = load_yaml_text("version: 1\npolicies:\n  - pruner:\n      instance_name: a\n    epochs: [0]\n")
+    assert doc.data == {"version": 1, "policies": [{"pruner": {"instance_name": "a"}, "epochs": [0]}]}
+    assert doc.line_of(("policies", 0, "pruner", "instance_name")) == 4
+    assert doc.line_of(("policies", 0, "epochs")) == 5
+    assert doc.line_of(("policies", 0, "missing_key")) == 3
+
+
+def test_syntax_error_names_the_line():
+    [problem] = problems_of("version: 1\npolicies:\n  - a: [1, 2\n")
+    assert "YAML syntax error" in problem.message
+    assert problem.line is not None and problem.line >= 3
+
+
+def test_empty_file_is_reported():
+    [problem] = problems_of("   \n# only a comment\n")
+    assert "empty" in problem.message
+
+
+@pytest.mark.parametrize("text", [
+    "a: !!python/object/apply:os.system ['touch /tmp/compressor-pwned']",
+    "a: !!python/name:os.system",
+    "a: !!python/object/new:subprocess.Popen [['true']]",
+])
+def test_python_tags_are_refused_not_run(text, tmp_path):
+    [problem] = problems_of(text)
+    assert "refused YAML tag" in problem.message
+    assert problem.line == 1
+
+
+def test_unknown_tag_is_refused():
+    [problem] = problems_of("a: !custom 3\n")
+    assert "refused YAML tag" in problem.message
+
+
+def test_duplicate_keys_are_reported():
+    [problem] = problems_of("version: 1\nversion: 1\n")
+    assert problem.path == "version" and problem.line == 2 and "duplicate" in problem.message
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ScheduleError, match="file not found"):
+        load_yaml_file(tmp_path / "nope.yaml")
