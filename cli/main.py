@@ -48,7 +48,7 @@ def run(argv=None) -> int:
         err.show()
         return 2
     except UserError as err:
-        console.print(f"[bold red]error:[/] {_escape(str(err))}", highlight=False)
+        console.print(f"[bold red]error:[/] {_escape(str(err))}", highlight=False, soft_wrap=True)
         return 2
     except click.Abort:
         console.print("aborted", highlight=False)
@@ -61,7 +61,7 @@ def run(argv=None) -> int:
             traceback.print_exc()
         detail = str(err).splitlines()[0] if str(err) else ""
         console.print(f"[bold red]failed:[/] {type(err).__name__}: {_escape(detail)} "
-                      "(set COMPRESSOR_DEBUG=1 for the traceback)", highlight=False)
+                      "(set COMPRESSOR_DEBUG=1 for the traceback)", highlight=False, soft_wrap=True)
         return 1
 
 

@@ -31,7 +31,7 @@ class RichReporter(Reporter):
         self._progress.console.print(
             f"epoch {record['epoch']:>3}  train_loss {record['train_loss']:.4f}  val_loss {record['val_loss']:.4f}"
             f"  top1 {record['top1']:6.2f}  top5 {record['top5']:6.2f}  lr {record['lr']:.3g}"
-            f"  sparsity {record['sparsity']:.1%}{extra}", highlight=False)
+            f"  sparsity {record['sparsity']:.1%}{extra}", highlight=False, soft_wrap=True)
 
     def on_fit_end(self) -> None:
         self._progress.stop()

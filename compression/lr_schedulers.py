@@ -72,8 +72,10 @@ LR_SCHEDULERS.add("PolynomialLR", _polynomial, PolynomialConfig,
 
 def _config_from_signature(cls: type) -> type:
     """A pydantic model whose fields are the constructor's arguments, typed from its annotations."""
+    # Iterable/Sequence arguments are read as lists, so a YAML value is checked whole, not lazily.
+    namespace = {**vars(typing), **vars(torch_schedulers), "Iterable": List, "Sequence": List}
     try:
-        hints = typing.get_type_hints(cls.__init__, vars(torch_schedulers))
+        hints = typing.get_type_hints(cls.__init__, namespace)
     except Exception:  # an annotation that does not resolve is checked as Any
         hints = {}
     fields = {}

@@ -1,0 +1,62 @@
+"""Every user mistake: one clear message, exit 2, no traceback, nothing written."""
+import pytest
+
+LR = "lr_schedulers:\n  step: {class: StepLR, step_size: 1}\n"
+CASES = {
+    "syntax": ("version: 1\npolicies: [\n", "YAML syntax error"),
+    "empty": ("", "empty"),
+    "top_level_list": ("- a\n- b\n", "must be a mapping"),
+    "unknown_class": ("lr_schedulers:\n  s: {class: StepLRR, step_size: 1}\n", "did you mean 'StepLR'"),
+    "unknown_argument": ("lr_schedulers:\n  s: {class: StepLR, step_sise: 1}\n", "did you mean 'step_size'"),
+    "undefined_instance": (LR + "policies:\n  - lr_scheduler: {instance_name: stepp}\n    epochs: [0]\n",
+                           "policies[0].lr_scheduler.instance_name (line 4): 'stepp' is not defined under lr_schedulers"),
+    "frequency_zero": (LR + "policies:\n  - lr_scheduler: {instance_name: step}\n    ending_epoch: 3\n    frequency: 0\n",
+                       "policies[0].frequency (line 6)"),
+    "ending_before_start": (LR + "policies:\n  - lr_scheduler: {instance_name: step}\n    starting_epoch: 3\n"
+                            "    ending_epoch: 2\n", "must be greater than starting_epoch"),
+    "wrong_type": ("training: {epochs: many}\n", "training.epochs (line 1)"),
+    "epochs_and_range": (LR + "policies:\n  - lr_scheduler: {instance_name: step}\n    epochs: [1]\n"
+                         "    starting_epoch: 0\n", "not both"),
+    "python_tag": ("version: !!python/object/apply:os.system ['echo pwned']\n", "refused YAML tag"),
+    "unknown_model": ("model: {arch: resnet81}\n", "did you mean 'resnet18'"),
+    "out_of_range": ("training: {lr: 0}\n", "training.lr (line 1)"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("command", ["validate", "train"])
+def test_schedule_mistakes(cli, tmp_path, name, command):
+    text, expected = CASES[name]
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    result = cli(command, "--schedule", path, "--out", tmp_path / "run") if command == "train" \
+        else cli(command, "--schedule", path)
+    assert result.code == 2, result.err
+    assert expected in result.err
+    assert "Traceback" not in result.err and result.out == ""
+    assert not (tmp_path / "run").exists()
+
+
+def test_missing_schedule_file(cli, tmp_path):
+    result = cli("validate", "--schedule", tmp_path / "nope.yaml")
+    assert result.code == 2 and "file not found" in result.err
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["train", "--schedule", "schedules/digits_baseline.yaml", "--lr", "-1"], "--lr -1.0"),
+    (["train", "--schedule", "schedules/digits_baseline.yaml", "--arch", "resnt18"], "did you mean 'resnet18'"),
+    (["train", "--schedule", "schedules/digits_baseline.yaml", "--device", "gpu"], "--device 'gpu'"),
+    (["train", "--schedule", "schedules/digits_baseline.yaml", "--epochs", "x"], "is not a valid integer"),
+    (["train"], "give --schedule"),
+    (["evaluate", "--checkpoint", "missing.pt"], "checkpoint not found"),
+    (["evaluate"], "exactly one of --checkpoint"),
+    (["summary", "--arch", "alexnett"], "did you mean 'alexnet'"),
+    (["evaluate", "--arch", "digits_cnn", "--dataset", "digitz"], "did you mean 'digits'"),
+    (["list", "prunerz"], "Invalid value"),
+    (["frobnicate"], "No such command"),
+])
+def test_command_line_mistakes(cli, tmp_path, args, expected):
+    result = cli(*args, "--out", tmp_path / "o") if args[0] == "train" and len(args) > 1 else cli(*args)
+    assert result.code == 2, (result.code, result.err)
+    assert expected in result.err and "Traceback" not in result.err
+    assert not (tmp_path / "o").exists()

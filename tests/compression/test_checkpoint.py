@@ -1,0 +1,62 @@
+import collections
+
+import pytest
+import torch
+
+from compressor.compression.checkpoint import atomic_write, load_checkpoint, model_from_checkpoint, save_checkpoint
+from compressor.compression.errors import UserError
+from compressor.compression.models import build_model
+
+
+class CarriesCode:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_round_trip_rebuilds_the_model(tmp_path):
+    model = build_model("digits_cnn")
+    save_checkpoint({"arch": "digits_cnn", "num_classes": 10, "model_state": model.state_dict()}, tmp_path / "c.pt")
+    payload = load_checkpoint(tmp_path / "c.pt")
+    rebuilt, info = model_from_checkpoint(payload)
+    assert info.name == "digits_cnn"
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), rebuilt.state_dict().values()))
+
+
+def test_a_file_that_carries_code_is_refused(tmp_path, capsys):
+    torch.save({"format": "compressor-checkpoint", "evil": CarriesCode()}, tmp_path / "evil.pt")
+    with pytest.raises(UserError, match="not a weights-only checkpoint"):
+        load_checkpoint(tmp_path / "evil.pt")
+    assert "must never run" not in capsys.readouterr().out
+
+
+def test_missing_and_foreign_files(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        load_checkpoint(tmp_path / "none.pt")
+    torch.save(collections.OrderedDict(w=torch.zeros(1)), tmp_path / "bare.pt")
+    with pytest.raises(UserError, match="not a compressor checkpoint"):
+        load_checkpoint(tmp_path / "bare.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a zip file at all")
+    with pytest.raises(UserError, match="cannot read|not a weights-only"):
+        load_checkpoint(tmp_path / "junk.pt")
+
+
+def test_weights_that_do_not_fit_the_arch(tmp_path):
+    save_checkpoint({"arch": "digits_cnn", "num_classes": 10, "model_state": {"fc2.weight": torch.zeros(3)}},
+                    tmp_path / "c.pt")
+    with pytest.raises(UserError, match="do not fit"):
+        model_from_checkpoint(load_checkpoint(tmp_path / "c.pt"))
+
+
+def test_a_failed_write_leaves_the_previous_file(tmp_path):
+    target = tmp_path / "c.pt"
+    save_checkpoint({"epoch": 1}, target)
+
+    def crash(tmp):
+        with open(tmp, "wb") as stream:
+            stream.write(b"half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(target, crash)
+    assert load_checkpoint(target)["epoch"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]

@@ -1,0 +1,101 @@
+import json
+
+import pytest
+import torch
+
+from compressor.compression.checkpoint import load_checkpoint
+from compressor.compression.schedule import parse_schedule_text
+from compressor.compression.training import TrainOptions, apply_overrides, fit, prepare_run
+
+SCHEDULE = """
+version: 1
+model: {arch: digits_cnn}
+dataset: {name: digits, batch_size: 128}
+training: {epochs: 4, optimizer: sgd, lr: 0.05, momentum: 0.9, weight_decay: 0.0001, seed: 3}
+lr_schedulers:
+  step: {class: StepLR, step_size: 1, gamma: 0.5}
+policies:
+  - lr_scheduler: {instance_name: step}
+    starting_epoch: 1
+    ending_epoch: 4
+"""
+
+
+def run_schedule(tmp_path, name, text=SCHEDULE, resume=None, **overrides):
+    schedule = apply_overrides(parse_schedule_text(text), TrainOptions(out=str(tmp_path / name), **overrides))
+    run = prepare_run(schedule, resume=resume, write_tensorboard=False)
+    return run, fit(run)
+
+
+def test_run_folder_holds_checkpoints_metrics_schedule_and_report(tmp_path):
+    run, report = run_schedule(tmp_path, "a", epochs=2)
+    folder = tmp_path / "a"
+    assert {"checkpoint.pt", "best.pt", "metrics.jsonl", "schedule.yaml", "report.json"} <= {p.name for p in folder.iterdir()}
+    records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [0, 1]
+    assert {"epoch", "train_loss", "val_loss", "top1", "top5", "lr", "sparsity"} <= set(records[0])
+    assert (folder / "schedule.yaml").read_text() == SCHEDULE
+    checkpoint = torch.load(folder / "checkpoint.pt", weights_only=True)
+    assert checkpoint["arch"] == "digits_cnn" and checkpoint["epoch"] == 1 and checkpoint["dataset"] == "digits"
+    assert checkpoint["schedule_text"] == SCHEDULE and len(checkpoint["metrics"]) == 2
+    best = load_checkpoint(folder / "best.pt")
+    assert best["epoch"] == report["best_epoch"]
+    assert json.loads((folder / "report.json").read_text())["top1"] == report["top1"]
+    assert 0 <= report["top1"] <= 100 and report["top5"] >= report["top1"]
+
+
+def test_lr_policy_steps_only_in_its_epochs(tmp_path):
+    run, _ = run_schedule(tmp_path, "lr")
+    # policy due at epochs 1..3: stepping at the end of epochs 1 and 2 halves the lr used next
+    assert [round(r["lr"], 6) for r in run.history] == [0.05, 0.05, 0.025, 0.0125]
+
+
+def test_resume_continues_bit_for_bit(tmp_path):
+    straight, _ = run_schedule(tmp_path, "straight")
+    run_schedule(tmp_path, "stopped", epochs=2)
+    resumed, _ = run_schedule(tmp_path, "stopped", resume=str(tmp_path / "stopped" / "checkpoint.pt"))
+    assert resumed.start_epoch == 2
+    for (name, a), (_, b) in zip(straight.model.state_dict().items(), resumed.model.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert [r["top1"] for r in straight.history] == [r["top1"] for r in resumed.history]
+    lines = (tmp_path / "stopped" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [0, 1, 2, 3]
+
+
+def test_same_seed_same_result_other_seed_differs(tmp_path):
+    a, _ = run_schedule(tmp_path, "a", epochs=1)
+    b, _ = run_schedule(tmp_path, "b", epochs=1)
+    c, _ = run_schedule(tmp_path, "c", epochs=1, seed=4)
+    assert torch.equal(a.model.fc2.weight, b.model.fc2.weight)
+    assert not torch.equal(a.model.fc2.weight, c.model.fc2.weight)
+
+
+def test_resume_of_another_model_is_refused(tmp_path):
+    from compressor.compression.errors import UserError
+
+    run_schedule(tmp_path, "a", epochs=1)
+    other = SCHEDULE.replace("digits_cnn", "simplenet_mnist").replace("name: digits", "name: fake")
+    with pytest.raises(UserError, match="checkpoint holds 'digits_cnn'"):
+        run_schedule(tmp_path, "b", text=other, resume=str(tmp_path / "a" / "checkpoint.pt"))
+
+
+def test_tensorboard_events_are_written(tmp_path):
+    schedule = apply_overrides(parse_schedule_text(SCHEDULE), TrainOptions(out=str(tmp_path / "tb"), epochs=1))
+    fit(prepare_run(schedule))
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tmp_path / "tb"), size_guidance={"scalars": 0, "histograms": 0})
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"loss/train", "loss/val", "accuracy/top1", "accuracy/top5", "lr", "sparsity"} <= tags
+    assert "sparsity/conv1.weight" in tags and "sparsity/fc2.weight" in tags
+    assert "weights/conv1.weight" in events.Tags()["histograms"]
+
+
+def test_model_default_dataset_is_used(tmp_path):
+    text = "version: 1\nmodel: {arch: simplenet_mnist}\ndataset: {size: 8}\ntraining: {epochs: 1}\n"
+    schedule = apply_overrides(parse_schedule_text(text), TrainOptions(out=str(tmp_path / "m"), dataset="fake"))
+    run = prepare_run(schedule, write_tensorboard=False)
+    assert run.schedule.dataset.name == "fake"
+    images, _ = next(iter(run.loaders.train))
+    assert images.shape[1:] == (1, 28, 28)
