@@ -1,0 +1,44 @@
+"""scikit-learn's bundled 8x8 handwritten digits: no download, fixed split."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+from torch.utils.data import TensorDataset
+
+from compressor.compression.errors import UserError
+
+from .config import DatasetConfig
+from .registry import DATASETS, DataSplits, Shape
+
+SHAPE = (1, 8, 8)
+TEST_SIZE = 360
+VAL_SIZE = 360
+SPLIT_SEED = 0
+
+
+def _split_indices(count: int):
+    order = np.random.RandomState(SPLIT_SEED).permutation(count)
+    test = order[:TEST_SIZE]
+    val = order[TEST_SIZE:TEST_SIZE + VAL_SIZE]
+    train = order[TEST_SIZE + VAL_SIZE:]
+    return train, val, test
+
+
+@DATASETS.register("digits", config=DatasetConfig,
+                   description="scikit-learn's 8x8 digits, 1797 images, 10 classes (bundled)")
+def digits(config: DatasetConfig, input_shape: Shape, num_classes: int) -> DataSplits:
+    if tuple(input_shape) != SHAPE:
+        raise UserError(f"dataset 'digits' has 1x8x8 images; the model takes "
+                        f"{'x'.join(map(str, input_shape))} (pick a model such as digits_cnn)")
+    data = load_digits()
+    images = (data.images / 16.0).astype(np.float32)
+    labels = data.target.astype(np.int64)
+    train, val, test = _split_indices(len(labels))
+    mean, std = images[train].mean(), images[train].std()
+
+    def tensors(index) -> TensorDataset:
+        x = torch.from_numpy((images[index] - mean) / std).unsqueeze(1)
+        return TensorDataset(x, torch.from_numpy(labels[index]))
+
+    return DataSplits(tensors(train), tensors(val), tensors(test), num_classes=10, input_shape=SHAPE)
