@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 console = Console(stderr=True)
+if not console.is_terminal:  # logs and pipes: do not squeeze tables into 80 columns
+    console.width = max(console.width, 160)
 
 
 def json_option(func: Callable) -> Callable:
@@ -44,12 +46,19 @@ def render_table(title: str, columns: Iterable[str], rows: Iterable[Iterable[Any
                  footer: Optional[Iterable[Any]] = None) -> None:
     table = Table(title=title, show_footer=footer is not None)
     footer = list(footer) if footer is not None else None
+    rows = [list(row) for row in rows]
     for index, column in enumerate(columns):
-        justify = "left" if index == 0 else "right"
-        table.add_column(column, justify=justify, footer=str(footer[index]) if footer else "")
+        numeric = index > 0 and all(_looks_numeric(row[index]) for row in rows)
+        table.add_column(column, justify="right" if numeric else "left",
+                         footer=str(footer[index]) if footer else "")
     for row in rows:
         table.add_row(*(str(cell) for cell in row))
     console.print(table)
+
+
+def _looks_numeric(cell: Any) -> bool:
+    text = str(cell).rstrip("%")
+    return bool(text) and text.replace(",", "").replace(".", "").replace("x", "").replace("-", "").isdigit()
 
 
 def render_mapping(title: str, values: Dict[str, Any]) -> None:

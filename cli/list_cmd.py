@@ -28,9 +28,15 @@ def list_command(kind, as_json):
       compressor list lr_schedulers --json
     """
     entries = list(REGISTRIES[kind])
-    items = [{"name": e.name, "description": e.description, "arguments": _arguments(e.config)} for e in entries]
+    items = [{"name": e.name, "description": e.description, "arguments": _arguments(e.config), **e.extra}
+             for e in entries]
     if as_json:
         emit_json({"kind": kind, "items": items})
+        return
+    if kind == "models":
+        render_table(f"{kind} ({len(items)})", ["name", "input", "classes", "dataset", "description"],
+                     [(i["name"], "x".join(map(str, i["input_shape"])), i["num_classes"], i["default_dataset"],
+                       i["description"]) for i in items])
         return
     render_table(f"{kind} ({len(items)})", ["name", "description", "arguments"],
                  [(i["name"], i["description"], ", ".join(i["arguments"])) for i in items])

@@ -110,7 +110,7 @@ def build(name: str, num_classes: int, pretrained: bool) -> nn.Module:
 def _register_all() -> None:
     for name in classification_models():
         size = _INPUT_SIZES.get(name, 224)
-        MODELS.add(name, partial(build, name), description=f"torchvision classification model {name}",
+        MODELS.add(name, partial(build, name), description="torchvision classification model",
                    input_shape=(3, size, size), num_classes=1000, default_dataset="imagenet")
 
 

@@ -82,6 +82,9 @@ def test_list_kinds(cli):
     models = cli("list", "models", "--json").json()
     names = [item["name"] for item in models["items"]]
     assert {"digits_cnn", "simplenet_mnist", "resnet20_cifar", "resnet18", "alexnet"} <= set(names)
+    digits = next(item for item in models["items"] if item["name"] == "digits_cnn")
+    assert digits["input_shape"] == [1, 8, 8] and digits["default_dataset"] == "digits"
+    assert "resnet18" in cli("list", "models").err
     lrs = cli("list", "lr_schedulers", "--json").json()
     step = next(item for item in lrs["items"] if item["name"] == "StepLR")
     assert "step_size" in step["arguments"] and "gamma=0.1" in step["arguments"]
