@@ -1,7 +1,29 @@
-"""One registry per kind of schedule component, keyed by the schedule section name."""
+"""One registry per kind of schedule component, keyed by the schedule section name.
+
+A pruner, quantizer, regularizer or extension factory is called as
+`factory(config, context)` with a BuildContext and returns a component whose
+`policy(spec)` gives the runtime Policy for one `policies:` item.
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any, Tuple
+
+import torch
+from torch import nn
+
 from .registry import Registry
+
+
+@dataclass
+class BuildContext:
+    """What components may hold on to: the model, its optimizer, the shared masks, the input shape."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    masks: Any  # pruning.masks.MaskStore
+    input_shape: Tuple[int, ...]
+    device: torch.device
 
 PRUNERS = Registry("pruner class")
 QUANTIZERS = Registry("quantizer class")

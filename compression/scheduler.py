@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import torch
 
+from .pruning.masks import MaskStore
 from .policies import LRPolicy, Policy, StepContext
 from .schedule.model import PolicySpec
 
@@ -20,8 +21,9 @@ class ScheduledPolicy:
 class CompressionScheduler:
     """Policies due in an epoch run in declaration order; lr schedulers step last at epoch end."""
 
-    def __init__(self, scheduled: List[ScheduledPolicy]):
+    def __init__(self, scheduled: List[ScheduledPolicy], masks: Optional[MaskStore] = None):
         self.scheduled = list(scheduled)
+        self.masks = masks if masks is not None else MaskStore(torch.nn.Module())
         self._due: List[ScheduledPolicy] = []
         self.epoch_losses: Dict[str, torch.Tensor] = {}
 
@@ -46,8 +48,11 @@ class CompressionScheduler:
         return loss
 
     def after_optimizer_step(self, ctx: StepContext) -> None:
+        """Masks are re-applied after every step, also in epochs where no pruner is due."""
         for item in self._due:
             item.policy.after_optimizer_step(ctx)
+        if self.masks.masks:
+            self.masks.apply()
 
     def on_epoch_end(self, epoch: int, metrics: Dict[str, float]) -> None:
         ctx = StepContext(epoch)

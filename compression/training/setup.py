@@ -13,6 +13,8 @@ from torch import nn
 
 from ...datasets import build_datasets, build_loaders
 from ..checkpoint import load_checkpoint
+from ..components import POLICY_KEYS, BuildContext
+from ..pruning.masks import MaskStore
 from ..errors import UserError
 from ..models import ModelInfo, build_model, model_info
 from ..policies import LRPolicy
@@ -109,6 +111,7 @@ class Run:
             "model_state": self.model.state_dict(),
             "optimizer_state": self.optimizer.state_dict(),
             "policies_state": self.scheduler.state_dict(),
+            "masks": self.scheduler.masks.state_dict(),
             "rng_state": torch.get_rng_state(),
             "schedule_text": self.schedule.text,
             "metrics": list(self.history),
@@ -120,6 +123,7 @@ class Run:
         self.model.load_state_dict(payload["model_state"])
         self.optimizer.load_state_dict(payload["optimizer_state"])
         self.scheduler.load_state_dict(payload["policies_state"])
+        self.scheduler.masks.load_state_dict(payload.get("masks", {}))
         torch.set_rng_state(payload["rng_state"])
         self.history = list(payload["metrics"])
         self.best_top1, self.best_epoch = payload["best_top1"], payload["best_epoch"]
@@ -163,7 +167,8 @@ def prepare_run(schedule: Schedule, resume: Optional[str] = None, write_tensorbo
     splits = build_datasets(schedule.dataset, info.input_shape, info.num_classes, training.seed)
     loaders = build_loaders(splits, schedule.dataset.batch_size, schedule.dataset.workers, training.seed)
     optimizer = build_optimizer(model, training)
-    scheduler = build_scheduler(schedule, model, optimizer)
+    context = BuildContext(model, optimizer, MaskStore(model), info.input_shape, device)
+    scheduler = build_scheduler(schedule, context)
     folder = RunFolder(_run_dir(schedule, resume), write_tensorboard)
     run = Run(schedule, info, model, loaders, optimizer, nn.CrossEntropyLoss(), scheduler, device,
               folder, training.epochs, training.seed)
@@ -199,28 +204,24 @@ def build_optimizer(model: nn.Module, training) -> torch.optim.Optimizer:
     return cls(params, lr=training.lr, weight_decay=training.weight_decay)
 
 
-def build_scheduler(schedule: Schedule, model: nn.Module, optimizer: torch.optim.Optimizer) -> CompressionScheduler:
+def build_scheduler(schedule: Schedule, context: BuildContext) -> CompressionScheduler:
     """One runtime policy per `policies:` item; an instance used twice is built once."""
     instances: Dict[tuple, Any] = {}
     scheduled = []
     for spec in schedule.policies:
         key = (spec.kind, spec.instance)
-        component = schedule.component(_SECTIONS[spec.kind], spec.instance)
+        component = schedule.component(POLICY_KEYS[spec.kind], spec.instance)
         if key not in instances:
-            instances[key] = _build_component(spec.kind, component, model, optimizer)
+            instances[key] = _build_component(spec.kind, component, context)
         policy = LRPolicy(instances[key]) if spec.kind == "lr_scheduler" else instances[key].policy(spec)
         scheduled.append(ScheduledPolicy(spec.instance, spec, policy))
-    return CompressionScheduler(scheduled)
+    return CompressionScheduler(scheduled, context.masks)
 
 
-_SECTIONS = {"pruner": "pruners", "quantizer": "quantizers", "regularizer": "regularizers",
-             "lr_scheduler": "lr_schedulers", "extension": "extensions"}
-
-
-def _build_component(kind: str, component, model: nn.Module, optimizer):
+def _build_component(kind: str, component, context: BuildContext):
     if kind == "lr_scheduler":
-        return build_lr_scheduler(component, optimizer)
-    return component.entry.factory(component.config, model=model, optimizer=optimizer)
+        return build_lr_scheduler(component, context.optimizer)
+    return component.entry.factory(component.config, context)
 
 
 def _build_model(schedule: Schedule):

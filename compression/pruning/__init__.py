@@ -1,0 +1,1 @@
+"""Pruning: masks, element-wise and structured pruners, regularizers."""

@@ -1,0 +1,1 @@
+"""Physically remove zeroed filters and channels (and everything that depends on them)."""
