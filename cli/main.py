@@ -8,6 +8,7 @@ import traceback
 import click
 
 from ..compression.errors import UserError
+from .benchmark import benchmark
 from .common import console
 from .evaluate import evaluate
 from .list_cmd import list_command
@@ -30,7 +31,7 @@ def cli() -> None:
     """
 
 
-for command in (train, evaluate, summary, validate, schema, list_command):
+for command in (train, evaluate, summary, benchmark, validate, schema, list_command):
     cli.add_command(command)
 
 

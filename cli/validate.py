@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import click
 
-from ..compression.models import build_model
+from ..compression.models import build_model, model_info
 from ..compression.schedule import load_schedule
-from ..compression.schedule.model_check import check_against_model
-from ..compression.training.setup import DEFAULT_ARCH, TrainOptions, apply_overrides
+from ..compression.training.setup import DEFAULT_ARCH, TrainOptions, apply_overrides, check_schedule_with_model
 from .common import console, emit_json, json_option
 
 
@@ -24,7 +23,8 @@ def validate(schedule_path, arch, as_json):
     """
     schedule = apply_overrides(load_schedule(schedule_path), TrainOptions(arch=arch))
     arch_name = schedule.model.arch or DEFAULT_ARCH
-    check_against_model(schedule, build_model(arch_name, num_classes=schedule.model.num_classes))
+    model = build_model(arch_name, num_classes=schedule.model.num_classes)
+    check_schedule_with_model(schedule, model, model_info(arch_name))
     counts = {section: len(items) for section, items in schedule.components.items()}
     if as_json:
         emit_json({"valid": True, "schedule": schedule_path, "arch": arch_name,

@@ -37,6 +37,8 @@ class CompressionScheduler:
     def on_step_begin(self, ctx: StepContext) -> None:
         for item in self._due:
             item.policy.on_step_begin(ctx)
+        if self.masks.forward_only:
+            self.masks.mask_for_forward()
 
     def before_backward(self, ctx: StepContext, loss: torch.Tensor) -> torch.Tensor:
         for item in self._due:

@@ -30,7 +30,8 @@ def fit(run, reporter: Optional[Reporter] = None) -> Dict[str, Any]:
         run.scheduler.on_epoch_begin(epoch)
         train_loss = train_one_epoch(run.model, run.loaders.train, run.optimizer, run.criterion,
                                      run.scheduler, epoch, run.device, reporter)
-        val = evaluate(run.model, run.loaders.val, run.criterion, run.device)
+        with run.scheduler.masks.forward_masked():
+            val = evaluate(run.model, run.loaders.val, run.criterion, run.device)
         record = _epoch_record(run, epoch, train_loss, val)
         run.scheduler.on_epoch_end(epoch, record)
         run.finish_epoch(epoch, record)

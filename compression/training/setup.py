@@ -12,17 +12,17 @@ from pydantic import ValidationError
 from torch import nn
 
 from ...datasets import build_datasets, build_loaders
-from ..checkpoint import load_checkpoint
+from ..checkpoint import load_checkpoint, model_from_checkpoint
 from ..components import POLICY_KEYS, BuildContext
 from ..pruning.masks import MaskStore
-from ..errors import UserError
+from ..report import compression_report
+from ..errors import Problem, ScheduleError, UserError
 from ..models import ModelInfo, build_model, model_info
 from ..policies import LRPolicy
 from ..lr_schedulers import build_lr_scheduler
 from ..scheduler import CompressionScheduler, ScheduledPolicy
 from ..schedule.model import Schedule
 from ..schedule.model_check import check_against_model
-from ..sparsity import model_sparsity
 from .run_folder import RunFolder
 
 DEFAULT_ARCH = "digits_cnn"
@@ -89,13 +89,16 @@ class Run:
     start_epoch: int = 0
     history: List[Dict[str, Any]] = field(default_factory=list)
     best_top1: float = -1.0
+    best_sparsity: float = -1.0
     best_epoch: int = -1
 
     def finish_epoch(self, epoch: int, record: Dict[str, Any]) -> None:
         self.history.append(record)
-        is_best = record["top1"] > self.best_top1
+        # As Distiller ranks them: the sparsest model first, then the most accurate at that sparsity.
+        sparsity = round(record["sparsity"], 4)
+        is_best = (sparsity, record["top1"]) > (self.best_sparsity, self.best_top1)
         if is_best:
-            self.best_top1, self.best_epoch = record["top1"], epoch
+            self.best_sparsity, self.best_top1, self.best_epoch = sparsity, record["top1"], epoch
         self.folder.log_epoch(record, self.model)
         self.folder.save(self.state(epoch), best=is_best)
 
@@ -116,6 +119,7 @@ class Run:
             "schedule_text": self.schedule.text,
             "metrics": list(self.history),
             "best_top1": self.best_top1,
+            "best_sparsity": self.best_sparsity,
             "best_epoch": self.best_epoch,
         }
 
@@ -127,6 +131,7 @@ class Run:
         torch.set_rng_state(payload["rng_state"])
         self.history = list(payload["metrics"])
         self.best_top1, self.best_epoch = payload["best_top1"], payload["best_epoch"]
+        self.best_sparsity = payload.get("best_sparsity", -1.0)
         self.start_epoch = payload["epoch"] + 1
 
     def finish(self) -> Dict[str, Any]:
@@ -134,19 +139,18 @@ class Run:
         from .loop import evaluate
 
         best = copy.deepcopy(self.model)
-        if self.folder.best_path.exists():
-            best.load_state_dict(load_checkpoint(self.folder.best_path)["model_state"])
+        if self.folder.best_path.exists():  # rebuilt from its file: it may predate a thinning step
+            best = model_from_checkpoint(load_checkpoint(self.folder.best_path))[0].to(self.device)
         test = evaluate(best, self.loaders.test, self.criterion, self.device)
-        weights = [p for n, p in best.named_parameters()]
         report = {
             "arch": self.info.name, "dataset": self.schedule.dataset.name, "epochs": self.epochs,
             "best_epoch": self.best_epoch, "best_val_top1": self.best_top1,
-            "top1": test.top1, "top5": test.top5, "test_loss": test.loss,
-            "sparsity": model_sparsity(best),
-            "params": sum(p.numel() for p in weights),
-            "nnz": sum(int(torch.count_nonzero(p)) for p in weights),
-            "out": str(self.folder.path),
+            "top1": test.top1, "top5": test.top5, "test_loss": test.loss, "out": str(self.folder.path),
         }
+        dense = build_model(self.info.name, num_classes=self.info.num_classes)
+        best_file = self.folder.best_path if self.folder.best_path.exists() else None
+        report.update(compression_report(dense, best, self.info.input_shape, best_file,
+                                         top1=test.top1, device=self.device))
         self.folder.write_json("report.json", report)
         self.folder.close()
         return report
@@ -219,9 +223,20 @@ def build_scheduler(schedule: Schedule, context: BuildContext) -> CompressionSch
 
 
 def _build_component(kind: str, component, context: BuildContext):
-    if kind == "lr_scheduler":
-        return build_lr_scheduler(component, context.optimizer)
-    return component.entry.factory(component.config, context)
+    """Problems only visible with the model (a Filters group on a Linear weight, ...) keep their YAML place."""
+    try:
+        if kind == "lr_scheduler":
+            return build_lr_scheduler(component, context.optimizer)
+        return component.entry.factory(component.config, context)
+    except UserError as err:
+        raise ScheduleError([Problem(component.path, str(err), component.line)]) from None
+
+
+def check_schedule_with_model(schedule: Schedule, model: nn.Module, info: ModelInfo) -> None:
+    """Every check train makes before the first batch: names against the model, components built."""
+    check_against_model(schedule, model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    build_scheduler(schedule, BuildContext(model, optimizer, MaskStore(model), info.input_shape, torch.device("cpu")))
 
 
 def _build_model(schedule: Schedule):

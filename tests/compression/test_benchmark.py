@@ -1,0 +1,109 @@
+import time
+
+import pytest
+import torch
+from torch import nn
+
+from compressor.compression.benchmark import (compare, compare_loaded, dense_counterpart, measure_latency,
+                                              shared_input_shape)
+from compressor.compression.errors import UserError
+from compressor.compression.model_source import load_model
+from compressor.compression.models import model_info
+
+
+class Recorder(nn.Module):
+    """Logs its name on every forward and remembers the inputs it saw."""
+
+    def __init__(self, name, log):
+        super().__init__()
+        self.name, self.log, self.inputs = name, log, []
+        self.linear = nn.Linear(4, 2)
+
+    def forward(self, x):
+        self.log.append(self.name)
+        self.inputs.append(x.clone())
+        return self.linear(x.flatten(1))
+
+
+class Sleeper(nn.Module):
+    def __init__(self, seconds):
+        super().__init__()
+        self.seconds = seconds
+
+    def forward(self, x):
+        time.sleep(self.seconds)
+        return x
+
+
+def test_rounds_run_every_model_once_in_alternating_order():
+    log = []
+    models = {"a": Recorder("a", log), "b": Recorder("b", log)}
+    results = measure_latency(models, (4,), batch_size=2, warmup=1, repeats=3)
+    assert log == ["a", "b", "b", "a", "a", "b", "b", "a"]
+    assert all(result.repeats == 3 and result.batch_size == 2 for result in results.values())
+
+
+def test_same_input_for_every_model_eval_mode_inside_and_mode_restored():
+    log = []
+    a, b = Recorder("a", log), Recorder("b", log)
+    a.train()
+    b.eval()
+    seen = []
+    a.register_forward_hook(lambda module, *_: seen.append((module.training, torch.is_inference_mode_enabled())))
+    measure_latency({"a": a, "b": b}, (4,), batch_size=2, warmup=0, repeats=2)
+    assert all(torch.equal(x, a.inputs[0]) for x in a.inputs + b.inputs)
+    assert a.inputs[0].shape == (2, 4)
+    assert seen == [(False, True), (False, True)]
+    assert a.training and not b.training
+
+
+def test_speedup_of_a_fast_model_over_a_slow_one():
+    result = compare(Sleeper(0.0), Sleeper(0.005), (1, 2, 2), batch_size=2, warmup=1, repeats=3)
+    assert result["baseline"]["median_ms"] >= 5.0
+    assert result["candidate"]["median_ms"] < 2.0
+    assert result["speedup"] == pytest.approx(result["baseline"]["median_ms"] / result["candidate"]["median_ms"])
+    assert result["speedup"] > 2.5
+    assert result["batch_size"] == 2 and result["input_shape"] == [1, 2, 2]
+
+
+def test_statistics_are_ordered_and_throughput_follows_the_median():
+    result = measure_latency({"slow": Sleeper(0.005)}, (1,), batch_size=4, warmup=0, repeats=5)["slow"]
+    assert result.min_ms <= result.p10_ms <= result.median_ms <= result.p90_ms <= result.max_ms
+    assert result.throughput == pytest.approx(4 / (result.median_ms / 1000))
+
+
+def test_threads_are_set_while_measuring_and_restored():
+    before = torch.get_num_threads()
+    seen = []
+    module = Sleeper(0.0)
+    module.register_forward_hook(lambda *args: seen.append(torch.get_num_threads()))
+    measure_latency({"m": module}, (1,), batch_size=1, warmup=0, repeats=1, threads=1)
+    assert seen == [1] and torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"batch_size": 0}, "batch size"), ({"repeats": 0}, "repeats"), ({"warmup": -1}, "warmup"),
+    ({"threads": 0}, "threads"),
+])
+def test_bad_options_are_user_errors(options, message):
+    with pytest.raises(UserError, match=message):
+        measure_latency({"m": Sleeper(0.0)}, (1,), **options)
+
+
+def test_models_with_different_input_shapes_cannot_be_compared():
+    with pytest.raises(UserError, match="input shapes differ"):
+        shared_input_shape(model_info("digits_cnn"), model_info("resnet20_cifar"))
+    with pytest.raises(UserError, match="input shapes differ"):
+        compare_loaded(load_model(arch="digits_cnn"), load_model(arch="resnet20_cifar"), "a", "b")
+
+
+def test_dense_counterpart_is_a_fresh_model_of_the_same_arch():
+    loaded = load_model(arch="digits_cnn")
+    with torch.no_grad():
+        loaded.model.conv2.weight.zero_()
+    dense = dense_counterpart(loaded)
+    assert dense.info == loaded.info and dense.model is not loaded.model
+    assert torch.count_nonzero(dense.model.conv2.weight) > 0
+    result = compare_loaded(loaded, dense, "ckpt", "dense", batch_size=2, warmup=0, repeats=3)
+    assert result["candidate"]["name"] == "ckpt" and result["baseline"]["arch"] == "digits_cnn"
+    assert result["input_shape"] == [1, 8, 8] and result["speedup"] > 0
