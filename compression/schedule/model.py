@@ -22,6 +22,10 @@ class ComponentSpec:
     entry: Entry
     path: str
     line: Optional[int]
+    lines: Dict[str, int] = field(default_factory=dict)  # argument path ("weights[0]") -> line
+
+    def line_of(self, argument: str) -> Optional[int]:
+        return self.lines.get(argument, self.line)
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ def check_against_model(schedule: Schedule, model: nn.Module) -> None:
                     resolve_parameter_name(parameter, names)
                 except KeyError:
                     message = did_you_mean(parameter, names, "parameter", limit=200)
-                    problems.append(Problem(f"{spec.path}.{key}", message, spec.line))
+                    problems.append(Problem(f"{spec.path}.{key}", message, spec.line_of(key)))
     if problems:
         raise ScheduleError(problems, schedule.source)
 

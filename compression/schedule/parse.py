@@ -90,8 +90,9 @@ def _components(doc: YamlDocument, section: str, block: Any, problems: List[Prob
         args = {k: v for k, v in body.items() if k != "class"}
         config = validate_model(doc, path, entry.config, args, problems)
         if config is not None:
+            lines = {format_path(key[2:]): line for key, line in doc.lines.items() if key[:2] == path and key[2:]}
             specs[name] = ComponentSpec(section, name, class_name, config, entry,
-                                        format_path(path), doc.line_of(path))
+                                        format_path(path), doc.line_of(path), lines)
     return specs
 
 

@@ -1,0 +1,23 @@
+import torch
+
+from compressor.compression.components import BuildContext
+from compressor.compression.models import build_model, model_info
+from compressor.compression.pruning.masks import MaskStore
+from compressor.compression.schedule import parse_schedule_text
+from compressor.compression.training.setup import build_scheduler
+
+
+def context_for(arch="digits_cnn", seed=0):
+    torch.manual_seed(seed)
+    model = build_model(arch)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    return BuildContext(model, optimizer, MaskStore(model), model_info(arch).input_shape, torch.device("cpu"))
+
+
+def scheduler_for(text, arch="digits_cnn", seed=0):
+    context = context_for(arch, seed)
+    return build_scheduler(parse_schedule_text(text), context), context
+
+
+def sparsity(tensor):
+    return 1.0 - torch.count_nonzero(tensor).item() / tensor.numel()
