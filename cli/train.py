@@ -7,7 +7,7 @@ from ..compression.checkpoint import load_checkpoint
 from ..compression.errors import UserError
 from ..compression.schedule import load_schedule, parse_schedule_text
 from ..compression.training import TrainOptions, apply_overrides, fit, prepare_run
-from .common import console, dataset_options, emit_json, json_option, model_options, render_mapping
+from .common import console, dataset_options, emit_json, json_option, model_options, render_table
 from .progress import RichReporter
 
 
@@ -45,7 +45,34 @@ def train(schedule_path, checkpoint, arch, pretrained, dataset, data_dir, batch_
     if as_json:
         emit_json(report)
     else:
-        render_mapping("result (best model on the test split)", report)
+        render_report(report)
+
+
+def render_report(report) -> None:
+    """Dense architecture vs the best compressed model, side by side."""
+    rows = [
+        ("parameters", f"{report['dense_params']:,}", f"{report['params']:,}", _ratio(report["dense_params"], report["params"])),
+        ("non-zeros", f"{report['dense_nnz']:,}", f"{report['nnz']:,}", _ratio(report["dense_nnz"], report["nnz"])),
+        ("MACs", f"{report['dense_macs']:,}", f"{report['effective_macs']:,} effective",
+         _ratio(report["dense_macs"], report["effective_macs"])),
+        ("weights file", _size(report["dense_file_bytes"]), _size(report["file_bytes"]),
+         _ratio(report["dense_file_bytes"], report["file_bytes"])),
+    ]
+    if report.get("latency_ms") is not None:
+        rows.append((f"latency (batch {report['latency_batch_size']})", f"{report['dense_latency_ms']:.2f} ms",
+                     f"{report['latency_ms']:.2f} ms", f"{report['speedup']:.2f}x"))
+    rows.append(("test top-1 / top-5", "", f"{report['top1']:.2f}% / {report['top5']:.2f}%", ""))
+    render_table(f"compression report: {report['arch']}, best epoch {report['best_epoch']} "
+                 f"(sparsity {report['sparsity']:.1%})", ["", "dense", "compressed", "dense / compressed"], rows)
+    console.print(f"run folder: {report['out']}", highlight=False, soft_wrap=True)
+
+
+def _ratio(dense, compressed) -> str:
+    return f"{dense / compressed:.2f}x" if compressed else "-"
+
+
+def _size(count: int) -> str:
+    return f"{count / 1e6:.2f} MB" if count >= 1e5 else f"{count / 1e3:.1f} kB"
 
 
 def _schedule(schedule_path, resume):
