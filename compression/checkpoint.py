@@ -53,14 +53,23 @@ def load_checkpoint(path: Union[str, Path], map_location: Union[str, torch.devic
 
 
 def model_from_checkpoint(payload: Dict[str, Any]) -> Tuple[torch.nn.Module, Any]:
-    """Rebuild the model named in the checkpoint and load its weights."""
+    """Rebuild the model named in the checkpoint (thinned as recorded, if it was) and load its weights."""
     from .models import build_model, model_info
 
     arch = payload.get("arch")
     info = model_info(arch)
     model = build_model(arch, num_classes=payload.get("num_classes"))
+    restore_structure(model, payload, info.input_shape)
     try:
         model.load_state_dict(payload["model_state"])
     except (RuntimeError, KeyError) as err:
         raise UserError(f"checkpoint weights do not fit model '{arch}': {str(err).splitlines()[0]}") from None
     return model, info
+
+
+def restore_structure(model: torch.nn.Module, payload: Dict[str, Any], input_shape) -> None:
+    """Thin a freshly built model as the checkpoint records, so that its weights fit."""
+    if payload.get("thinning"):
+        from .thinning.replay import apply_plan
+
+        apply_plan(model, payload["thinning"], torch.zeros(1, *input_shape))

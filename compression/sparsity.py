@@ -23,9 +23,13 @@ def layer_sparsities(model: nn.Module) -> Dict[str, float]:
     return {name: tensor_sparsity(weight.detach()) for name, weight in prunable_weights(model)}
 
 
+def weight_counts(model: nn.Module) -> Tuple[int, int]:
+    """(non-zeros, total) over all Conv/Linear weights."""
+    weights = [weight.detach() for _, weight in prunable_weights(model)]
+    return sum(torch.count_nonzero(w).item() for w in weights), sum(w.numel() for w in weights)
+
+
 def model_sparsity(model: nn.Module) -> float:
     """Fraction of zeros among all Conv/Linear weights."""
-    weights = [weight.detach() for _, weight in prunable_weights(model)]
-    total = sum(w.numel() for w in weights)
-    zeros = sum(w.numel() - torch.count_nonzero(w).item() for w in weights)
-    return zeros / total if total else 0.0
+    nnz, total = weight_counts(model)
+    return 1.0 - nnz / total if total else 0.0

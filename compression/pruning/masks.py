@@ -121,11 +121,15 @@ class MaskStore:
         """After layers were thinned: a mask whose parameter changed shape becomes `parameter != 0`."""
         self._params = None
         params = self.params
+        hooked = list(self._grad_hooks)
+        for name in hooked:  # the hooks sit on the replaced parameter objects
+            self._grad_hooks.pop(name).remove()
         for name in list(self.masks):
             if name not in params:
                 self.remove([name])
             elif self.masks[name].shape != params[name].shape:
                 self.masks[name] = params[name].detach() != 0
+        self.mask_gradients([name for name in hooked if name in params])
 
     def state_dict(self) -> Dict[str, object]:
         return {"masks": {name: mask.cpu() for name, mask in self.masks.items()},

@@ -9,7 +9,7 @@ from torch import nn
 
 from ..policies import StepContext
 from ..scheduler import CompressionScheduler
-from ..sparsity import model_sparsity
+from ..sparsity import weight_counts
 from .reporting import Reporter
 
 
@@ -89,6 +89,7 @@ def _correct_topk(output: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 def _epoch_record(run, epoch: int, train_loss: float, val: EvalResult) -> Dict[str, Any]:
+    nnz, total = weight_counts(run.model)
     record = {
         "epoch": epoch,
         "train_loss": train_loss,
@@ -96,7 +97,8 @@ def _epoch_record(run, epoch: int, train_loss: float, val: EvalResult) -> Dict[s
         "top1": val.top1,
         "top5": val.top5,
         "lr": run.optimizer.param_groups[0]["lr"],
-        "sparsity": model_sparsity(run.model),
+        "sparsity": 1.0 - nnz / total if total else 0.0,
+        "nnz": nnz,
     }
     record.update(run.scheduler.mean_policy_losses(len(run.loaders.train)))
     return record

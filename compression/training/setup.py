@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -12,17 +12,19 @@ from pydantic import ValidationError
 from torch import nn
 
 from ...datasets import build_datasets, build_loaders
-from ..checkpoint import load_checkpoint, model_from_checkpoint
+from ..checkpoint import load_checkpoint, model_from_checkpoint, restore_structure
 from ..components import POLICY_KEYS, BuildContext
-from ..pruning.masks import MaskStore
-from ..report import compression_report
 from ..errors import Problem, ScheduleError, UserError
+from ..lr_schedulers import build_lr_scheduler
 from ..models import ModelInfo, build_model, model_info
 from ..policies import LRPolicy
-from ..lr_schedulers import build_lr_scheduler
-from ..scheduler import CompressionScheduler, ScheduledPolicy
+from ..pruning.masks import MaskStore
+from ..report import compression_report
 from ..schedule.model import Schedule
 from ..schedule.model_check import check_against_model
+from ..scheduler import CompressionScheduler, ScheduledPolicy
+from ..sparsity import weight_counts
+from ..thinning import recorded_plan
 from .run_folder import RunFolder
 
 DEFAULT_ARCH = "digits_cnn"
@@ -86,19 +88,21 @@ class Run:
     folder: RunFolder
     epochs: int
     seed: int
+    dense_weights: int  # Conv/Linear weights of the architecture before any thinning
     start_epoch: int = 0
     history: List[Dict[str, Any]] = field(default_factory=list)
     best_top1: float = -1.0
-    best_sparsity: float = -1.0
+    best_density: float = 2.0
     best_epoch: int = -1
 
     def finish_epoch(self, epoch: int, record: Dict[str, Any]) -> None:
         self.history.append(record)
-        # As Distiller ranks them: the sparsest model first, then the most accurate at that sparsity.
-        sparsity = round(record["sparsity"], 4)
-        is_best = (sparsity, record["top1"]) > (self.best_sparsity, self.best_top1)
+        # As Distiller ranks them: the fewest non-zero weights first (pruned or thinned away),
+        # then the most accurate at that size.
+        density = round(record["nnz"] / self.dense_weights, 4)
+        is_best = (-density, record["top1"]) > (-self.best_density, self.best_top1)
         if is_best:
-            self.best_sparsity, self.best_top1, self.best_epoch = sparsity, record["top1"], epoch
+            self.best_density, self.best_top1, self.best_epoch = density, record["top1"], epoch
         self.folder.log_epoch(record, self.model)
         self.folder.save(self.state(epoch), best=is_best)
 
@@ -115,23 +119,26 @@ class Run:
             "optimizer_state": self.optimizer.state_dict(),
             "policies_state": self.scheduler.state_dict(),
             "masks": self.scheduler.masks.state_dict(),
+            "thinning": recorded_plan(self.model),
             "rng_state": torch.get_rng_state(),
             "schedule_text": self.schedule.text,
             "metrics": list(self.history),
             "best_top1": self.best_top1,
-            "best_sparsity": self.best_sparsity,
+            "best_density": self.best_density,
             "best_epoch": self.best_epoch,
         }
 
     def restore(self, payload: Dict[str, Any]) -> None:
         self.model.load_state_dict(payload["model_state"])
-        self.optimizer.load_state_dict(payload["optimizer_state"])
-        self.scheduler.load_state_dict(payload["policies_state"])
+        if "optimizer_state" in payload:  # a thinned checkpoint starts with fresh optimizer state
+            self.optimizer.load_state_dict(payload["optimizer_state"])
+        self.scheduler.load_state_dict(payload.get("policies_state", {}))
         self.scheduler.masks.load_state_dict(payload.get("masks", {}))
-        torch.set_rng_state(payload["rng_state"])
-        self.history = list(payload["metrics"])
-        self.best_top1, self.best_epoch = payload["best_top1"], payload["best_epoch"]
-        self.best_sparsity = payload.get("best_sparsity", -1.0)
+        if "rng_state" in payload:
+            torch.set_rng_state(payload["rng_state"])
+        self.history = list(payload.get("metrics", []))
+        self.best_top1, self.best_epoch = payload.get("best_top1", -1.0), payload.get("best_epoch", -1)
+        self.best_density = payload.get("best_density", 2.0)
         self.start_epoch = payload["epoch"] + 1
 
     def finish(self) -> Dict[str, Any]:
@@ -164,7 +171,11 @@ def prepare_run(schedule: Schedule, resume: Optional[str] = None, write_tensorbo
     training = schedule.training
     device = resolve_device(training.device)
     torch.manual_seed(training.seed)
-    model, info = _build_model(schedule)
+    model, info = _build_model(schedule, resuming=payload is not None)
+    dense_weights = weight_counts(model)[1]
+    if payload is not None:
+        _check_resumable(payload, info)
+        restore_structure(model, payload, info.input_shape)
     check_against_model(schedule, model)
     schedule.dataset = dataset_for_model(schedule.dataset, info)
     model.to(device)
@@ -175,9 +186,8 @@ def prepare_run(schedule: Schedule, resume: Optional[str] = None, write_tensorbo
     scheduler = build_scheduler(schedule, context)
     folder = RunFolder(_run_dir(schedule, resume), write_tensorboard)
     run = Run(schedule, info, model, loaders, optimizer, nn.CrossEntropyLoss(), scheduler, device,
-              folder, training.epochs, training.seed)
+              folder, training.epochs, training.seed, dense_weights)
     if payload is not None:
-        _check_resumable(payload, info)
         run.restore(payload)
         folder.truncate_metrics(run.start_epoch)
     folder.write_schedule(schedule.text)
@@ -239,16 +249,17 @@ def check_schedule_with_model(schedule: Schedule, model: nn.Module, info: ModelI
     build_scheduler(schedule, BuildContext(model, optimizer, MaskStore(model), info.input_shape, torch.device("cpu")))
 
 
-def _build_model(schedule: Schedule):
+def _build_model(schedule: Schedule, resuming: bool = False):
     spec = schedule.model
     arch = spec.arch or DEFAULT_ARCH
     info = model_info(arch)
     model = build_model(arch, num_classes=spec.num_classes, pretrained=spec.pretrained)
     info = ModelInfo(info.name, info.input_shape, spec.num_classes or info.num_classes,
                      info.default_dataset, info.description)
-    if spec.checkpoint:
+    if spec.checkpoint and not resuming:  # a resumed run's own checkpoint supersedes its start
         payload = load_checkpoint(spec.checkpoint)
         _check_resumable(payload, info)
+        restore_structure(model, payload, info.input_shape)
         model.load_state_dict(payload["model_state"])
     return model, info
 

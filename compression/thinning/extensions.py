@@ -1,0 +1,68 @@
+"""Distiller's thinning extensions: StructureRemover, FilterRemover and ChannelRemover."""
+from __future__ import annotations
+
+from typing import Dict, List, Literal, Optional
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..components import EXTENSIONS, BuildContext
+from ..policies import Policy, StepContext
+from .plan import ThinningPlan
+from .remove import remove_structures
+
+ThinningFunction = Literal["remove_filters", "remove_channels"]
+_KINDS = {"remove_filters": "filters", "remove_channels": "channels"}
+
+
+class _DistillerArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    arch: Optional[str] = Field(None, description="Accepted for Distiller compatibility; the run's model is used.")
+    dataset: Optional[str] = Field(None, description="Accepted for Distiller compatibility; ignored.")
+
+
+class StructureRemoverConfig(_DistillerArgs):
+    thinning_func_str: ThinningFunction = Field(description="remove_filters or remove_channels.")
+
+
+class FilterRemoverConfig(_DistillerArgs):
+    thinning_func_str: ThinningFunction = Field("remove_filters", description="remove_filters or remove_channels.")
+
+
+class ChannelRemoverConfig(_DistillerArgs):
+    thinning_func_str: ThinningFunction = Field("remove_channels", description="remove_filters or remove_channels.")
+
+
+class ThinningPolicy(Policy):
+    """At the end of each epoch it is due: thin the model, move the optimizer, refit the masks."""
+
+    def __init__(self, kind: str, context: BuildContext):
+        self.kind = kind
+        self.context = context
+        self.plans: List[ThinningPlan] = []
+
+    def on_epoch_end(self, ctx: StepContext, metrics: Dict[str, float]) -> None:
+        context = self.context
+        example = torch.zeros(1, *context.input_shape, device=context.device)
+        plan = remove_structures(context.model, example, self.kind, optimizer=context.optimizer)
+        if context.masks is not None:
+            context.masks.refresh_shapes()
+        self.plans.append(plan)
+
+
+class StructureRemover:
+    def __init__(self, config: _DistillerArgs, context: BuildContext):
+        self.kind = _KINDS[config.thinning_func_str]
+        self.context = context
+
+    def policy(self, spec) -> ThinningPolicy:
+        return ThinningPolicy(self.kind, self.context)
+
+
+EXTENSIONS.add("StructureRemover", StructureRemover, StructureRemoverConfig,
+               "Physically remove zeroed filters or channels (thinning_func_str) and what depends on them.")
+EXTENSIONS.add("FilterRemover", StructureRemover, FilterRemoverConfig,
+               "Physically remove zeroed filters, their BatchNorm entries and the next layers' inputs.")
+EXTENSIONS.add("ChannelRemover", StructureRemover, ChannelRemoverConfig,
+               "Physically remove zeroed input channels and the filters that produce them.")

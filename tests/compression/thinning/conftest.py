@@ -1,0 +1,40 @@
+import pytest
+import torch
+from torch import nn
+
+from compressor.compression.models import build_model
+from compressor.compression.thinning import zero_weakest_filter_groups
+
+
+def give_batchnorms_statistics(model: nn.Module, seed: int = 0) -> None:
+    """Non-trivial BatchNorm statistics and affine terms, as a trained model has."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                size = module.num_features
+                module.running_mean.copy_(torch.rand(size, generator=generator) - 0.5)
+                module.running_var.copy_(torch.rand(size, generator=generator) + 0.5)
+                module.weight.copy_(torch.rand(size, generator=generator) + 0.5)
+                module.bias.copy_(torch.rand(size, generator=generator) * 0.4 - 0.2)
+
+
+@pytest.fixture
+def batchnorm_statistics():
+    return give_batchnorms_statistics
+
+
+@pytest.fixture
+def masked_model():
+    """build(arch, input_size) -> (model in eval mode with half of each filter group zeroed, example input)."""
+
+    def build(arch: str, size: int, fraction: float = 0.5, num_classes: int = 10):
+        torch.manual_seed(0)
+        model = build_model(arch, num_classes=num_classes).eval()
+        give_batchnorms_statistics(model)
+        channels = 1 if arch in ("digits_cnn", "simplenet_mnist") else 3
+        example = torch.zeros(1, channels, size, size)
+        zero_weakest_filter_groups(model, example, fraction)
+        return model, example
+
+    return build
