@@ -14,6 +14,7 @@ from .evaluate import evaluate
 from .list_cmd import list_command
 from .schema import schema
 from .summary import summary
+from .thin import thin
 from .train import train
 from .validate import validate
 
@@ -31,7 +32,7 @@ def cli() -> None:
     """
 
 
-for command in (train, evaluate, summary, benchmark, validate, schema, list_command):
+for command in (train, evaluate, summary, benchmark, validate, schema, list_command, thin):
     cli.add_command(command)
 
 

@@ -8,10 +8,20 @@ import torch
 from ..components import PRUNERS
 from ..errors import UserError
 from .base import PruneStep, Pruner
-from .batchnorm import folded_weight
+from .batchnorm import folded_weight, following_batchnorm
 from .configs import RandomLevelConfig, RankedStructureAGPConfig, RankedStructureConfig, ThresholdStructureConfig
 from .ranking import agp_target
 from .structures import check_group_type, expand_structure_mask, lowest_k_mask, structure_scores
+
+
+def batchnorm_masks(model, weight_name: str, keep: torch.Tensor) -> Dict[str, torch.Tensor]:
+    """A removed filter's BatchNorm channel is masked too, so the channel outputs exactly zero
+    and thinning can remove it without changing what the model computes."""
+    found = following_batchnorm(model, weight_name.rsplit(".", 1)[0])
+    if found is None or found[1].weight is None:
+        return {}
+    name = found[0]
+    return {f"{name}.weight": keep.clone(), f"{name}.bias": keep.clone()}
 
 
 class RankedStructurePruner(Pruner):
@@ -50,6 +60,8 @@ class RankedStructurePruner(Pruner):
             keep = shared if leader else self.keep_vector(name, step, fraction)
             masks[name] = expand_structure_mask(keep, self.weight(name), self.config.group_type,
                                                 self.config.block_shape)
+            if self.config.group_type in ("Filters", "3D"):
+                masks.update(batchnorm_masks(self.context.model, name, keep))
         return masks
 
     def _check_leader_sizes(self) -> None:

@@ -1,0 +1,38 @@
+"""`compressor thin`: physically remove the zeroed filters or channels of any checkpoint."""
+from __future__ import annotations
+
+import click
+
+from ..compression.checkpoint import load_checkpoint, save_checkpoint
+from ..compression.thinning import thin_checkpoint
+from .common import console, emit_json, json_option, render_mapping
+
+
+@click.command()
+@click.option("--checkpoint", required=True, type=click.Path(dir_okay=False), help="A compressor checkpoint.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Where to write the thinned checkpoint.")
+@click.option("--kind", type=click.Choice(["filters", "channels"]), default="filters", show_default=True,
+              help="Remove all-zero filters (outputs) or channels (inputs).")
+@json_option
+def thin(checkpoint, out, kind, as_json):
+    """Remove zeroed filters/channels and everything that depends on them; outputs stay the same.
+
+    The result loads in evaluate, summary, benchmark and train --checkpoint/--resume.
+
+    \b
+    Examples:
+      compressor thin --checkpoint runs/x/best.pt --out runs/x/thin.pt
+      compressor thin --checkpoint runs/x/best.pt --out thin.pt --kind channels --json
+    """
+    thinned = thin_checkpoint(load_checkpoint(checkpoint), kind)
+    save_checkpoint(thinned, out)
+    summary = thinned["thinning_summary"]
+    data = {"out": out, "kind": kind, "params_before": summary["params_before"],
+            "params_after": summary["params_after"], "removed": summary["removed"],
+            "skipped": summary["skipped"], "notes": summary["notes"]}
+    if as_json:
+        emit_json(data)
+        return
+    render_mapping(f"thinned {checkpoint}", {k: data[k] for k in ("out", "kind", "params_before", "params_after")})
+    for item in summary["skipped"]:
+        console.print(f"kept {item['layer']}: {item['reason']}", highlight=False, soft_wrap=True)
