@@ -13,8 +13,10 @@ from .common import console, emit_json, json_option, render_mapping
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Where to write the thinned checkpoint.")
 @click.option("--kind", type=click.Choice(["filters", "channels"]), default="filters", show_default=True,
               help="Remove all-zero filters (outputs) or channels (inputs).")
+@click.option("--layer", "layers", multiple=True,
+              help="Thin only this layer (repeatable); an error if it cannot be thinned.")
 @json_option
-def thin(checkpoint, out, kind, as_json):
+def thin(checkpoint, out, kind, layers, as_json):
     """Remove zeroed filters/channels and everything that depends on them; outputs stay the same.
 
     The result loads in evaluate, summary, benchmark and train --checkpoint/--resume.
@@ -23,8 +25,9 @@ def thin(checkpoint, out, kind, as_json):
     Examples:
       compressor thin --checkpoint runs/x/best.pt --out runs/x/thin.pt
       compressor thin --checkpoint runs/x/best.pt --out thin.pt --kind channels --json
+      compressor thin --checkpoint runs/x/best.pt --out thin.pt --layer layer1.0.conv1
     """
-    thinned = thin_checkpoint(load_checkpoint(checkpoint), kind)
+    thinned = thin_checkpoint(load_checkpoint(checkpoint), kind, layers or None)
     save_checkpoint(thinned, out)
     summary = thinned["thinning_summary"]
     data = {"out": out, "kind": kind, "params_before": summary["params_before"],

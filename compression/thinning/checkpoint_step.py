@@ -1,7 +1,7 @@
 """Thinning as a step on any checkpoint: load, remove what is zero, return the new payload."""
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, Optional, Sequence
 
 import torch
 from torch import nn
@@ -14,12 +14,13 @@ from .remove import remove_structures
 _DROPPED = ("format", "optimizer_state")
 
 
-def thin_checkpoint(payload: Dict[str, Any], kind: str = "filters") -> Dict[str, Any]:
+def thin_checkpoint(payload: Dict[str, Any], kind: str = "filters",
+                    layers: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     """A new payload holding the thinned model: `model_state`, its `thinning` operations (so
     `model_from_checkpoint` rebuilds it), the same metadata, masks fitted to the new shapes,
     no optimizer state, and `thinning_summary` (parameters before/after, skipped layers, notes)."""
     model, info = model_from_checkpoint(payload)
-    plan = remove_structures(model, torch.zeros(1, *info.input_shape), kind)
+    plan = remove_structures(model, torch.zeros(1, *info.input_shape), kind, layers=layers)
     thinned = {key: value for key, value in payload.items() if key not in _DROPPED}
     thinned["model_state"] = model.state_dict()
     thinned["thinning"] = recorded_plan(model)

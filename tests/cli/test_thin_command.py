@@ -52,3 +52,12 @@ def test_thinned_checkpoint_trains_on(cli, tmp_path):
 def test_thin_bad_input(cli, tmp_path):
     assert cli("thin", "--checkpoint", tmp_path / "none.pt", "--out", tmp_path / "x.pt").code == 2
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_thinning_a_layer_that_would_break_the_graph_is_refused(cli, tmp_path):
+    pruned_checkpoint(tmp_path / "pruned.pt")
+    result = cli("thin", "--checkpoint", tmp_path / "pruned.pt", "--out", tmp_path / "x.pt", "--layer", "fc2")
+    assert result.code == 2 and "fc2" in result.err and "Traceback" not in result.err
+    assert not (tmp_path / "x.pt").exists()
+    result = cli("thin", "--checkpoint", tmp_path / "pruned.pt", "--out", tmp_path / "y.pt", "--layer", "conv2")
+    assert result.code == 0, result.err
