@@ -11,7 +11,9 @@ from ..compression.errors import UserError
 from .benchmark import benchmark
 from .common import console
 from .evaluate import evaluate
+from .export import export
 from .list_cmd import list_command
+from .quantize import quantize
 from .schema import schema
 from .summary import summary
 from .thin import thin
@@ -32,7 +34,7 @@ def cli() -> None:
     """
 
 
-for command in (train, evaluate, summary, benchmark, validate, schema, list_command, thin):
+for command in (train, evaluate, summary, benchmark, validate, schema, list_command, thin, quantize, export):
     cli.add_command(command)
 
 

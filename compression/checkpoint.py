@@ -53,7 +53,7 @@ def load_checkpoint(path: Union[str, Path], map_location: Union[str, torch.devic
 
 
 def model_from_checkpoint(payload: Dict[str, Any]) -> Tuple[torch.nn.Module, Any]:
-    """Rebuild the model named in the checkpoint (thinned as recorded, if it was) and load its weights."""
+    """Rebuild the model named in the checkpoint (thinned as recorded, with its QAT quantizers) with its weights."""
     from .models import build_model, model_info
 
     arch = payload.get("arch")
@@ -64,6 +64,9 @@ def model_from_checkpoint(payload: Dict[str, Any]) -> Tuple[torch.nn.Module, Any
         model.load_state_dict(payload["model_state"])
     except (RuntimeError, KeyError) as err:
         raise UserError(f"checkpoint weights do not fit model '{arch}': {str(err).splitlines()[0]}") from None
+    from .quantization.qat import install_from_checkpoint
+
+    install_from_checkpoint(model, payload)  # a QAT model evaluates with its quantizers, as it was trained
     return model, info
 
 

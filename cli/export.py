@@ -1,0 +1,42 @@
+"""`compressor export`: a deployable ONNX or TorchScript file, run once and compared with PyTorch."""
+from __future__ import annotations
+
+import click
+
+from ..compression.export import FORMATS, calibration_images, export_fp32, export_int8
+from ..compression.model_source import load_model
+from .common import dataset_options, emit_json, json_option, model_options, render_mapping
+from .options import dataset_config
+
+
+@click.command()
+@model_options
+@click.option("--format", "fmt", type=click.Choice(FORMATS), required=True, help="File format.")
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="File to write.")
+@click.option("--int8", is_flag=True, help="Convert to int8 first (ONNX: QuantizeLinear/DequantizeLinear).")
+@click.option("--calibration-size", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Training images that calibrate the int8 ranges.")
+@dataset_options
+@json_option
+def export(checkpoint, arch, pretrained, fmt, out, int8, calibration_size, dataset, data_dir, batch_size,
+           workers, as_json):
+    """Write a deployable file, run it once in onnxruntime / TorchScript and compare with PyTorch.
+
+    \b
+    Examples:
+      compressor export --checkpoint runs/digits_baseline-x/best.pt --format onnx --out digits.onnx
+      compressor export --checkpoint best.pt --format onnx --out digits_int8.onnx --int8 --json
+      compressor export --arch resnet18 --format torchscript --out resnet18.pt
+    """
+    loaded = load_model(checkpoint, arch, bool(pretrained))
+    if int8:
+        config = dataset_config(loaded.dataset, dataset, data_dir, batch_size, workers)
+        images = calibration_images(loaded, config, calibration_size)
+        result = export_int8(loaded.model, fmt, out, images)
+    else:
+        result = export_fp32(loaded.model, loaded.info.input_shape, fmt, out)
+    data = {"arch": loaded.info.name, **result.to_dict()}
+    if as_json:
+        emit_json(data)
+    else:
+        render_mapping(f"export: {out}", {**data, "max_abs_diff": f"{result.max_abs_diff:.2e}"})

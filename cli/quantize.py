@@ -1,0 +1,75 @@
+"""`compressor quantize`: activation statistics, then post-training quantization to a real int8 model."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..compression.errors import UserError
+from ..compression.model_source import LoadedModel, load_model
+from ..compression.quantization.stats import calibration_loader, collect_activation_stats
+from ..compression.quantization.post_training import quantize_post_training
+from ..compression.quantization.stats_format import read_stats, write_stats
+from ..compression.training.setup import resolve_device
+from .common import dataset_options, emit_json, json_option, render_mapping
+from .options import dataset_config
+from .quantize_render import default_out, ptq_settings, quantize_data, render_quantize
+
+
+@click.command()
+@click.option("--checkpoint", required=True, type=click.Path(dir_okay=False), help="A compressor checkpoint.")
+@click.option("--collect-stats", type=click.Path(dir_okay=False),
+              help="Run a calibration pass and write Distiller-format activation statistics to this YAML file.")
+@click.option("--stats", "stats_path", type=click.Path(dir_okay=False),
+              help="Quantize with the ranges of this Distiller-format statistics file.")
+@click.option("--schedule", "schedule_path", type=click.Path(dir_okay=False),
+              help="Take bits, modes, clipping and overrides from its PostTrainLinearQuantizer.")
+@click.option("--bits-activations", type=int, help="Bits of activations (overrides the schedule).")
+@click.option("--bits-parameters", type=int, help="Bits of weights (overrides the schedule).")
+@click.option("--mode", help="SYMMETRIC, SYMMETRIC_RESTRICTED, ASYMMETRIC_UNSIGNED or ASYMMETRIC_SIGNED.")
+@click.option("--clip-acts", help="NONE, AVG, N_STD, GAUSS, LAPLACE, MSE, PERCENTILE or KL.")
+@click.option("--per-channel/--per-tensor", default=None, help="Weight scales per output channel or per tensor.")
+@click.option("--tolerance", type=click.FloatRange(min=0), help="Largest top-1 drop (points) to accept: "
+              "tries clip modes, then puts the most sensitive layers back in FP32.")
+@click.option("--out", type=click.Path(file_okay=False), help="Folder for quant_params.yaml and model_int8.pt.")
+@click.option("--calibration-size", type=click.IntRange(min=1), default=256, show_default=True,
+              help="Calibration images: the first N of the dataset's training split.")
+@dataset_options
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@json_option
+def quantize(checkpoint, collect_stats, stats_path, schedule_path, bits_activations, bits_parameters, mode,
+             clip_acts, per_channel, tolerance, out, calibration_size, device, as_json, **data):
+    """Quantize a trained model: collect activation statistics, then build a real int8 model.
+
+    \b
+    Examples:
+      compressor quantize --checkpoint runs/digits_baseline-x/best.pt --collect-stats stats.yaml
+      compressor quantize --checkpoint best.pt --stats stats.yaml
+      compressor quantize --checkpoint best.pt --stats stats.yaml --schedule ptq.yaml --tolerance 0.5 --json
+    """
+    loaded = load_model(checkpoint)
+    if collect_stats:
+        _collect(loaded, collect_stats, calibration_size, device, as_json, data)
+        return
+    if not stats_path:
+        raise UserError("give --collect-stats FILE to write statistics, or --stats FILE to quantize with them")
+    flags = {"bits_activations": bits_activations, "bits_parameters": bits_parameters, "mode": mode,
+             "clip_acts": clip_acts, "per_channel_wts": per_channel}
+    config = ptq_settings(schedule_path, flags)
+    dataset = dataset_config(loaded.dataset, data["dataset"], data["data_dir"], data["batch_size"], data["workers"])
+    result = quantize_post_training(loaded, config, read_stats(stats_path),
+                                    quantize_data(loaded, dataset, calibration_size), Path(out or default_out(checkpoint)),
+                                    resolve_device(device), tolerance)
+    render_quantize(result, as_json)
+
+
+def _collect(loaded: LoadedModel, path: str, size: int, device: str, as_json: bool, data: dict) -> None:
+    config = dataset_config(loaded.dataset, data["dataset"], data["data_dir"], data["batch_size"], data["workers"])
+    loader = calibration_loader(loaded, config, size)
+    stats = collect_activation_stats(loaded.model, loader, resolve_device(device))
+    write_stats(stats, path)
+    result = {"stats": path, "modules": len(stats), "images": len(loader.dataset)}
+    if as_json:
+        emit_json(result)
+    else:
+        render_mapping("activation statistics", result)

@@ -1,0 +1,61 @@
+"""Helpers of `compressor quantize`: settings from schedule and flags, data, and the result table."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from pydantic import ValidationError
+
+from ..datasets import build_datasets, build_loaders
+from ..compression.errors import UserError
+from ..compression.model_source import test_loader
+from ..compression.quantization.post_training import QuantizeData
+from ..compression.quantization.ptq_config import PostTrainConfig
+from ..compression.quantization.registration import post_train_config
+from ..compression.quantization.stats import calibration_loader
+from ..compression.schedule import load_schedule
+from .common import console, emit_json, render_table
+
+
+def ptq_settings(schedule_path: Optional[str], flags: Dict[str, Any]) -> PostTrainConfig:
+    config = post_train_config(load_schedule(schedule_path)) if schedule_path else PostTrainConfig()
+    updates = {key: value for key, value in flags.items() if value is not None}
+    try:
+        return PostTrainConfig.model_validate({**config.model_dump(exclude_unset=True), **updates})
+    except ValidationError as err:
+        error = err.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        raise UserError(f"--{where.replace('_', '-')}: {error['msg']}") from None
+
+
+def quantize_data(loaded, dataset, calibration_size: int) -> QuantizeData:
+    calibration = [images for images, *_ in calibration_loader(loaded, dataset, calibration_size)]
+    splits = build_datasets(dataset, loaded.info.input_shape, loaded.info.num_classes, 0)
+    val = build_loaders(splits, dataset.batch_size, dataset.workers, 0).val
+    return QuantizeData(calibration, val, test_loader(loaded, dataset))
+
+
+def default_out(checkpoint: str) -> Path:
+    return Path(checkpoint).parent / f"{Path(checkpoint).stem}-quantized"
+
+
+def render_quantize(result, as_json: bool) -> None:
+    report = {**result.report, "files": result.files}
+    if result.search is not None:
+        report["tolerance_met"] = result.search.met
+        report["search"] = {"tried": result.search.tried, "fallbacks": result.search.fallbacks}
+    if as_json:
+        emit_json(report)
+        return
+    rows = [("top-1", f"{report['fp32_top1']:.2f}%", f"{report['top1']:.2f}%")]
+    if "int8_latency_ms" in report:
+        rows += [("weights file", f"{report['fp32_file_bytes'] / 1e6:.2f} MB", f"{report['int8_file_bytes'] / 1e6:.2f} MB"),
+                 (f"latency (batch {report['latency_batch_size']})", f"{report['fp32_latency_ms']:.2f} ms",
+                  f"{report['int8_latency_ms']:.2f} ms ({report['speedup']:.2f}x)")]
+    render_table(f"{report['arch']}: FP32 vs quantized ({report['int8']})", ["", "FP32", "quantized"], rows)
+    if report["fp32_layers"]:
+        console.print(f"kept in FP32: {', '.join(report['fp32_layers'])}", highlight=False, soft_wrap=True)
+    if result.search is not None and not result.search.met:
+        console.print("tolerance not met: kept the most accurate choice found", highlight=False)
+    for name, path in result.files.items():
+        console.print(f"{name}: {path}", highlight=False, soft_wrap=True)

@@ -1,0 +1,173 @@
+"""Deployable files: ONNX (FP32, or int8 as QuantizeLinear/DequantizeLinear) and TorchScript.
+
+Every file written is loaded back and run once in its runtime (onnxruntime, TorchScript)
+and compared with PyTorch: `max_abs_diff` of the outputs, and for int8 the fraction of
+images whose top-1 class agrees with the PyTorch int8 model.
+
+Int8 ONNX is made by onnxruntime's static quantizer from the FP32 ONNX file, calibrated on
+the same images as the PyTorch int8 model (per-channel int8 weights, uint8 activations,
+QDQ format), so any runtime that reads QDQ graphs runs it.
+"""
+from __future__ import annotations
+
+import tempfile
+import warnings
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterator, Optional, Sequence, Union
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Subset
+
+from ..datasets import DatasetConfig, build_datasets
+from .checkpoint import atomic_write
+from .errors import UserError
+from .model_source import LoadedModel
+from .quantization.int8_backend import convert_to_int8
+from .quantization.int8_files import file_bytes, load_int8_torchscript, save_int8_torchscript
+
+FORMATS = ("onnx", "torchscript")
+OPSET = 17
+PathLike = Union[str, Path]
+
+
+@dataclass
+class ExportResult:
+    out: str
+    format: str
+    int8: bool
+    max_abs_diff: float
+    file_bytes: int
+    top1_agreement: Optional[float] = None
+
+    def to_dict(self) -> Dict[str, Any]:
+        data = asdict(self)
+        if data["top1_agreement"] is None:
+            del data["top1_agreement"]
+        return data
+
+
+def export_fp32(model: nn.Module, input_shape: Sequence[int], fmt: str, out: PathLike,
+                batch_size: int = 2, seed: int = 0) -> ExportResult:
+    """Write the FP32 model as `fmt`, run the file once on a fixed random batch, compare."""
+    _check_format(fmt)
+    model = model.eval()
+    batch = torch.randn(batch_size, *input_shape, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        expected = model(batch)
+    if fmt == "onnx":
+        atomic_write(out, lambda tmp: _onnx_fp32(model, batch, tmp))
+        actual = run_onnx(out, batch)
+    else:
+        atomic_write(out, lambda tmp: _torchscript_fp32(model, batch, tmp))
+        actual = _run_torchscript(out, batch)
+    return ExportResult(str(out), fmt, False, _max_abs_diff(actual, expected), file_bytes(out))
+
+
+def export_int8(model: nn.Module, fmt: str, out: PathLike, calibration: torch.Tensor,
+                engine: str = "x86", batch_size: int = 16) -> ExportResult:
+    """Convert to int8 calibrated on `calibration` images, write `fmt`, run it once and compare.
+
+    The comparison is with the PyTorch int8 model, on the calibration images.
+    """
+    _check_format(fmt)
+    model = model.eval()
+    batches = list(calibration.split(batch_size))
+    int8 = convert_to_int8(model, (batches[0],), batches, engine=engine)
+    expected = int8(calibration)
+    if fmt == "onnx":
+        atomic_write(out, lambda tmp: _onnx_int8(model, batches, tmp))
+        actual = run_onnx(out, calibration)
+    else:
+        save_int8_torchscript(int8, (batches[0],), out)
+        actual = _run_torchscript(out, calibration, engine)
+    return ExportResult(str(out), fmt, True, _max_abs_diff(actual, expected), file_bytes(out),
+                        top1_agreement(actual, expected))
+
+
+def calibration_images(loaded: LoadedModel, config: DatasetConfig, size: int) -> torch.Tensor:
+    """The first `size` images of the training split of the model's dataset (fewer if it is smaller)."""
+    if size < 1:
+        raise UserError(f"calibration size must be at least 1, got {size}")
+    splits = build_datasets(config, loaded.info.input_shape, loaded.info.num_classes, seed=0)
+    subset = Subset(splits.train, range(min(size, len(splits.train))))
+    images = [inputs for inputs, _ in DataLoader(subset, batch_size=config.batch_size, shuffle=False)]
+    if not images:
+        raise UserError(f"dataset '{config.name}' has no training images to calibrate on")
+    return torch.cat(images)
+
+
+def run_onnx(path: PathLike, batch: torch.Tensor) -> torch.Tensor:
+    """Run an ONNX file once in onnxruntime (CPU) on `batch`."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return torch.from_numpy(session.run(None, {name: batch.numpy()})[0])
+
+
+def top1_agreement(actual: torch.Tensor, expected: torch.Tensor) -> float:
+    return (actual.argmax(1) == expected.argmax(1)).float().mean().item()
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise UserError(f"unknown export format '{fmt}' (available: {', '.join(FORMATS)})")
+
+
+def _onnx_fp32(model: nn.Module, batch: torch.Tensor, path: str) -> None:
+    with _quiet():
+        torch.onnx.export(model, (batch,), path, opset_version=OPSET, dynamo=False,
+                          input_names=["input"], output_names=["output"],
+                          dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
+
+
+def _onnx_int8(model: nn.Module, batches: Sequence[torch.Tensor], path: str) -> None:
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    with tempfile.TemporaryDirectory() as folder:
+        fp32_path, ready_path = str(Path(folder) / "fp32.onnx"), str(Path(folder) / "ready.onnx")
+        _onnx_fp32(model, batches[0], fp32_path)
+        quant_pre_process(fp32_path, ready_path)  # shape inference and graph cleanup, as onnxruntime advises
+        quantize_static(ready_path, path, _CalibrationReader(batches), quant_format=QuantFormat.QDQ,
+                        per_channel=True, weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8)
+
+
+class _CalibrationReader:
+    """onnxruntime's CalibrationDataReader protocol over a list of batches."""
+
+    def __init__(self, batches: Sequence[torch.Tensor]):
+        self._batches = iter([{"input": batch.numpy()} for batch in batches])
+
+    def get_next(self) -> Optional[Dict[str, Any]]:
+        return next(self._batches, None)
+
+
+def _torchscript_fp32(model: nn.Module, batch: torch.Tensor, path: str) -> None:
+    with _quiet(), torch.no_grad():
+        torch.jit.save(torch.jit.trace(model, (batch,)), path)
+
+
+def _run_torchscript(path: PathLike, batch: torch.Tensor, engine: str = "x86") -> torch.Tensor:
+    module = load_int8_torchscript(path, engine)  # loads any TorchScript file under the engine
+    with torch.no_grad():
+        return module(batch)
+
+
+def _max_abs_diff(actual: torch.Tensor, expected: torch.Tensor) -> float:
+    return (actual.float() - expected.float()).abs().max().item()
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """The legacy ONNX exporter and torch.jit announce their deprecation on every call."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        yield

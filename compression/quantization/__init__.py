@@ -1,0 +1,1 @@
+"""Quantization: activation statistics, range-linear post-training quantization, QAT, real int8."""

@@ -1,0 +1,265 @@
+"""Real int8: the one module that talks to torch.ao's quantized engine (FX graph mode).
+
+`convert_to_int8` traces the model, fuses Conv/BatchNorm/ReLU (BatchNorm folded into the
+weights), observes activations on calibration batches and converts to modules that run on
+the engine's int8 kernels (x86 by default). Everything else in the project goes through
+here, so the engine can change in one place.
+
+Activation ranges from a stats file (`activation_ranges`, module name -> (min, max) of that
+module's output) replace what the observers saw: after calibration, the observer that
+follows the op producing that module's output is swapped for a MinMaxObserver of the same
+dtype and quant range whose min_val/max_val are the given range, so convert derives the
+output scale and zero point from it. When modules are fused (conv1 -> bn1 -> relu1), the
+fused op produces the output of the LAST module of the chain (relu1): a range given for
+relu1 applies there, while a range for conv1 or bn1 (whose outputs no longer exist) is
+listed in `Int8Model.unused_ranges`. A module called in several places (torchvision's
+`relu` in a BasicBlock) gets its range at every place.
+"""
+from __future__ import annotations
+
+import copy
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Collection, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+import torch
+from torch import fx, nn
+
+from ..errors import UserError, did_you_mean
+
+Range = Tuple[float, float]
+OBSERVER_PREFIX = "activation_post_process"
+REQUESTED = "requested"
+NO_KERNEL = "no int8 kernel in the backend: runs in FP32"
+
+
+@dataclass
+class Int8Model:
+    """A converted model: `module` runs on real int8 kernels under `engine`."""
+
+    module: fx.GraphModule
+    engine: str
+    fp32_modules: Dict[str, str] = field(default_factory=dict)  # name -> why it stayed FP32
+    unused_ranges: Tuple[str, ...] = ()  # ranges given for outputs that fusion removed
+
+    def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
+        with quantized_engine(self.engine), torch.no_grad():
+            return self.module(*inputs)
+
+
+@contextmanager
+def quantized_engine(engine: str) -> Iterator[None]:
+    """Run with torch's quantized engine set to `engine`, restoring the previous one after."""
+    check_engine(engine)
+    previous = torch.backends.quantized.engine
+    torch.backends.quantized.engine = engine
+    try:
+        yield
+    finally:
+        torch.backends.quantized.engine = previous
+
+
+def check_engine(engine: str) -> None:
+    supported = [name for name in torch.backends.quantized.supported_engines if name != "none"]
+    if engine not in supported:
+        raise UserError("int8 engine: " + did_you_mean(engine, supported, "engine"))
+
+
+def convert_to_int8(model: nn.Module, example_inputs: Sequence[torch.Tensor], calibration_batches: Iterable,
+                    fp32_modules: Collection[str] = (), per_channel: bool = True,
+                    activation_ranges: Optional[Dict[str, Range]] = None, engine: str = "x86") -> Int8Model:
+    """Calibrate on `calibration_batches` (tensors, or (inputs, labels) pairs) and convert to int8.
+
+    Modules named in `fp32_modules` (and everything inside them) stay FP32; ops the backend
+    has no int8 kernel for stay FP32 too. Both are listed in the result's `fp32_modules`.
+    """
+    example_inputs = tuple(example_inputs)
+    ranges = dict(activation_ranges or {})
+    _check_names(model, fp32_modules, ranges)
+    with quantized_engine(engine), _quiet():
+        prepared = _prepare(model, example_inputs, _qconfig_mapping(engine, per_channel, fp32_modules))
+        _calibrate(prepared, calibration_batches)
+        unused = _apply_ranges(prepared, model, ranges)
+        try:
+            converted = torch.ao.quantization.quantize_fx.convert_fx(prepared)
+        except Exception as err:  # noqa: BLE001  (any failure of the converter is the model's)
+            raise UserError(f"model cannot be converted to int8: {_first_line(err)}") from None
+        if example_inputs and example_inputs[0].dim() == 4:
+            _channels_last_input(converted)
+        float_ops = _float_ops(converted, example_inputs)
+    return Int8Model(converted, engine, _fp32_report(float_ops, fp32_modules), tuple(unused))
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """torch.ao's FX quantization warns that it is deprecated and about observer arguments."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.ao\..*")
+        yield
+
+
+def _check_names(model: nn.Module, fp32_modules: Collection[str], ranges: Dict[str, Range]) -> None:
+    names = [name for name, _ in model.named_modules() if name]
+    for name in list(fp32_modules) + list(ranges):
+        if name not in names:
+            raise UserError("int8: " + did_you_mean(name, names, "module"))
+    for name, (low, high) in ranges.items():
+        if not (float(low) <= float(high)):
+            raise UserError(f"int8: activation range of '{name}' has min {low} > max {high}")
+
+
+def _qconfig_mapping(engine: str, per_channel: bool, fp32_modules: Collection[str]):
+    from torch.ao.quantization import QConfig, default_weight_observer, get_default_qconfig_mapping
+
+    mapping = get_default_qconfig_mapping(engine)
+    if not per_channel:
+        activation = mapping.global_qconfig.activation
+        mapping.set_global(QConfig(activation=activation, weight=default_weight_observer))
+    for name in fp32_modules:
+        mapping.set_module_name(name, None)
+    return mapping
+
+
+def _prepare(model: nn.Module, example_inputs: Tuple[torch.Tensor, ...], mapping) -> fx.GraphModule:
+    from torch.ao.quantization.quantize_fx import prepare_fx
+
+    float_model = copy.deepcopy(model).eval()
+    try:
+        return prepare_fx(float_model, mapping, example_inputs)
+    except Exception as err:  # noqa: BLE001  (tracing fails in many ways; all mean "not traceable")
+        raise UserError(f"model cannot be converted to int8: torch.fx cannot trace it "
+                        f"({type(err).__name__}: {_first_line(err)})") from None
+
+
+def _calibrate(prepared: fx.GraphModule, batches: Iterable) -> None:
+    count = 0
+    with torch.no_grad():
+        for batch in batches:
+            inputs = batch[0] if isinstance(batch, (tuple, list)) else batch
+            prepared(inputs)
+            count += 1
+    if count == 0:
+        raise UserError("int8: no calibration batches")
+
+
+def _apply_ranges(prepared: fx.GraphModule, model: nn.Module, ranges: Dict[str, Range]) -> List[str]:
+    """Swap the output observer of each named module for one fixed to its given range."""
+    if not ranges:
+        return []
+    producers = _output_producers(prepared, model)
+    unused = []
+    for name, (low, high) in ranges.items():
+        observers = [_observer_after(node) for node in producers.get(name, [])]
+        observers = [target for target in observers if target]
+        for target in observers:
+            _fix_observer(prepared, target, float(low), float(high))
+        if not observers:
+            unused.append(name)
+    return unused
+
+
+def _output_producers(prepared: fx.GraphModule, model: nn.Module) -> Dict[str, List[fx.Node]]:
+    """module name -> the prepared-graph nodes whose output is that module's output.
+
+    A node of the original graph that no longer exists in the prepared one was fused into
+    the op before it, so the surviving op produces the output of the last module it absorbed.
+    """
+    original = fx.symbolic_trace(copy.deepcopy(model).eval()).graph
+    prepared_nodes = {node.name: node for node in prepared.graph.nodes}
+    producers: Dict[str, List[fx.Node]] = {}
+    for node in original.nodes:
+        if node.name not in prepared_nodes:
+            continue
+        end = node
+        while len(end.users) == 1:
+            (user,) = end.users
+            if user.op != "call_module" or user.name in prepared_nodes:
+                break
+            end = user
+        if end.op == "call_module":
+            producers.setdefault(end.target, []).append(prepared_nodes[node.name])
+    return producers
+
+
+def _observer_after(node: fx.Node) -> Optional[str]:
+    for user in node.users:
+        if user.op == "call_module" and str(user.target).startswith(OBSERVER_PREFIX):
+            return str(user.target)
+    return None
+
+
+def _fix_observer(prepared: fx.GraphModule, target: str, low: float, high: float) -> None:
+    """Replace the observer (under every name that shares it) by a MinMaxObserver holding [low, high]."""
+    from torch.ao.quantization.observer import MinMaxObserver
+
+    old = prepared.get_submodule(target)
+    fixed = MinMaxObserver(dtype=old.dtype, qscheme=old.qscheme, quant_min=old.quant_min,
+                           quant_max=old.quant_max)
+    fixed.min_val = torch.tensor(low)
+    fixed.max_val = torch.tensor(high)
+    for name, module in list(prepared.named_children()):
+        if module is old:
+            setattr(prepared, name, fixed)
+
+
+def _channels_last_input(converted: fx.GraphModule) -> None:
+    """Feed 4-D inputs channels-last: the x86 int8 convolutions run several times faster on it."""
+    graph = converted.graph
+    for node in list(graph.nodes):
+        if node.op != "placeholder":
+            continue
+        with graph.inserting_after(node):
+            contiguous = graph.call_method("contiguous", (node,), {"memory_format": torch.channels_last})
+        node.replace_all_uses_with(contiguous, delete_user_cb=lambda user: user is not contiguous)
+        break
+    graph.lint()
+    converted.recompile()
+
+
+class _FloatOpFinder(fx.Interpreter):
+    """Runs the converted graph and records the ops whose output is a float tensor."""
+
+    SKIP = {"placeholder", "get_attr", "output"}
+
+    def __init__(self, module: fx.GraphModule):
+        super().__init__(module)
+        self.float_ops: List[str] = []
+
+    def run_node(self, node: fx.Node) -> Any:
+        result = super().run_node(node)
+        if node.op not in self.SKIP and _is_float(result) and not _is_quant_boundary(node):
+            name = str(node.target) if node.op == "call_module" else node.name
+            if name not in self.float_ops:
+                self.float_ops.append(name)
+        return result
+
+
+def _is_float(value: Any) -> bool:
+    return isinstance(value, torch.Tensor) and not value.is_quantized and value.is_floating_point()
+
+
+def _is_quant_boundary(node: fx.Node) -> bool:
+    return node.target in ("dequantize", "contiguous") or node.target is torch.quantize_per_tensor
+
+
+def _float_ops(converted: fx.GraphModule, example_inputs: Tuple[torch.Tensor, ...]) -> List[str]:
+    finder = _FloatOpFinder(converted)
+    with torch.no_grad():
+        finder.run(*example_inputs)
+    return finder.float_ops
+
+
+def _fp32_report(float_ops: List[str], requested: Collection[str]) -> Dict[str, str]:
+    report = {name: REQUESTED for name in requested}
+    for name in float_ops:
+        if not any(name == req or name.startswith(req + ".") for req in requested):
+            report[name] = NO_KERNEL
+    return report
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

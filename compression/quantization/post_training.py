@@ -1,0 +1,130 @@
+"""`compressor quantize --stats`: range-linear PTQ from a stats file, then a real int8 model."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import torch
+import yaml
+from torch import nn
+
+from ..benchmark import measure_latency, speedup
+from ..checkpoint import atomic_write
+from ..model_source import LoadedModel
+from ..report import state_dict_bytes
+from ..training.loop import evaluate
+from .int8_backend import convert_to_int8
+from .int8_files import save_int8_torchscript
+from .ptq import HISTOGRAM_CLIPS, layer_plan, simulate
+from .ptq_config import PostTrainConfig
+from .ranges import clipped_range
+from .stats_format import check_stats_match_model
+from .tolerance import SearchResult, search
+
+
+@dataclass
+class QuantizeData:
+    """Calibration images, validation data (for the search) and test data (for the report)."""
+
+    calibration: List[torch.Tensor]
+    val_loader: Any
+    test_loader: Any
+
+
+@dataclass
+class QuantizeResult:
+    report: Dict[str, Any]
+    linear_quant_params: Dict[str, Any]
+    search: Optional[SearchResult] = None
+    files: Dict[str, str] = field(default_factory=dict)
+
+
+def quantize_post_training(loaded: LoadedModel, config: PostTrainConfig, stats: Dict, data: QuantizeData,
+                           out: Path, device: torch.device, tolerance: Optional[float] = None) -> QuantizeResult:
+    model = loaded.model.to(device).eval()
+    check_stats_match_model(stats, model)
+    fp32 = _evaluate(model, data.test_loader, device)
+    plan = layer_plan(config, model)
+    found = None
+    if tolerance is not None:
+        fp32_val = _evaluate(model, data.val_loader, device).top1
+        found = search(model, config, stats, plan, data.calibration,
+                       lambda m: _evaluate(m, data.val_loader, device).top1, fp32_val, tolerance)
+        plan = found.plan
+        config = config.model_copy(update={"clip_acts": found.clip, "clip_n_stds": config.clip_n_stds or 3.0})
+    simulated = simulate(model, config, stats, plan, data.calibration)
+    report = {"arch": loaded.info.name, "fp32_top1": fp32.top1, "fp32_top5": fp32.top5,
+              "simulated_top1": _evaluate(simulated.model, data.test_loader, device).top1,
+              "clip_acts": config.clip_acts, "fp32_layers": sorted(n for n, layer in plan.items() if layer is None)}
+    out.mkdir(parents=True, exist_ok=True)
+    result = QuantizeResult(report, simulated.params, found)
+    _write_params(out / "quant_params.yaml", simulated.params)
+    result.files["quant_params"] = str(out / "quant_params.yaml")
+    if _int8_deployable(plan):
+        _real_int8(model, config, stats, plan, simulated.output_ranges, data, device, out, result)
+    else:
+        report["top1"] = report["simulated_top1"]
+        report["int8"] = "not built: real int8 kernels need 8-bit weights and activations"
+    return result
+
+
+def _real_int8(model: nn.Module, config, stats, plan, layer_ranges, data: QuantizeData, device, out: Path,
+               result: QuantizeResult) -> None:
+    cpu_model = model.cpu()
+    example = data.calibration[0][:1].cpu()
+    ranges = {**_module_ranges(model, config, stats), **layer_ranges}
+    fp32_modules = [name for name, layer in plan.items() if layer is None]
+    int8 = convert_to_int8(cpu_model, (example,), [batch.cpu() for batch in data.calibration], fp32_modules,
+                           config.per_channel_wts, ranges)
+    tested = _evaluate_int8(int8, data.test_loader)
+    path = out / "model_int8.pt"
+    size = save_int8_torchscript(int8, (example,), path)
+    batch = example.expand(8, *example.shape[1:]).contiguous()
+    latency = measure_latency({"fp32": cpu_model, "int8": int8.module}, tuple(example.shape[1:]), batch_size=8,
+                              repeats=10, warmup=2)
+    result.files["int8_model"] = str(path)
+    result.report.update({
+        "top1": tested.top1, "top5": tested.top5, "int8": "x86/onednn quantized kernels",
+        "fp32_modules": int8.fp32_modules, "fp32_file_bytes": state_dict_bytes(cpu_model), "int8_file_bytes": size,
+        "fp32_latency_ms": latency["fp32"].median_ms, "int8_latency_ms": latency["int8"].median_ms,
+        "speedup": speedup(latency["int8"], latency["fp32"]), "latency_batch_size": batch.shape[0]})
+    model.to(device)
+
+
+def _module_ranges(model: nn.Module, config: PostTrainConfig, stats: Dict) -> Dict[str, tuple]:
+    """Output ranges of every module the stats describe (BatchNorm, ReLU, pooling...), clipped alike."""
+    clip = "NONE" if config.clip_acts in HISTOGRAM_CLIPS else config.clip_acts
+    names = {name for name, _ in model.named_modules() if name}
+    return {name: clipped_range(module_stats.output, clip, config.bits_activations, config.clip_n_stds,
+                                config.clip_half_range)
+            for name, module_stats in stats.items() if name in names}
+
+
+def _int8_deployable(plan) -> bool:
+    return all(layer is None or (layer.bits_activations == 8 and layer.bits_weights == 8) for layer in plan.values())
+
+
+def _evaluate(model: nn.Module, loader, device):
+    return evaluate(model, loader, nn.CrossEntropyLoss(), device)
+
+
+def _evaluate_int8(int8, loader):
+    with torch.no_grad():
+        return evaluate(_Callable(int8), loader, nn.CrossEntropyLoss(), torch.device("cpu"))
+
+
+class _Callable(nn.Module):
+    """Lets the loop's evaluate() run an int8 model under its engine."""
+
+    def __init__(self, int8):
+        super().__init__()
+        self.int8 = int8
+
+    def forward(self, x):
+        return self.int8(x)
+
+
+def _write_params(path: Path, params: Dict[str, Any]) -> None:
+    text = yaml.safe_dump({"linear_quant_params": params}, sort_keys=False)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))

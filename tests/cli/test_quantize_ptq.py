@@ -1,0 +1,101 @@
+"""`compressor quantize --stats`: a real int8 model from a trained checkpoint, and its bad input."""
+import pytest
+import torch
+import yaml
+
+from compressor.compression.schedule import parse_schedule_text
+from compressor.compression.training import TrainOptions, apply_overrides, fit, prepare_run
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A digits CNN trained for a few epochs, and its statistics file."""
+    folder = tmp_path_factory.mktemp("ptq")
+    text = "version: 1\ndataset: {batch_size: 128}\ntraining: {epochs: 4, lr: 0.05, seed: 0}\n"
+    schedule = apply_overrides(parse_schedule_text(text), TrainOptions(out=str(folder / "run")))
+    fit(prepare_run(schedule, write_tensorboard=False))
+    return folder
+
+
+@pytest.fixture
+def stats(cli, trained):
+    path = trained / "stats.yaml"
+    if not path.exists():
+        assert cli("quantize", "--checkpoint", trained / "run" / "best.pt", "--collect-stats", path).code == 0
+    return path
+
+
+def test_int8_model_from_stats_keeps_accuracy(cli, trained, stats, tmp_path):
+    result = cli("quantize", "--checkpoint", trained / "run" / "best.pt", "--stats", stats, "--out", tmp_path, "--json")
+    assert result.code == 0, result.err
+    report = result.json()
+    assert abs(report["fp32_top1"] - report["top1"]) <= 1.0
+    assert report["int8"].startswith("x86") and report["int8_file_bytes"] < 0.35 * report["fp32_file_bytes"]
+    assert report["speedup"] > 0 and report["fp32_modules"] == {}
+    params = yaml.safe_load((tmp_path / "quant_params.yaml").read_text())["linear_quant_params"]
+    assert "conv1.output_scale" in params and "fc2.w_zero_point" in params
+    deployed = torch.jit.load(str(tmp_path / "model_int8.pt"))
+    assert deployed(torch.randn(2, 1, 8, 8)).shape == (2, 10)
+
+
+def test_schedule_settings_and_fp32_override(cli, trained, stats, tmp_path):
+    schedule = tmp_path / "ptq.yaml"
+    schedule.write_text("quantizers:\n  ptq:\n    class: PostTrainLinearQuantizer\n    bits_activations: 8\n"
+                        "    bits_parameters: 8\n    mode: ASYMMETRIC_UNSIGNED\n    per_channel_wts: true\n"
+                        "    clip_acts: AVG\n    overrides:\n      fc2: null\n")
+    result = cli("quantize", "--checkpoint", trained / "run" / "best.pt", "--stats", stats, "--schedule", schedule,
+                 "--out", tmp_path / "q", "--json")
+    assert result.code == 0, result.err
+    report = result.json()
+    assert report["fp32_layers"] == ["fc2"] and report["clip_acts"] == "AVG"
+    assert "fc2" in report["fp32_modules"]
+
+
+def test_tolerance_search_reports_its_choices(cli, trained, stats, tmp_path):
+    result = cli("quantize", "--checkpoint", trained / "run" / "best.pt", "--stats", stats, "--bits-activations", 4,
+                 "--bits-parameters", 4, "--tolerance", 0.5, "--out", tmp_path, "--json")
+    assert result.code == 0, result.err
+    report = result.json()
+    assert len(report["search"]["tried"]) == 8 and isinstance(report["tolerance_met"], bool)
+    assert "not built" in report["int8"]
+
+
+def bad_stats(stats, tmp_path, edit):
+    data = yaml.safe_load(stats.read_text().replace("shape: (", "shape: '(").replace(")\n", ")'\n"))
+    edit(data)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.parametrize("flags, expected", [
+    (["--bits-activations", "17"], "--bits-activations"),
+    (["--bits-parameters", "1"], "--bits-parameters"),
+    (["--mode", "SYMETRIC"], "--mode"),
+    (["--clip-acts", "MEDIAN"], "--clip-acts"),
+])
+def test_bad_settings(cli, trained, stats, tmp_path, flags, expected):
+    result = cli("quantize", "--checkpoint", trained / "run" / "best.pt", "--stats", stats, *flags, "--out", tmp_path / "o")
+    assert result.code == 2 and expected in result.err and "Traceback" not in result.err
+    assert not (tmp_path / "o").exists()
+
+
+def test_bad_stats_files(cli, trained, stats, tmp_path):
+    checkpoint = trained / "run" / "best.pt"
+    lacking = bad_stats(stats, tmp_path, lambda data: data.pop("conv2"))
+    result = cli("quantize", "--checkpoint", checkpoint, "--stats", lacking, "--out", tmp_path / "o")
+    assert result.code == 2 and "conv2" in result.err
+    foreign = bad_stats(stats, tmp_path, lambda data: data.update({"layer1.0.conv1": data["conv1"]}))
+    result = cli("quantize", "--checkpoint", checkpoint, "--stats", foreign, "--out", tmp_path / "o")
+    assert result.code == 2 and "layer1.0.conv1" in result.err
+    (tmp_path / "junk.yaml").write_text("- just\n- a list\n")
+    result = cli("quantize", "--checkpoint", checkpoint, "--stats", tmp_path / "junk.yaml", "--out", tmp_path / "o")
+    assert result.code == 2 and "Traceback" not in result.err
+
+
+def test_override_regex_matching_nothing(cli, trained, stats, tmp_path):
+    schedule = tmp_path / "ptq.yaml"
+    schedule.write_text("quantizers:\n  ptq:\n    class: PostTrainLinearQuantizer\n    overrides:\n      'layer9.*': null\n")
+    result = cli("quantize", "--checkpoint", trained / "run" / "best.pt", "--stats", stats, "--schedule", schedule,
+                 "--out", tmp_path / "o")
+    assert result.code == 2 and "matches no module" in result.err and "conv1" in result.err

@@ -1,0 +1,109 @@
+import pytest
+import torch
+from torch import nn
+
+from compressor.compression.errors import UserError
+from compressor.compression.models import build_model
+from compressor.compression.quantization.int8_backend import NO_KERNEL, REQUESTED, convert_to_int8
+from compressor.compression.quantization.int8_files import load_int8_torchscript, save_int8_torchscript
+from compressor.datasets import DatasetConfig, build_datasets
+
+QUANTIZED_CONVS = (torch.ao.nn.quantized.Conv2d,)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    torch.manual_seed(0)
+    splits = build_datasets(DatasetConfig(name="digits"), (1, 8, 8), 10, seed=0)
+    train_x, train_y = splits.train.tensors
+    model = build_model("digits_cnn")
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    for inputs, labels in zip(train_x.split(64), train_y.split(64)):  # one quick epoch
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(model(inputs), labels).backward()
+        optimizer.step()
+    return model.eval(), train_x[:64], splits.test.tensors[0]
+
+
+def convert(model, calibration, **options):
+    return convert_to_int8(model, (calibration[:2],), calibration.split(16), **options)
+
+
+@pytest.fixture(scope="module")
+def int8(digits):
+    model, calibration, _ = digits
+    return convert(model, calibration)
+
+
+def test_converted_model_runs_int8_kernels_and_agrees_with_fp32(digits, int8):
+    model, _, test_images = digits
+    assert any(isinstance(module, QUANTIZED_CONVS) for module in int8.module.modules())
+    assert int8.fp32_modules == {} and int8.engine == "x86"
+    with torch.no_grad():
+        expected = model(test_images).argmax(1)
+    agreement = (int8(test_images).argmax(1) == expected).float().mean().item()
+    assert agreement >= 0.9
+
+
+def test_requested_fp32_module_stays_float_and_per_tensor_weights(digits, int8):
+    model, calibration, _ = digits
+    partial = convert(model, calibration, fp32_modules=["conv2"], per_channel=False)
+    assert partial.fp32_modules == {"conv2": REQUESTED}
+    conv2 = partial.module.get_submodule("conv2")
+    assert not isinstance(conv2, QUANTIZED_CONVS) and conv2[0].weight.dtype == torch.float32
+    assert isinstance(partial.module.get_submodule("conv3"), QUANTIZED_CONVS)
+    assert partial.module.get_submodule("fc1").weight().qscheme() == torch.per_tensor_affine
+    assert int8.module.get_submodule("fc1").weight().qscheme() == torch.per_channel_affine
+
+
+def test_activation_range_sets_output_scale_of_fused_layer(digits, int8):
+    model, calibration, _ = digits
+    observed = int8.module.get_submodule("conv1").scale
+    fixed = convert(model, calibration, activation_ranges={"relu1": (0.0, 12.7), "conv1": (-1.0, 1.0)})
+    conv1 = fixed.module.get_submodule("conv1")  # conv1 + bn1 + relu1 fused: relu1's range is its output
+    assert conv1.scale == pytest.approx(12.7 / 127) and conv1.scale != pytest.approx(observed)
+    assert fixed.unused_ranges == ("conv1",)
+
+
+def test_ops_without_int8_kernel_stay_fp32_and_are_listed():
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.GroupNorm(2, 4), nn.SiLU(), nn.Flatten(), nn.Linear(144, 3)).eval()
+    images = torch.randn(8, 1, 8, 8)
+    int8 = convert(model, images)
+    assert int8.fp32_modules.get("1") == NO_KERNEL and int8.fp32_modules.get("2") == NO_KERNEL
+    assert int8(images).shape == (8, 3)
+
+
+class Branchy(nn.Module):
+    def forward(self, x):
+        return x if x.sum() > 0 else -x
+
+
+def test_untraceable_model_is_a_user_error():
+    with pytest.raises(UserError, match="cannot be converted to int8"):
+        convert(Branchy(), torch.randn(4, 1, 8, 8))
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"fp32_modules": ["conv9"]}, "unknown module 'conv9'"),
+    ({"activation_ranges": {"relu1": (1.0, 0.0)}}, "min 1.0 > max 0.0"),
+    ({"engine": "tpu"}, "unknown engine 'tpu'"),
+])
+def test_bad_options(digits, options, message):
+    model, calibration, _ = digits
+    with pytest.raises(UserError, match=message):
+        convert(model, calibration, **options)
+
+
+def test_torchscript_round_trip(digits, int8, tmp_path):
+    _, calibration, test_images = digits
+    path = tmp_path / "int8.pt"
+    size = save_int8_torchscript(int8, (calibration[:2],), path)
+    assert size == path.stat().st_size > 0
+    loaded = load_int8_torchscript(path)
+    with torch.no_grad():
+        assert torch.equal(loaded(test_images), int8(test_images))
+
+
+def test_loading_a_missing_file_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        load_int8_torchscript(tmp_path / "missing.pt")
