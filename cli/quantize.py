@@ -8,7 +8,8 @@ import click
 from ..compression.errors import UserError
 from ..compression.model_source import LoadedModel, load_model
 from ..compression.quantization.stats import calibration_loader, collect_activation_stats
-from ..compression.quantization.post_training import quantize_post_training
+from ..compression.quantization.post_training import quantize_post_training, quantize_qat_model
+from ..compression.quantization.qat import qat_activation_ranges
 from ..compression.quantization.stats_format import read_stats, write_stats
 from ..compression.training.setup import resolve_device
 from .common import dataset_options, emit_json, json_option, render_mapping
@@ -51,14 +52,23 @@ def quantize(checkpoint, collect_stats, stats_path, schedule_path, bits_activati
     if collect_stats:
         _collect(loaded, collect_stats, calibration_size, device, as_json, data)
         return
-    if not stats_path:
-        raise UserError("give --collect-stats FILE to write statistics, or --stats FILE to quantize with them")
+    dataset = dataset_config(loaded.dataset, data["dataset"], data["data_dir"], data["batch_size"], data["workers"])
+    out_dir = Path(out or default_out(checkpoint))
     flags = {"bits_activations": bits_activations, "bits_parameters": bits_parameters, "mode": mode,
              "clip_acts": clip_acts, "per_channel_wts": per_channel}
     config = ptq_settings(schedule_path, flags)
-    dataset = dataset_config(loaded.dataset, data["dataset"], data["data_dir"], data["batch_size"], data["workers"])
+    if not stats_path and config.model_activation_stats:  # as Distiller, relative to the schedule
+        stats_path = str(Path(schedule_path).parent / config.model_activation_stats)
+    if not stats_path and qat_activation_ranges(loaded.model):
+        result = quantize_qat_model(loaded, quantize_data(loaded, dataset, calibration_size), out_dir,
+                                    resolve_device(device))
+        render_quantize(result, as_json)
+        return
+    if not stats_path:
+        raise UserError("give --collect-stats FILE to write statistics, or --stats FILE to quantize with them "
+                        "(a checkpoint trained with QAT quantizers needs neither)")
     result = quantize_post_training(loaded, config, read_stats(stats_path),
-                                    quantize_data(loaded, dataset, calibration_size), Path(out or default_out(checkpoint)),
+                                    quantize_data(loaded, dataset, calibration_size), out_dir,
                                     resolve_device(device), tolerance)
     render_quantize(result, as_json)
 

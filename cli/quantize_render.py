@@ -48,6 +48,8 @@ def render_quantize(result, as_json: bool) -> None:
         emit_json(report)
         return
     rows = [("top-1", f"{report['fp32_top1']:.2f}%", f"{report['top1']:.2f}%")]
+    if "qat_top1" in report:
+        rows.append(("top-1 with the QAT quantizers", "", f"{report['qat_top1']:.2f}%"))
     if "int8_latency_ms" in report:
         rows += [("weights file", f"{report['fp32_file_bytes'] / 1e6:.2f} MB", f"{report['int8_file_bytes'] / 1e6:.2f} MB"),
                  (f"latency (batch {report['latency_batch_size']})", f"{report['fp32_latency_ms']:.2f} ms",

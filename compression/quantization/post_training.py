@@ -18,6 +18,7 @@ from .int8_backend import convert_to_int8
 from .int8_files import save_int8_torchscript
 from .ptq import HISTOGRAM_CLIPS, layer_plan, simulate
 from .ptq_config import PostTrainConfig
+from .qat import qat_activation_ranges, remove_quantizers
 from .ranges import clipped_range
 from .stats_format import check_stats_match_model
 from .tolerance import SearchResult, search
@@ -62,21 +63,37 @@ def quantize_post_training(loaded: LoadedModel, config: PostTrainConfig, stats: 
     _write_params(out / "quant_params.yaml", simulated.params)
     result.files["quant_params"] = str(out / "quant_params.yaml")
     if _int8_deployable(plan):
-        _real_int8(model, config, stats, plan, simulated.output_ranges, data, device, out, result)
+        ranges = {**_module_ranges(model, config, stats), **simulated.output_ranges}
+        fp32_modules = [name for name, layer in plan.items() if layer is None]
+        _real_int8(model, config.per_channel_wts, fp32_modules, ranges, data, out, result)
+        model.to(device)
     else:
         report["top1"] = report["simulated_top1"]
         report["int8"] = "not built: real int8 kernels need 8-bit weights and activations"
     return result
 
 
-def _real_int8(model: nn.Module, config, stats, plan, layer_ranges, data: QuantizeData, device, out: Path,
+def quantize_qat_model(loaded: LoadedModel, data: QuantizeData, out: Path, device: torch.device) -> QuantizeResult:
+    """A model trained with QAT quantizers to real int8, with the activation ranges it learned."""
+    model = loaded.model.to(device).eval()
+    qat = _evaluate(model, data.test_loader, device)
+    ranges = {name: bounds for name, bounds in qat_activation_ranges(model).items() if name}
+    remove_quantizers(model)
+    fp32 = _evaluate(model, data.test_loader, device)
+    report = {"arch": loaded.info.name, "qat_top1": qat.top1, "fp32_top1": fp32.top1, "fp32_top5": fp32.top5,
+              "fp32_layers": [], "source": "QAT quantizers of the checkpoint"}
+    out.mkdir(parents=True, exist_ok=True)
+    result = QuantizeResult(report, {})
+    _real_int8(model, True, [], ranges, data, out, result)
+    return result
+
+
+def _real_int8(model: nn.Module, per_channel: bool, fp32_modules, ranges, data: QuantizeData, out: Path,
                result: QuantizeResult) -> None:
     cpu_model = model.cpu()
     example = data.calibration[0][:1].cpu()
-    ranges = {**_module_ranges(model, config, stats), **layer_ranges}
-    fp32_modules = [name for name, layer in plan.items() if layer is None]
     int8 = convert_to_int8(cpu_model, (example,), [batch.cpu() for batch in data.calibration], fp32_modules,
-                           config.per_channel_wts, ranges)
+                           per_channel, ranges)
     tested = _evaluate_int8(int8, data.test_loader)
     path = out / "model_int8.pt"
     size = save_int8_torchscript(int8, (example,), path)
@@ -89,7 +106,6 @@ def _real_int8(model: nn.Module, config, stats, plan, layer_ranges, data: Quanti
         "fp32_modules": int8.fp32_modules, "fp32_file_bytes": state_dict_bytes(cpu_model), "int8_file_bytes": size,
         "fp32_latency_ms": latency["fp32"].median_ms, "int8_latency_ms": latency["int8"].median_ms,
         "speedup": speedup(latency["int8"], latency["fp32"]), "latency_batch_size": batch.shape[0]})
-    model.to(device)
 
 
 def _module_ranges(model: nn.Module, config: PostTrainConfig, stats: Dict) -> Dict[str, tuple]:

@@ -44,7 +44,7 @@ def layer_plan(config: PostTrainConfig, model: nn.Module) -> Dict[str, Optional[
                       config.clip_acts, config.per_channel_wts)
     plan = {}
     for name in layers:
-        pattern = next((p for p in config.overrides if re.match(p, name) or re.match(p, f"module.{name}")), None)
+        pattern = next((p for p in config.overrides if _matches(p, name)), None)
         plan[name] = base if pattern is None else _apply(base, config.overrides[pattern])
     return plan
 
@@ -56,8 +56,13 @@ def _check_overrides(config: PostTrainConfig, model: nn.Module) -> None:
             regex = re.compile(pattern)
         except re.error as err:
             raise UserError(f"overrides: '{pattern}' is not a valid regex: {err}") from None
-        if not any(regex.match(n) or regex.match(f"module.{n}") for n in names):
+        if not any(_matches(regex, n) for n in names):
             raise UserError(f"overrides: '{pattern}' matches no module of the model (modules: {', '.join(names)})")
+
+
+def _matches(pattern, name: str) -> bool:
+    """Distiller's rule: the regex matches the whole module name ('module.' prefix optional)."""
+    return bool(re.fullmatch(pattern, name) or re.fullmatch(pattern, f"module.{name}"))
 
 
 def _modes(mode) -> Tuple[str, str]:

@@ -99,3 +99,17 @@ def test_override_regex_matching_nothing(cli, trained, stats, tmp_path):
     result = cli("quantize", "--checkpoint", trained / "run" / "best.pt", "--stats", stats, "--schedule", schedule,
                  "--out", tmp_path / "o")
     assert result.code == 2 and "matches no module" in result.err and "conv1" in result.err
+
+
+def test_a_qat_checkpoint_converts_to_real_int8(cli, tmp_path):
+    schedule = tmp_path / "qat.yaml"
+    schedule.write_text("version: 1\ndataset: {batch_size: 128}\ntraining: {epochs: 2, lr: 0.05}\n"
+                        "quantizers:\n  q: {class: QuantAwareTrainRangeLinearQuantizer, bits_activations: 8, "
+                        "bits_weights: 8}\npolicies:\n  - quantizer: {instance_name: q}\n    starting_epoch: 0\n"
+                        "    ending_epoch: 2\n")
+    assert cli("train", "--schedule", schedule, "--out", tmp_path / "run", "--json").code == 0
+    result = cli("quantize", "--checkpoint", tmp_path / "run" / "best.pt", "--out", tmp_path / "q", "--json")
+    assert result.code == 0, result.err
+    report = result.json()
+    assert report["int8"].startswith("x86") and abs(report["qat_top1"] - report["top1"]) <= 2.0
+    assert (tmp_path / "q" / "model_int8.pt").exists()
