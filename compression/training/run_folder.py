@@ -94,10 +94,13 @@ def _blas_controller() -> ThreadpoolController:
 def _add_histogram(writer, tag: str, values, step: int, bins: int = 64) -> None:
     """Histogram computed by torch: far cheaper than TensorBoard's numpy path with its ~1500 buckets."""
     values = values.flatten().float().cpu()
-    counts, edges = torch.histogram(values, bins=bins)
-    writer.add_histogram_raw(tag, min=values.min().item(), max=values.max().item(), num=values.numel(),
-                             sum=values.sum().item(), sum_squares=values.square().sum().item(),
-                             bucket_limits=edges[1:].tolist(), bucket_counts=counts.tolist(), global_step=step)
+    low, high = (bound.item() for bound in torch.aminmax(values))
+    high = max(high, low + 1e-12)
+    counts = torch.histc(values, bins, low, high)
+    edges = torch.linspace(low, high, bins + 1)[1:]
+    writer.add_histogram_raw(tag, min=low, max=high, num=values.numel(), sum=values.sum().item(),
+                             sum_squares=values.square().sum().item(), bucket_limits=edges.tolist(),
+                             bucket_counts=counts.tolist(), global_step=step)
 
 
 def _scalar_tag(key: str) -> str:
