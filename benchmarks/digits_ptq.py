@@ -22,6 +22,7 @@ from torch import nn
 
 from compressor.compression.model_source import load_model, test_loader
 from compressor.compression.quantization.int8_backend import convert_to_int8
+from compressor.compression.quiet import CallableModule
 from compressor.compression.quantization.stats import calibration_loader
 from compressor.compression.training.loop import evaluate
 from compressor.datasets import DatasetConfig
@@ -38,12 +39,7 @@ def torch_ao_top1(checkpoint: Path) -> float:
     config = DatasetConfig(name="digits")
     calibration = [images for images, _ in calibration_loader(loaded, config, 256)]
     int8 = convert_to_int8(loaded.model.eval(), (calibration[0][:1],), calibration)
-
-    class Runner(nn.Module):
-        def forward(self, x):
-            return int8(x)
-
-    return evaluate(Runner(), test_loader(loaded, config), nn.CrossEntropyLoss(), torch.device("cpu")).top1
+    return evaluate(CallableModule(int8), test_loader(loaded, config), nn.CrossEntropyLoss(), torch.device("cpu")).top1
 
 
 def main() -> None:

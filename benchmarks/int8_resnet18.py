@@ -14,7 +14,6 @@ import tempfile
 from pathlib import Path
 
 import torch
-from torch import nn
 from torchvision import transforms
 from torchvision.datasets import FakeData
 from torchvision.models import resnet18
@@ -22,19 +21,9 @@ from torchvision.models import resnet18
 from compressor.compression.benchmark import measure_latency, speedup
 from compressor.compression.quantization.int8_backend import convert_to_int8
 from compressor.compression.quantization.int8_files import load_int8_torchscript, save_int8_torchscript
+from compressor.compression.quiet import CallableModule
 
 SHAPE = (3, 224, 224)
-
-
-class Scripted(nn.Module):
-    """A loaded TorchScript program as an nn.Module, so that it is timed like the others."""
-
-    def __init__(self, program):
-        super().__init__()
-        self.program = program
-
-    def forward(self, x):
-        return self.program(x)
 
 
 def calibration_batches(count: int = 16, batch_size: int = 8):
@@ -57,7 +46,7 @@ def main() -> None:
         torch.save(fp32.state_dict(), fp32_path)
         int8_bytes = save_int8_torchscript(int8, (batches[0],), int8_path)
         fp32_bytes = fp32_path.stat().st_size
-        deployed = Scripted(load_int8_torchscript(int8_path))
+        deployed = CallableModule(load_int8_torchscript(int8_path))
     models = {"fp32 eager": fp32, "int8 (fx module)": int8.module, "int8 (TorchScript file)": deployed}
     results = measure_latency(models, SHAPE, batch_size=8, warmup=3, repeats=args.repeats, threads=args.threads)
     base = results["fp32 eager"]

@@ -22,7 +22,8 @@ import torch
 from torch import nn
 
 from compressor.compression.schedule import parse_schedule_text
-from compressor.compression.training import Reporter, TrainOptions, apply_overrides, fit, prepare_run
+from compressor.compression.training import TrainOptions, apply_overrides, fit, prepare_run
+from compressor.compression.training.reporting import EpochTimer
 
 SCHEDULE = """version: 1
 model: {arch: ARCH}
@@ -36,23 +37,10 @@ def schedule_text(args, epochs: int) -> str:
             .replace("SIZE", str(args.size)).replace("EPOCHS", str(epochs)))
 
 
-class EpochClock(Reporter):
-    def __init__(self):
-        self.times, self._last = [], None
-
-    def on_fit_begin(self, *args):
-        self._last = time.perf_counter()
-
-    def on_epoch_end(self, record):
-        now = time.perf_counter()
-        self.times.append(now - self._last)
-        self._last = now
-
-
 def compressor_epochs(text: str, epochs: int, out: str) -> list:
     schedule = parse_schedule_text(text)
     run = prepare_run(apply_overrides(schedule, TrainOptions(out=out)))
-    clock = EpochClock()
+    clock = EpochTimer()
     fit(run, clock)
     return clock.times
 

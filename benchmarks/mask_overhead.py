@@ -12,32 +12,19 @@ import argparse
 import json
 import statistics
 import tempfile
-import time
 
 import torch
 
 from compressor.compression.schedule import load_schedule
-from compressor.compression.training import Reporter, TrainOptions, apply_overrides, fit, prepare_run
+from compressor.compression.training import TrainOptions, apply_overrides, fit, prepare_run
+from compressor.compression.training.reporting import EpochTimer
 
 EPOCHS = 30
 
 
-class EpochClock(Reporter):
-    def __init__(self):
-        self.times, self._last = [], None
-
-    def on_fit_begin(self, *args):
-        self._last = time.perf_counter()
-
-    def on_epoch_end(self, record):
-        now = time.perf_counter()
-        self.times.append(now - self._last)
-        self._last = now
-
-
 def epoch_times(schedule_path: str, out: str) -> list:
     schedule = apply_overrides(load_schedule(schedule_path), TrainOptions(out=out, epochs=EPOCHS))
-    clock = EpochClock()
+    clock = EpochTimer()
     fit(prepare_run(schedule), clock)
     return clock.times[1:]
 

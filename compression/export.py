@@ -11,11 +11,9 @@ QDQ format), so any runtime that reads QDQ graphs runs it.
 from __future__ import annotations
 
 import tempfile
-import warnings
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional, Sequence, Union
+from typing import Any, Dict, Optional, Sequence, Union
 
 import torch
 from torch import nn
@@ -27,6 +25,7 @@ from .errors import UserError
 from .model_source import LoadedModel
 from .quantization.int8_backend import convert_to_int8
 from .quantization.int8_files import file_bytes, load_int8_torchscript, save_int8_torchscript
+from .quiet import torch_deprecations_silenced
 
 FORMATS = ("onnx", "torchscript")
 OPSET = 17
@@ -120,7 +119,7 @@ def _check_format(fmt: str) -> None:
 
 
 def _onnx_fp32(model: nn.Module, batch: torch.Tensor, path: str) -> None:
-    with _quiet():
+    with torch_deprecations_silenced():
         torch.onnx.export(model, (batch,), path, opset_version=OPSET, dynamo=False,
                           input_names=["input"], output_names=["output"],
                           dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
@@ -149,7 +148,7 @@ class _CalibrationReader:
 
 
 def _torchscript_fp32(model: nn.Module, batch: torch.Tensor, path: str) -> None:
-    with _quiet(), torch.no_grad():
+    with torch_deprecations_silenced(), torch.no_grad():
         torch.jit.save(torch.jit.trace(model, (batch,)), path)
 
 
@@ -161,13 +160,3 @@ def _run_torchscript(path: PathLike, batch: torch.Tensor, engine: str = "x86") -
 
 def _max_abs_diff(actual: torch.Tensor, expected: torch.Tensor) -> float:
     return (actual.float() - expected.float()).abs().max().item()
-
-
-@contextmanager
-def _quiet() -> Iterator[None]:
-    """The legacy ONNX exporter and torch.jit announce their deprecation on every call."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        yield

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Dict, Optional, Tuple
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from typing_extensions import Annotated
 
 from ..components import REGULARIZERS

@@ -18,7 +18,6 @@ listed in `Int8Model.unused_ranges`. A module called in several places (torchvis
 from __future__ import annotations
 
 import copy
-import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Collection, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
@@ -27,6 +26,7 @@ import torch
 from torch import fx, nn
 
 from ..errors import UserError, did_you_mean
+from ..quiet import torch_deprecations_silenced
 
 Range = Tuple[float, float]
 OBSERVER_PREFIX = "activation_post_process"
@@ -77,7 +77,7 @@ def convert_to_int8(model: nn.Module, example_inputs: Sequence[torch.Tensor], ca
     example_inputs = tuple(example_inputs)
     ranges = dict(activation_ranges or {})
     _check_names(model, fp32_modules, ranges)
-    with quantized_engine(engine), _quiet():
+    with quantized_engine(engine), torch_deprecations_silenced():
         prepared = _prepare(model, example_inputs, _qconfig_mapping(engine, per_channel, fp32_modules))
         _calibrate(prepared, calibration_batches)
         unused = _apply_ranges(prepared, model, ranges)
@@ -89,16 +89,6 @@ def convert_to_int8(model: nn.Module, example_inputs: Sequence[torch.Tensor], ca
             _channels_last_input(converted)
         float_ops = _float_ops(converted, example_inputs)
     return Int8Model(converted, engine, _fp32_report(float_ops, fp32_modules), tuple(unused))
-
-
-@contextmanager
-def _quiet() -> Iterator[None]:
-    """torch.ao's FX quantization warns that it is deprecated and about observer arguments."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.ao\..*")
-        yield
 
 
 def _check_names(model: nn.Module, fp32_modules: Collection[str], ranges: Dict[str, Range]) -> None:

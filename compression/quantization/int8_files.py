@@ -8,15 +8,14 @@ converted for (x86 by default), so the file is loaded and run under that engine.
 from __future__ import annotations
 
 import os
-import warnings
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence, Union
+from typing import Sequence, Union
 
 import torch
 
 from ..checkpoint import atomic_write
 from ..errors import UserError
+from ..quiet import torch_deprecations_silenced
 from .int8_backend import Int8Model, quantized_engine
 
 PathLike = Union[str, Path]
@@ -24,7 +23,7 @@ PathLike = Union[str, Path]
 
 def save_int8_torchscript(int8: Int8Model, example_inputs: Sequence[torch.Tensor], path: PathLike) -> int:
     """Trace and freeze the int8 module, write it atomically to `path`; returns the file's size in bytes."""
-    with quantized_engine(int8.engine), torch.no_grad(), _quiet():
+    with quantized_engine(int8.engine), torch.no_grad(), torch_deprecations_silenced():
         traced = torch.jit.trace(int8.module, tuple(example_inputs))
         frozen = torch.jit.freeze(traced.eval())
         atomic_write(path, lambda tmp: torch.jit.save(frozen, tmp))
@@ -36,7 +35,7 @@ def load_int8_torchscript(path: PathLike, engine: str = "x86") -> torch.jit.Scri
     path = Path(path)
     if not path.is_file():
         raise UserError(f"int8 model file not found: {path}")
-    with quantized_engine(engine), _quiet():
+    with quantized_engine(engine), torch_deprecations_silenced():
         try:
             return torch.jit.load(str(path), map_location="cpu")
         except RuntimeError as err:
@@ -45,13 +44,3 @@ def load_int8_torchscript(path: PathLike, engine: str = "x86") -> torch.jit.Scri
 
 def file_bytes(path: PathLike) -> int:
     return os.path.getsize(path)
-
-
-@contextmanager
-def _quiet() -> Iterator[None]:
-    """torch.jit warns that it is deprecated (in favour of torch.export, which has no int8 kernels)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        yield

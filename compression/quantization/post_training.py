@@ -12,6 +12,7 @@ from torch import nn
 from ..benchmark import measure_latency, speedup
 from ..checkpoint import atomic_write
 from ..model_source import LoadedModel
+from ..quiet import CallableModule
 from ..report import state_dict_bytes
 from ..training.loop import evaluate
 from .int8_backend import convert_to_int8
@@ -127,18 +128,7 @@ def _evaluate(model: nn.Module, loader, device):
 
 def _evaluate_int8(int8, loader):
     with torch.no_grad():
-        return evaluate(_Callable(int8), loader, nn.CrossEntropyLoss(), torch.device("cpu"))
-
-
-class _Callable(nn.Module):
-    """Lets the loop's evaluate() run an int8 model under its engine."""
-
-    def __init__(self, int8):
-        super().__init__()
-        self.int8 = int8
-
-    def forward(self, x):
-        return self.int8(x)
+        return evaluate(CallableModule(int8), loader, nn.CrossEntropyLoss(), torch.device("cpu"))
 
 
 def _write_params(path: Path, params: Dict[str, Any]) -> None:

@@ -1,7 +1,8 @@
 """What the loop tells its caller about progress; the CLI renders it, the library never prints."""
 from __future__ import annotations
 
-from typing import Any, Dict
+import time
+from typing import Any, Dict, List
 
 
 class Reporter:
@@ -18,3 +19,19 @@ class Reporter:
 
     def on_fit_end(self) -> None:
         pass
+
+
+class EpochTimer(Reporter):
+    """Wall time of each epoch (training, validation, logging and checkpoint)."""
+
+    def __init__(self):
+        self.times: List[float] = []
+        self._last = 0.0
+
+    def on_fit_begin(self, start_epoch: int, epochs: int, steps_per_epoch: int) -> None:
+        self._last = time.perf_counter()
+
+    def on_epoch_end(self, record: Dict[str, Any]) -> None:
+        now = time.perf_counter()
+        self.times.append(now - self._last)
+        self._last = now
