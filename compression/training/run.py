@@ -1,0 +1,105 @@
+"""A run in progress: what it trains, where it writes, and the state a checkpoint keeps."""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any, Dict, List
+
+import torch
+from torch import nn
+
+from ..checkpoint import load_checkpoint, model_from_checkpoint
+from ..models import ModelInfo, build_model
+from ..report import compression_report
+from ..schedule.model import Schedule
+from ..scheduler import CompressionScheduler
+from ..thinning import recorded_plan
+from .run_folder import RunFolder
+
+
+@dataclass
+class Run:
+    schedule: Schedule
+    info: ModelInfo
+    model: nn.Module
+    loaders: Any
+    optimizer: torch.optim.Optimizer
+    criterion: nn.Module
+    scheduler: CompressionScheduler
+    device: torch.device
+    folder: RunFolder
+    epochs: int
+    seed: int
+    dense_weights: int  # Conv/Linear weights of the architecture before any thinning
+    start_epoch: int = 0
+    history: List[Dict[str, Any]] = field(default_factory=list)
+    best_top1: float = -1.0
+    best_density: float = 2.0
+    best_epoch: int = -1
+
+    def finish_epoch(self, epoch: int, record: Dict[str, Any]) -> None:
+        self.history.append(record)
+        # As Distiller ranks them: the fewest non-zero weights first (pruned or thinned away),
+        # then the most accurate at that size.
+        density = round(record["nnz"] / self.dense_weights, 4)
+        is_best = (-density, record["top1"]) > (-self.best_density, self.best_top1)
+        if is_best:
+            self.best_density, self.best_top1, self.best_epoch = density, record["top1"], epoch
+        self.folder.log_epoch(record, self.model)
+        self.folder.save(self.state(epoch), best=is_best)
+
+    def state(self, epoch: int) -> Dict[str, Any]:
+        """Everything --resume needs, as weights-only data."""
+        return {
+            "arch": self.info.name,
+            "num_classes": self.info.num_classes,
+            "dataset": self.schedule.dataset.name,
+            "epoch": epoch,
+            "epochs": self.epochs,
+            "seed": self.seed,
+            "model_state": self.model.state_dict(),
+            "optimizer_state": self.optimizer.state_dict(),
+            "policies_state": self.scheduler.state_dict(),
+            "masks": self.scheduler.masks.state_dict(),
+            "thinning": recorded_plan(self.model),
+            "rng_state": torch.get_rng_state(),
+            "schedule_text": self.schedule.text,
+            "metrics": list(self.history),
+            "best_top1": self.best_top1,
+            "best_density": self.best_density,
+            "best_epoch": self.best_epoch,
+        }
+
+    def restore(self, payload: Dict[str, Any]) -> None:
+        self.model.load_state_dict(payload["model_state"])
+        if "optimizer_state" in payload:  # a thinned checkpoint starts with fresh optimizer state
+            self.optimizer.load_state_dict(payload["optimizer_state"])
+        self.scheduler.load_state_dict(payload.get("policies_state", {}))
+        self.scheduler.masks.load_state_dict(payload.get("masks", {}))
+        if "rng_state" in payload:
+            torch.set_rng_state(payload["rng_state"])
+        self.history = list(payload.get("metrics", []))
+        self.best_top1, self.best_epoch = payload.get("best_top1", -1.0), payload.get("best_epoch", -1)
+        self.best_density = payload.get("best_density", 2.0)
+        self.start_epoch = payload["epoch"] + 1
+
+    def finish(self) -> Dict[str, Any]:
+        """Evaluate the best model on the test split and write report.json."""
+        from .loop import evaluate
+
+        best = copy.deepcopy(self.model)
+        if self.folder.best_path.exists():  # rebuilt from its file: it may predate a thinning step
+            best = model_from_checkpoint(load_checkpoint(self.folder.best_path))[0].to(self.device)
+        test = evaluate(best, self.loaders.test, self.criterion, self.device)
+        report = {
+            "arch": self.info.name, "dataset": self.schedule.dataset.name, "epochs": self.epochs,
+            "best_epoch": self.best_epoch, "best_val_top1": self.best_top1,
+            "top1": test.top1, "top5": test.top5, "test_loss": test.loss, "out": str(self.folder.path),
+        }
+        dense = build_model(self.info.name, num_classes=self.info.num_classes)
+        best_file = self.folder.best_path if self.folder.best_path.exists() else None
+        report.update(compression_report(dense, best, self.info.input_shape, best_file,
+                                         top1=test.top1, device=self.device))
+        self.folder.write_json("report.json", report)
+        self.folder.close()
+        return report
