@@ -15,6 +15,7 @@ from .export import export
 from .list_cmd import list_command
 from .quantize import quantize
 from .schema import schema
+from .sensitivity import sensitivity
 from .summary import summary
 from .thin import thin
 from .train import train
@@ -34,7 +35,7 @@ def cli() -> None:
     """
 
 
-for command in (train, evaluate, summary, benchmark, validate, schema, list_command, thin, quantize, export):
+for command in (train, evaluate, summary, benchmark, validate, schema, list_command, thin, quantize, export, sensitivity):
     cli.add_command(command)
 
 

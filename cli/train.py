@@ -21,9 +21,16 @@ from .progress import RichReporter
 @click.option("--device", help="cpu, cuda, cuda:N or auto.")
 @click.option("--out", type=click.Path(file_okay=False), help="Run folder (default runs/<schedule>-<timestamp>).")
 @click.option("--resume", type=click.Path(dir_okay=False), help="Continue from this checkpoint.pt.")
+@click.option("--kd-teacher", help="Distil from this teacher: a checkpoint file or a model name.")
+@click.option("--kd-temp", type=float, help="Distillation temperature.")
+@click.option("--kd-distill-wt", type=float, help="Weight of the distillation loss.")
+@click.option("--kd-student-wt", type=float, help="Weight of the student's cross-entropy.")
+@click.option("--kd-teacher-wt", type=float, help="Distiller's teacher weight (the teacher is frozen).")
+@click.option("--kd-start-epoch", type=int, help="First epoch that distils.")
 @json_option
 def train(schedule_path, checkpoint, arch, pretrained, dataset, data_dir, batch_size, workers,
-          epochs, lr, seed, device, out, resume, as_json):
+          epochs, lr, seed, device, out, resume, kd_teacher, kd_temp, kd_distill_wt, kd_student_wt,
+          kd_teacher_wt, kd_start_epoch, as_json):
     """Train and compress a model as the schedule says; write the run folder.
 
     \b
@@ -31,11 +38,14 @@ def train(schedule_path, checkpoint, arch, pretrained, dataset, data_dir, batch_
       compressor train --schedule schedules/digits_baseline.yaml
       compressor train --schedule schedules/digits_baseline.yaml --epochs 5 --out runs/quick
       compressor train --resume runs/quick/checkpoint.pt --epochs 10
+      compressor train --schedule schedules/digits_student.yaml --kd-teacher runs/teacher/best.pt --kd-temp 4
     """
     schedule = _schedule(schedule_path, resume)
     options = TrainOptions(arch=arch, pretrained=pretrained, checkpoint=checkpoint, dataset=dataset,
                            data_dir=data_dir, batch_size=batch_size, workers=workers, epochs=epochs,
-                           lr=lr, seed=seed, device=device, out=out)
+                           lr=lr, seed=seed, device=device, out=out, kd_teacher=kd_teacher, kd_temp=kd_temp,
+                           kd_distill_wt=kd_distill_wt, kd_student_wt=kd_student_wt, kd_teacher_wt=kd_teacher_wt,
+                           kd_start_epoch=kd_start_epoch)
     run = prepare_run(apply_overrides(schedule, options), resume=resume)
     if run.start_epoch >= run.epochs:
         raise UserError(f"nothing to do: the checkpoint has finished {run.start_epoch} of {run.epochs} epochs "

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any, Dict, Tuple, Union
 
@@ -38,6 +39,8 @@ def load_checkpoint(path: Union[str, Path], map_location: Union[str, torch.devic
     path = Path(path)
     if not path.is_file():
         raise UserError(f"checkpoint not found: {path}")
+    if not zipfile.is_zipfile(path):
+        raise UserError(f"cannot read checkpoint {path}: not a PyTorch checkpoint file")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:

@@ -6,6 +6,7 @@ from typing import Any, Dict
 
 from ...datasets import DatasetConfig
 from ..components import COMPONENT_SECTIONS
+from ..distillation import DistillationSection
 from .policy_args import POLICY_ARGS
 from .sections import ModelSection, TrainingSection
 
@@ -15,7 +16,8 @@ _REF = "#/$defs/{model}"
 def schedule_json_schema() -> Dict[str, Any]:
     defs: Dict[str, Any] = {}
     properties: Dict[str, Any] = {"version": {"const": 1, "description": "Schedule format version."}}
-    for key, cls in (("model", ModelSection), ("dataset", DatasetConfig), ("training", TrainingSection)):
+    for key, cls in (("model", ModelSection), ("dataset", DatasetConfig), ("training", TrainingSection),
+                     ("distillation", DistillationSection)):
         properties[key] = _ref(cls, defs)
     for section, (_, registry) in COMPONENT_SECTIONS.items():
         variants = [_component(entry.name, entry.config, entry.description, defs) for entry in registry]

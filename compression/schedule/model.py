@@ -7,6 +7,7 @@ from typing import Dict, List, Optional, Tuple
 from pydantic import BaseModel
 
 from ...datasets import DatasetConfig
+from ..distillation import DistillationSection
 from ..registry import Entry
 from .sections import ModelSection, TrainingSection
 
@@ -51,6 +52,7 @@ class Schedule:
     model: ModelSection = field(default_factory=ModelSection)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     training: TrainingSection = field(default_factory=TrainingSection)
+    distillation: Optional[DistillationSection] = None
     text: str = ""
     source: str = "schedule"
 

@@ -6,6 +6,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 from ...datasets import DatasetConfig
 from ..components import COMPONENT_SECTIONS, POLICY_KEYS
+from ..distillation import DistillationSection
 from ..errors import Problem, ScheduleError, did_you_mean
 from .model import ComponentSpec, PolicySpec, Schedule
 from .policy_args import POLICY_ARGS
@@ -14,7 +15,7 @@ from .validation_errors import validate_model
 from .yaml_source import YamlDocument, format_path, load_yaml_file, load_yaml_text
 
 SECTION_MODELS = {"model": ModelSection, "dataset": DatasetConfig, "training": TrainingSection}
-TOP_LEVEL_KEYS = ["version", *COMPONENT_SECTIONS, "policies", *SECTION_MODELS]
+TOP_LEVEL_KEYS = ["version", *COMPONENT_SECTIONS, "policies", *SECTION_MODELS, "distillation"]
 TIMING_KEYS = ("starting_epoch", "ending_epoch", "frequency", "epochs")
 
 
@@ -44,6 +45,9 @@ def parse_schedule(doc: YamlDocument) -> Schedule:
         section = validate_model(doc, (key,), cls, data.get(key) or {}, problems)
         if section is not None:
             setattr(schedule, key, section)
+    if data.get("distillation") is not None:
+        schedule.distillation = validate_model(doc, ("distillation",), DistillationSection, data["distillation"],
+                                               problems)
     _check_names(doc, schedule, problems)
     for section in COMPONENT_SECTIONS:
         schedule.components[section] = _components(doc, section, data.get(section), problems)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 import torch
 from torch import nn
@@ -28,7 +28,7 @@ def fit(run, reporter: Optional[Reporter] = None) -> Dict[str, Any]:
     for epoch in range(run.start_epoch, run.epochs):
         run.loaders.train.generator.manual_seed(run.seed * 100_003 + epoch)
         run.scheduler.on_epoch_begin(epoch)
-        train_loss = train_one_epoch(run.model, run.loaders.train, run.optimizer, run.criterion,
+        train_loss = train_one_epoch(run.model, run.loaders.train, run.optimizer, run.train_loss,
                                      run.scheduler, epoch, run.device, reporter)
         with run.scheduler.masks.forward_masked():
             val = evaluate(run.model, run.loaders.val, run.criterion, run.device)
@@ -40,9 +40,10 @@ def fit(run, reporter: Optional[Reporter] = None) -> Dict[str, Any]:
     return run.finish()
 
 
-def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, criterion: nn.Module,
+def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, loss_fn: Callable,
                     scheduler: CompressionScheduler, epoch: int, device: torch.device,
                     reporter: Reporter) -> float:
+    """`loss_fn(images, outputs, targets, epoch)`: cross-entropy, or a distillation loss."""
     model.train()
     steps = len(loader)
     loss_sum = torch.zeros((), device=device)
@@ -51,7 +52,7 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
         ctx = StepContext(epoch, step, steps)
         images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
         scheduler.on_step_begin(ctx)
-        loss = criterion(model(images), targets)
+        loss = loss_fn(images, model(images), targets, epoch)
         loss = scheduler.before_backward(ctx, loss)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -100,5 +101,6 @@ def _epoch_record(run, epoch: int, train_loss: float, val: EvalResult) -> Dict[s
         "sparsity": 1.0 - nnz / total if total else 0.0,
         "nnz": nnz,
     }
+    record.update(run.train_loss.epoch_components(len(run.loaders.train)))
     record.update(run.scheduler.mean_policy_losses(len(run.loaders.train)))
     return record

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ..checkpoint import load_checkpoint, model_from_checkpoint
+from ..distillation import TrainingLoss
 from ..models import ModelInfo, build_model
 from ..report import compression_report
 from ..schedule.model import Schedule
@@ -31,6 +32,7 @@ class Run:
     epochs: int
     seed: int
     dense_weights: int  # Conv/Linear weights of the architecture before any thinning
+    train_loss: TrainingLoss = field(default_factory=TrainingLoss)
     start_epoch: int = 0
     history: List[Dict[str, Any]] = field(default_factory=list)
     best_top1: float = -1.0

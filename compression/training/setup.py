@@ -14,6 +14,8 @@ from torch import nn
 from ...datasets import build_datasets, build_loaders
 from ..checkpoint import load_checkpoint, restore_structure
 from ..components import POLICY_KEYS, BuildContext
+from ..distillation import (DistillationLoss, DistillationSection, TrainingLoss, build_teacher,
+                            teacher_from_flag)
 from ..errors import Problem, ScheduleError, UserError
 from ..lr_schedulers import build_lr_scheduler
 from ..models import ModelInfo, build_model, model_info
@@ -46,6 +48,12 @@ class TrainOptions:
     device: Optional[str] = None
     out: Optional[str] = None
     resume: Optional[str] = None
+    kd_teacher: Optional[str] = None
+    kd_temp: Optional[float] = None
+    kd_distill_wt: Optional[float] = None
+    kd_student_wt: Optional[float] = None
+    kd_teacher_wt: Optional[float] = None
+    kd_start_epoch: Optional[int] = None
 
 
 # option name -> (schedule section, field)
@@ -57,9 +65,15 @@ _OVERRIDES = {
 }
 
 
+# option name -> field of the distillation section
+_KD_OVERRIDES = {"kd_temp": "temperature", "kd_distill_wt": "distill_weight", "kd_student_wt": "student_weight",
+                 "kd_teacher_wt": "teacher_weight", "kd_start_epoch": "start_epoch"}
+
+
 def apply_overrides(schedule: Schedule, options: TrainOptions) -> Schedule:
     """A copy of the schedule with the options applied and validated like the file."""
     schedule = copy.copy(schedule)
+    schedule.distillation = _distillation_overrides(schedule.distillation, options)
     for option, (section, name) in _OVERRIDES.items():
         value = getattr(options, option)
         if value is None:
@@ -72,6 +86,25 @@ def apply_overrides(schedule: Schedule, options: TrainOptions) -> Schedule:
             raise UserError(f"--{option.replace('_', '-')} {value!r}: {message}") from None
         setattr(schedule, section, updated)
     return schedule
+
+
+def _distillation_overrides(section: Optional[DistillationSection], options: TrainOptions):
+    """Distiller's --kd-* flags over the file's `distillation:` section."""
+    values = section.model_dump(exclude_unset=True) if section is not None else {}
+    if options.kd_teacher is not None:
+        values["teacher"] = teacher_from_flag(options.kd_teacher).model_dump(exclude_unset=True)
+    flags = {field: getattr(options, option) for option, field in _KD_OVERRIDES.items()
+             if getattr(options, option) is not None}
+    if not values and not flags:
+        return section
+    if "teacher" not in values:
+        raise UserError("--kd-* options need a teacher: --kd-teacher CKPT|ARCH or a distillation: section")
+    try:
+        return DistillationSection.model_validate({**values, **flags})
+    except ValidationError as err:
+        error = err.errors()[0]
+        option = next((o for o, f in _KD_OVERRIDES.items() if f == error["loc"][0]), "kd_teacher")
+        raise UserError(f"--{option.replace('_', '-')}: {error['msg']}") from None
 
 
 def prepare_run(schedule: Schedule, resume: Optional[str] = None, write_tensorboard: bool = True) -> Run:
@@ -95,14 +128,22 @@ def prepare_run(schedule: Schedule, resume: Optional[str] = None, write_tensorbo
     optimizer = build_optimizer(model, training)
     context = BuildContext(model, optimizer, MaskStore(model), info.input_shape, device)
     scheduler = build_scheduler(schedule, context)
-    folder = RunFolder(_run_dir(schedule, resume), write_tensorboard)
+    train_loss = _training_loss(schedule, info, device)
+    folder = RunFolder(_run_dir(schedule, resume), write_tensorboard)  # nothing is written before this
     run = Run(schedule, info, model, loaders, optimizer, nn.CrossEntropyLoss(), scheduler, device,
-              folder, training.epochs, training.seed, dense_weights)
+              folder, training.epochs, training.seed, dense_weights, train_loss)
     if payload is not None:
         run.restore(payload)
         folder.truncate_metrics(run.start_epoch)
     folder.write_schedule(schedule.text)
     return run
+
+
+def _training_loss(schedule: Schedule, info: ModelInfo, device: torch.device) -> TrainingLoss:
+    section = schedule.distillation
+    if section is None:
+        return TrainingLoss()
+    return DistillationLoss(section, build_teacher(section.teacher, info.num_classes, device))
 
 
 def dataset_for_model(config, info: ModelInfo):

@@ -2,6 +2,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from compressor.compression.distillation import TrainingLoss
 from compressor.compression.policies import LRPolicy, Policy
 from compressor.compression.registry import NoArgs
 from compressor.compression.schedule.model import PolicySpec
@@ -47,7 +48,7 @@ def test_hooks_run_in_order_only_in_due_epochs():
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     for epoch in range(2):
         scheduler.on_epoch_begin(epoch)
-        train_one_epoch(model, tiny_loader(), optimizer, nn.CrossEntropyLoss(), scheduler, epoch,
+        train_one_epoch(model, tiny_loader(), optimizer, TrainingLoss(), scheduler, epoch,
                         torch.device("cpu"), Reporter())
         scheduler.on_epoch_end(epoch, {"val_loss": 1.0})
     epoch0 = [entry for entry in log if entry[0] == "a" and entry[-1] == 0 and entry[1] == "epoch_begin"]
@@ -82,7 +83,7 @@ def test_policy_losses_are_added_and_averaged():
     scheduler = CompressionScheduler([scheduled("reg", Recorder("reg", [], extra), [0])])
     model = nn.Linear(4, 2)
     scheduler.on_epoch_begin(0)
-    train_one_epoch(model, tiny_loader(), torch.optim.SGD(model.parameters(), lr=0.1), nn.CrossEntropyLoss(),
+    train_one_epoch(model, tiny_loader(), torch.optim.SGD(model.parameters(), lr=0.1), TrainingLoss(),
                     scheduler, 0, torch.device("cpu"), Reporter())
     assert scheduler.mean_policy_losses(2) == {"reg_loss": 0.25}
 

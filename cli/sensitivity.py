@@ -1,0 +1,106 @@
+"""`compressor sensitivity`: prune each layer alone at several levels and see what it costs."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from ..compression.errors import UserError
+from ..compression.model_source import load_model
+from ..compression.sensitivity import (GRANULARITIES, baseline_top1, parse_sparsities, sensitivity_sweep,
+                                       suggest_schedule, suggested_levels, validation_batches)
+from ..compression.sensitivity_outputs import write_csv, write_plot, write_tensorboard, write_text
+from ..compression.training.setup import resolve_device
+from .common import console, dataset_options, emit_json, json_option, render_table
+from .options import dataset_config
+
+
+@click.command()
+@click.option("--model", "arch", required=True, help="Model name (see `compressor list models`).")
+@click.option("--checkpoint", type=click.Path(dir_okay=False), help="Use this checkpoint's weights (same model).")
+@click.option("--pretrained", is_flag=True, help="Pretrained weights from the local torch cache.")
+@dataset_options
+@click.option("--sparsities", default="0:0.95:0.05", show_default=True,
+              help="Levels as start:stop:step (stop included) or a comma list, each in [0, 1).")
+@click.option("--granularity", type=click.Choice(GRANULARITIES), default="element", show_default=True,
+              help="Prune elements, or whole filters/channels ranked by L1.")
+@click.option("--eval-samples", type=click.IntRange(min=1), default=256, show_default=True,
+              help="Validation images each evaluation uses.")
+@click.option("--tolerance", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="Top-1 points a layer may lose in the suggested schedule.")
+@click.option("--out", type=click.Path(file_okay=False), help="Output folder [default: sensitivity-<model>].")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@json_option
+def sensitivity(arch, checkpoint, pretrained, dataset, data_dir, batch_size, workers, sparsities, granularity,
+                eval_samples, tolerance, out, device, as_json):
+    """Sweep each Conv/Linear layer's sparsity alone; write CSV, plot, TensorBoard and a suggested schedule.
+
+    \b
+    Examples:
+      compressor sensitivity --model digits_cnn --sparsities 0,0.5,0.9
+      compressor sensitivity --model resnet18 --dataset fake --granularity filter --json
+    """
+    levels = parse_sparsities(sparsities)
+    loaded = _load(arch, checkpoint, pretrained)
+    config = dataset_config(loaded.dataset, dataset, data_dir, batch_size, workers)
+    target = resolve_device(device)
+    model = loaded.model.to(target)
+    batches = validation_batches(loaded, config, eval_samples, target)
+    started = time.perf_counter()
+    baseline = baseline_top1(model, batches, target)
+    rows = _sweep(model, batches, levels, granularity, target)
+    seconds = time.perf_counter() - started
+    folder = Path(out or f"sensitivity-{loaded.info.name}")
+    ckpt = str(Path(checkpoint).resolve()) if checkpoint else None
+    schedule = suggest_schedule(rows, tolerance, baseline, loaded.info.name, ckpt, config.name)
+    paths = _write(rows, schedule, folder)
+    layers = suggested_levels(rows, tolerance, baseline)
+    if as_json:
+        emit_json({**{k: str(v) for k, v in paths.items()}, "baseline_top1": baseline, "layers": layers,
+                   "evaluations": len(rows), "seconds": round(seconds, 3)})
+        return
+    _render(rows, layers, baseline, tolerance)
+    console.print(f"wrote {paths['csv']}, {paths['png']}, {paths['schedule']} and TensorBoard events "
+                  f"in {folder} ({len(rows)} evaluations, {seconds:.1f}s)", highlight=False, soft_wrap=True)
+
+
+def _load(arch, checkpoint, pretrained):
+    if not checkpoint:
+        return load_model(None, arch, bool(pretrained))
+    if pretrained:
+        raise UserError("give --checkpoint or --pretrained, not both")
+    from ..compression.models import model_info
+
+    model_info(arch)  # unknown names: did-you-mean
+    loaded = load_model(checkpoint, None)
+    if loaded.info.name != arch:
+        raise UserError(f"--model {arch} does not match checkpoint {checkpoint}, which holds '{loaded.info.name}'")
+    return loaded
+
+
+def _sweep(model, batches, levels, granularity, target):
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("sensitivity", total=None)
+        return sensitivity_sweep(model, batches, levels, granularity, target,
+                                 progress=lambda done, total: progress.update(task, completed=done, total=total))
+
+
+def _write(rows, schedule, folder: Path):
+    paths = {"csv": folder / "sensitivity.csv", "png": folder / "sensitivity.png",
+             "schedule": folder / "suggested_schedule.yaml"}
+    write_csv(rows, paths["csv"])
+    write_plot(rows, paths["png"])
+    write_tensorboard(rows, folder / "tensorboard")
+    write_text(schedule, paths["schedule"])
+    return paths
+
+
+def _render(rows, layers, baseline, tolerance):
+    top1 = {(row.parameter, row.sparsity): row.top1 for row in rows}
+    table_rows = [(name, f"{level:.0%}", f"{top1.get((name, level), baseline):.2f}") for name, level in layers.items()]
+    render_table(f"largest sparsity within {tolerance:g} top-1 points of {baseline:.2f}",
+                 ["parameter", "sparsity", "top1"], table_rows)

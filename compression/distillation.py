@@ -1,0 +1,110 @@
+"""Knowledge distillation (Hinton et al.) as the training loss, from the `distillation:` section.
+
+loss = student_weight * CE(student, labels) + distill_weight * T^2 * KL(soft teacher || soft student)
+The teacher runs in eval mode without gradients; before `start_epoch` the loss is plain CE.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, Optional
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from torch import nn
+
+from .errors import UserError
+
+
+class TeacherSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    arch: Optional[str] = Field(None, description="Teacher model name (with checkpoint: must match it).")
+    checkpoint: Optional[str] = Field(None, description="A compressor checkpoint holding the trained teacher.")
+    pretrained: bool = Field(False, description="With arch only: pretrained weights from the local torch cache.")
+
+    @model_validator(mode="after")
+    def _named(self):
+        if not self.arch and not self.checkpoint:
+            raise ValueError("the teacher needs an arch or a checkpoint")
+        return self
+
+
+class DistillationSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    teacher: TeacherSection = Field(description="The trained model to learn from.")
+    temperature: float = Field(1.0, gt=0, description="Softmax temperature T.")
+    distill_weight: float = Field(0.5, ge=0, description="Weight of T^2 * KL(teacher || student).")
+    student_weight: float = Field(0.5, ge=0, description="Weight of the student's cross-entropy.")
+    teacher_weight: float = Field(0.0, ge=0, description="Distiller's teacher weight; the teacher is frozen here.")
+    start_epoch: int = Field(0, ge=0, description="Plain cross-entropy before this epoch.")
+
+
+def teacher_from_flag(value: str) -> TeacherSection:
+    """`--kd-teacher` takes a checkpoint file or a model name."""
+    if Path(value).suffix in (".pt", ".pth") or Path(value).is_file():
+        return TeacherSection(checkpoint=value)
+    return TeacherSection(arch=value)
+
+
+def build_teacher(section: TeacherSection, num_classes: int, device: torch.device) -> nn.Module:
+    from .checkpoint import load_checkpoint, model_from_checkpoint
+    from .models import build_model, model_info
+
+    if section.checkpoint:
+        teacher, info = model_from_checkpoint(load_checkpoint(section.checkpoint))
+        if section.arch and section.arch != info.name:
+            raise UserError(f"distillation.teacher: the checkpoint holds '{info.name}', not '{section.arch}'")
+        classes = load_checkpoint(section.checkpoint).get("num_classes", info.num_classes)
+    else:
+        classes = model_info(section.arch).num_classes
+        teacher = build_model(section.arch, pretrained=section.pretrained)
+    if classes != num_classes:
+        raise UserError(f"distillation.teacher has {classes} classes but the student has {num_classes}")
+    teacher.to(device).eval()
+    for parameter in teacher.parameters():
+        parameter.requires_grad_(False)
+    return teacher
+
+
+class TrainingLoss:
+    """Cross-entropy; the loop calls it with the inputs too, so a distillation loss can use them."""
+
+    def __init__(self):
+        self.criterion = nn.CrossEntropyLoss()
+
+    def __call__(self, images: torch.Tensor, outputs: torch.Tensor, targets: torch.Tensor, epoch: int) -> torch.Tensor:
+        return self.criterion(outputs, targets)
+
+    def epoch_components(self, steps: int) -> Dict[str, float]:
+        return {}
+
+
+class DistillationLoss(TrainingLoss):
+    def __init__(self, section: DistillationSection, teacher: nn.Module):
+        super().__init__()
+        self.section = section
+        self.teacher = teacher
+        self._sums: Dict[str, torch.Tensor] = {}
+
+    def __call__(self, images, outputs, targets, epoch):
+        student = self.criterion(outputs, targets)
+        if epoch < self.section.start_epoch:
+            return student
+        with torch.no_grad():
+            teacher_logits = self.teacher(images)
+        t = self.section.temperature
+        distill = F.kl_div(F.log_softmax(outputs / t, dim=1), F.softmax(teacher_logits / t, dim=1),
+                           reduction="batchmean") * t * t
+        self._add("student_loss", student)
+        self._add("distill_loss", distill)
+        return self.section.student_weight * student + self.section.distill_weight * distill
+
+    def _add(self, name: str, value: torch.Tensor) -> None:
+        self._sums[name] = self._sums.get(name, 0) + value.detach()
+
+    def epoch_components(self, steps: int) -> Dict[str, float]:
+        components = {name: float(total) / max(steps, 1) for name, total in self._sums.items()}
+        self._sums = {}
+        return components

@@ -1,0 +1,202 @@
+"""Pruning sensitivity analysis: prune one layer at a time, evaluate, restore; and a schedule it suggests."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch import nn
+
+from .errors import UserError, did_you_mean
+from .pruning.ranking import magnitude_mask
+from .pruning.structures import expand_structure_mask, lowest_k_mask, structure_scores
+from .sparsity import prunable_weights
+from .training.loop import evaluate
+
+GRANULARITIES = ("element", "filter", "channel")
+_GROUPS = {("filter", 4): "Filters", ("channel", 4): "Channels", ("filter", 2): "Rows", ("channel", 2): "Cols"}
+
+
+@dataclass(frozen=True)
+class Row:
+    parameter: str
+    sparsity: float
+    top1: float
+    top5: float
+    loss: float
+
+
+def parse_sparsities(text: str) -> List[float]:
+    """'start:stop:step' (stop included) or a comma list; every level in [0, 1)."""
+    text = (text or "").strip()
+    if not text:
+        raise UserError("--sparsities: empty; give e.g. 0:0.95:0.05 or 0,0.5,0.9")
+    values = _parse_range(text) if ":" in text else [_number(part) for part in text.split(",")]
+    if not values:
+        raise UserError(f"--sparsities '{text}': no levels")
+    bad = [v for v in values if not 0.0 <= v < 1.0]
+    if bad:
+        raise UserError(f"--sparsities: every level must be in [0, 1), got {bad[0]:g}")
+    return sorted(set(round(v, 6) for v in values))
+
+
+def _number(part: str) -> float:
+    try:
+        value = float(part.strip())
+    except ValueError:
+        raise UserError(f"--sparsities: '{part.strip()}' is not a number") from None
+    if not math.isfinite(value):
+        raise UserError(f"--sparsities: '{part.strip()}' is not a finite number")
+    return value
+
+
+def _parse_range(text: str) -> List[float]:
+    parts = text.split(":")
+    if len(parts) != 3:
+        raise UserError(f"--sparsities '{text}': a range is start:stop:step, e.g. 0:0.95:0.05")
+    start, stop, step = (_number(p) for p in parts)
+    if step <= 0:
+        raise UserError(f"--sparsities '{text}': step must be positive")
+    if stop < start:
+        raise UserError(f"--sparsities '{text}': stop is below start")
+    count = int(math.floor((stop - start) / step + 1e-9)) + 1
+    return [start + i * step for i in range(count)]
+
+
+def pruned_weight(weight: torch.Tensor, sparsity: float, granularity: str) -> torch.Tensor:
+    """The weight with `sparsity` of its elements (or L1-ranked filters/channels) zeroed."""
+    if granularity not in GRANULARITIES:
+        raise UserError(f"unknown granularity '{granularity}' (one of {', '.join(GRANULARITIES)})")
+    if granularity == "element":
+        return weight * magnitude_mask(weight, sparsity)
+    group = _GROUPS.get((granularity, weight.dim()))
+    if group is None:  # e.g. a Conv1d weight: fall back to elements
+        return weight * magnitude_mask(weight, sparsity)
+    keep = lowest_k_mask(structure_scores(weight, group), sparsity)
+    return weight * expand_structure_mask(keep, weight, group)
+
+
+Batches = Sequence[Tuple[torch.Tensor, torch.Tensor]]
+Progress = Optional[Callable[[int, int], None]]
+
+
+def sensitivity_sweep(model: nn.Module, batches: Batches, sparsities: Sequence[float], granularity: str,
+                      device, progress: Progress = None, parameters: Optional[Sequence[str]] = None) -> List[Row]:
+    """One Row per (Conv/Linear weight, level); each weight is restored exactly after its levels.
+
+    `parameters` limits the sweep to these weight names (default: every Conv/Linear weight).
+    """
+    if granularity not in GRANULARITIES:
+        raise UserError(f"unknown granularity '{granularity}' (one of {', '.join(GRANULARITIES)})")
+    weights = _selected(prunable_weights(model), parameters)
+    levels = list(sparsities)
+    total, done, rows = len(weights) * len(levels), 0, []
+    criterion = nn.CrossEntropyLoss()
+    baseline = None
+    with torch.no_grad():
+        for name, weight in weights:
+            saved = weight.detach().clone()
+            try:
+                for level in levels:
+                    if level <= 0 and baseline is not None:
+                        result = baseline
+                    else:
+                        weight.copy_(pruned_weight(saved, level, granularity))
+                        result = evaluate(model, batches, criterion, device)
+                        baseline = result if level <= 0 else baseline
+                    rows.append(Row(name, float(level), result.top1, result.top5, result.loss))
+                    done += 1
+                    if progress:
+                        progress(done, total)
+            finally:
+                weight.copy_(saved)
+    return rows
+
+
+def _selected(weights, parameters):
+    if parameters is None:
+        return weights
+    known = dict(weights)
+    for name in parameters:
+        if name not in known:
+            raise UserError(did_you_mean(name, known, "prunable weight"))
+    return [(name, known[name]) for name in parameters]
+
+
+def baseline_top1(model: nn.Module, batches: Batches, device) -> float:
+    with torch.no_grad():
+        return evaluate(model, batches, nn.CrossEntropyLoss(), device).top1
+
+
+def suggested_levels(rows: Sequence[Row], tolerance: float, baseline: float) -> Dict[str, float]:
+    """Per parameter: the largest level whose top-1 stays within `tolerance` points of the baseline."""
+    levels: Dict[str, float] = {}
+    for row in rows:
+        levels.setdefault(row.parameter, 0.0)
+        if row.top1 >= baseline - tolerance - 1e-9 and row.sparsity > levels[row.parameter]:
+            levels[row.parameter] = row.sparsity
+    return levels
+
+
+def suggest_schedule(rows: Sequence[Row], tolerance: float, baseline_top1: float, arch: str,
+                     checkpoint: Optional[str] = None, dataset: Optional[str] = None) -> str:
+    """A runnable YAML schedule: one AGP pruner per distinct suggested level."""
+    by_level: Dict[float, List[str]] = {}
+    for name, level in suggested_levels(rows, tolerance, baseline_top1).items():
+        if level > 0:
+            by_level.setdefault(level, []).append(name)
+    lines = [f"# Suggested by `compressor sensitivity` (tolerance {tolerance:g} top-1 points below "
+             f"the baseline {baseline_top1:.2f}).", "version: 1", "", "model:", f"  arch: {arch}"]
+    if checkpoint:
+        lines.append(f"  checkpoint: {_quote(checkpoint)}")
+    if dataset:
+        lines += ["", "dataset:", f"  name: {dataset}"]
+    lines += ["", "training:", "  epochs: 15", ""]
+    if not by_level:
+        return "\n".join(lines + ["# No layer can be pruned within the tolerance: no pruners.", ""])
+    return "\n".join(lines + _pruner_lines(by_level) + _policy_lines(by_level) + [""])
+
+
+def _pruner_name(level: float) -> str:
+    return f"agp_{int(round(level * 100)):02d}"
+
+
+def _pruner_lines(by_level: Dict[float, List[str]]) -> List[str]:
+    lines = ["pruners:"]
+    for level in sorted(by_level):
+        initial = 0.05 if level > 0.1 else round(level / 2, 6)
+        lines += [f"  {_pruner_name(level)}:", "    class: AutomatedGradualPruner",
+                  f"    initial_sparsity: {initial:g}", f"    final_sparsity: {level:g}",
+                  f"    weights: [{', '.join(by_level[level])}]", ""]
+    return lines
+
+
+def _policy_lines(by_level: Dict[float, List[str]]) -> List[str]:
+    lines = ["policies:"]
+    for level in sorted(by_level):
+        lines += ["  - pruner:", f"      instance_name: {_pruner_name(level)}", "    starting_epoch: 0",
+                  "    ending_epoch: 10", "    frequency: 1", ""]
+    return lines
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def validation_batches(loaded, config, samples: int, device, seed: int = 0) -> List[Tuple[torch.Tensor, torch.Tensor]]:
+    """The first `samples` images of the validation split, batched and moved to `device` once."""
+    from ..datasets import build_datasets, build_loaders
+
+    splits = build_datasets(config, loaded.info.input_shape, loaded.info.num_classes, seed)
+    loader = build_loaders(splits, config.batch_size, config.workers, seed).val
+    batches, seen = [], 0
+    for images, targets in loader:
+        take = min(samples - seen, targets.size(0))
+        batches.append((images[:take].to(device), targets[:take].to(device)))
+        seen += take
+        if seen >= samples:
+            break
+    if not batches:
+        raise UserError(f"dataset '{config.name}' has no validation images")
+    return batches

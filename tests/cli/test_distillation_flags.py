@@ -1,0 +1,42 @@
+"""Distillation mistakes on the command line and in the file: message, exit 2, nothing written."""
+import pytest
+
+from compressor.compression.checkpoint import save_checkpoint
+from compressor.compression.models import build_model
+
+
+def teacher(tmp_path, arch="digits_cnn"):
+    path = tmp_path / "teacher.pt"
+    save_checkpoint({"arch": arch, "num_classes": 10, "model_state": build_model(arch).state_dict()}, path)
+    return str(path)
+
+
+@pytest.mark.parametrize("flags, expected", [
+    (["--kd-temp", "0"], "--kd-temp"),
+    (["--kd-distill-wt", "-1"], "--kd-distill-wt"),
+    (["--kd-student-wt", "-0.5"], "--kd-student-wt"),
+])
+def test_bad_distillation_flags(cli, tmp_path, flags, expected):
+    schedule = tmp_path / "s.yaml"
+    schedule.write_text("version: 1\nmodel: {arch: digits_cnn_small}\ntraining: {epochs: 1}\n")
+    result = cli("train", "--schedule", schedule, "--kd-teacher", teacher(tmp_path), *flags, "--out", tmp_path / "o")
+    assert result.code == 2 and expected in result.err and "Traceback" not in result.err
+    assert not (tmp_path / "o").exists()
+
+
+def test_teacher_with_another_class_count_or_unreadable(cli, tmp_path):
+    schedule = tmp_path / "s.yaml"
+    schedule.write_text("version: 1\nmodel: {arch: digits_cnn_small}\ntraining: {epochs: 1}\n")
+    result = cli("train", "--schedule", schedule, "--kd-teacher", "resnet18", "--out", tmp_path / "o")
+    assert result.code == 2 and "1000 classes but the student has 10" in result.err
+    (tmp_path / "broken.pt").write_bytes(b"garbage")
+    result = cli("train", "--schedule", schedule, "--kd-teacher", tmp_path / "broken.pt", "--out", tmp_path / "o")
+    assert result.code == 2 and "broken.pt" in result.err
+    assert not (tmp_path / "o").exists()
+
+
+def test_distillation_section_in_the_file_is_validated(cli, tmp_path):
+    schedule = tmp_path / "s.yaml"
+    schedule.write_text("version: 1\ndistillation:\n  teacher: {arch: digits_cnn}\n  temperature: -2\n")
+    result = cli("validate", "--schedule", schedule)
+    assert result.code == 2 and "distillation.temperature (line 4)" in result.err
