@@ -48,10 +48,9 @@ class Registry:
             description: str = "", **extra: Any) -> None:
         if name in self._entries:
             raise ValueError(f"{self.kind} '{name}' registered twice")
-        doc = description or (factory.__doc__ or "").strip().splitlines()[0:1]
-        if isinstance(doc, list):
-            doc = doc[0] if doc else ""
-        self._entries[name] = Entry(name, factory, config, doc, dict(extra))
+        if not description:  # the factory's first docstring line
+            description = next(iter((factory.__doc__ or "").strip().splitlines()), "")
+        self._entries[name] = Entry(name, factory, config, description, dict(extra))
 
     def get(self, name: str) -> Entry:
         try:
