@@ -1,6 +1,5 @@
 import pytest
 import torch
-from torch import nn
 
 from compressor.compression import sensitivity as sens
 from compressor.compression.errors import UserError

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from compressor.compression.policies import StepContext
-from pruning_helpers import scheduler_for, sparsity
+from helpers import scheduler_for, sparsity
 
 
 def run_epochs(scheduler, context, epochs, steps=2):

@@ -2,8 +2,7 @@
 import torch
 
 from compressor.compression.checkpoint import load_checkpoint
-from compressor.compression.schedule import parse_schedule_text
-from compressor.compression.training import TrainOptions, apply_overrides, fit, prepare_run
+from helpers import train_schedule
 
 AGP = """version: 1
 dataset: {batch_size: 128}
@@ -22,9 +21,7 @@ policies:
 
 
 def train(tmp_path, name, resume=None, **overrides):
-    schedule = apply_overrides(parse_schedule_text(AGP), TrainOptions(out=str(tmp_path / name), **overrides))
-    run = prepare_run(schedule, resume=resume, write_tensorboard=False)
-    return run, fit(run)
+    return train_schedule(tmp_path, name, AGP, resume, **overrides)
 
 
 def zero_fraction(tensor):

@@ -6,7 +6,7 @@ import torch
 from compressor.compression.policies import StepContext
 from compressor.compression.schedule import parse_schedule_text
 from compressor.compression.training import TrainOptions, apply_overrides, fit, prepare_run
-from pruning_helpers import scheduler_for
+from helpers import scheduler_for
 
 
 def regularizer_schedule(body, args=""):

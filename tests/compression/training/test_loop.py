@@ -6,6 +6,7 @@ import torch
 from compressor.compression.checkpoint import load_checkpoint
 from compressor.compression.schedule import parse_schedule_text
 from compressor.compression.training import TrainOptions, apply_overrides, fit, prepare_run
+from helpers import train_schedule
 
 SCHEDULE = """
 version: 1
@@ -22,9 +23,7 @@ policies:
 
 
 def run_schedule(tmp_path, name, text=SCHEDULE, resume=None, **overrides):
-    schedule = apply_overrides(parse_schedule_text(text), TrainOptions(out=str(tmp_path / name), **overrides))
-    run = prepare_run(schedule, resume=resume, write_tensorboard=False)
-    return run, fit(run)
+    return train_schedule(tmp_path, name, text, resume, **overrides)
 
 
 def test_run_folder_holds_checkpoints_metrics_schedule_and_report(tmp_path):

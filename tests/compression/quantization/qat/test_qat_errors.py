@@ -3,7 +3,7 @@ import pytest
 
 from compressor.compression.errors import ScheduleError
 from compressor.compression.schedule import parse_schedule_text
-from conftest import build, qat_schedule
+from qat_helpers import build, qat_schedule
 
 RANGE = "QuantAwareTrainRangeLinearQuantizer"
 

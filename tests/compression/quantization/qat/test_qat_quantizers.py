@@ -5,7 +5,7 @@ from torch import nn
 
 from compressor.compression.components import QUANTIZERS
 from compressor.compression.quantization.qat import qat_activation_ranges, quantized_weight
-from conftest import QUANTIZER_CLASSES, build, qat_schedule
+from qat_helpers import QUANTIZER_CLASSES, build, qat_schedule
 
 
 def capture_outputs(model, names):

@@ -8,9 +8,8 @@ from compressor.compression.quantization.qat import (
     quantized_weight,
     remove_quantizers,
 )
-from compressor.compression.schedule import parse_schedule_text
-from compressor.compression.training import TrainOptions, apply_overrides, fit, prepare_run
-from conftest import build
+from qat_helpers import build
+from helpers import train_schedule
 
 RUN = """
 version: 1
@@ -37,10 +36,7 @@ policies:
 """
 
 
-def run_schedule(tmp_path, name, text, resume=None, **overrides):
-    schedule = apply_overrides(parse_schedule_text(text), TrainOptions(out=str(tmp_path / name), **overrides))
-    run = prepare_run(schedule, resume=resume, write_tensorboard=False)
-    return run, fit(run)
+run_schedule = train_schedule
 
 
 @pytest.mark.parametrize("cls", ["LSQQuantizer", "QuantAwareTrainRangeLinearQuantizer"])

@@ -1,9 +1,11 @@
+"""Shared test helpers: a scheduler built from schedule text, and whole training runs."""
 import torch
 
 from compressor.compression.components import BuildContext
 from compressor.compression.models import build_model, model_info
 from compressor.compression.pruning.masks import MaskStore
 from compressor.compression.schedule import parse_schedule_text
+from compressor.compression.training import TrainOptions, apply_overrides, fit, prepare_run
 from compressor.compression.training.setup import build_scheduler
 
 
@@ -17,6 +19,13 @@ def context_for(arch="digits_cnn", seed=0):
 def scheduler_for(text, arch="digits_cnn", seed=0):
     context = context_for(arch, seed)
     return build_scheduler(parse_schedule_text(text), context), context
+
+
+def train_schedule(tmp_path, name, text, resume=None, **overrides):
+    """Run `text` into tmp_path/name (no TensorBoard); returns (run, report)."""
+    schedule = apply_overrides(parse_schedule_text(text), TrainOptions(out=str(tmp_path / name), **overrides))
+    run = prepare_run(schedule, resume=resume, write_tensorboard=False)
+    return run, fit(run)
 
 
 def sparsity(tensor):
