@@ -7,7 +7,7 @@ import traceback
 
 import click
 
-from ..compression.errors import UserError
+from ..compression.errors import TrainingDiverged, UserError
 from .benchmark import benchmark
 from .common import console
 from .evaluate import evaluate
@@ -55,6 +55,10 @@ def run(argv=None) -> int:
     except UserError as err:
         console.print(f"[bold red]error:[/] {_escape(str(err))}", highlight=False, soft_wrap=True)
         return 2
+    except TrainingDiverged as err:
+        console.print(f"[bold red]diverged:[/] {_escape(str(err))}; the last checkpoint is kept as it was",
+                      highlight=False, soft_wrap=True)
+        return 1
     except click.Abort:
         console.print("aborted", highlight=False)
         return 130

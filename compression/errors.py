@@ -10,6 +10,10 @@ class UserError(Exception):
     """A mistake in the user's input: a schedule, a flag, a file. Shown without traceback."""
 
 
+class TrainingDiverged(Exception):
+    """A non-finite loss or weight: training stops (exit 1); the last checkpoint is left as it was."""
+
+
 @dataclass(frozen=True)
 class Problem:
     """One validation problem, located by its YAML path and (when known) its line."""

@@ -7,6 +7,7 @@ from typing import Any, Callable, Dict, Optional
 import torch
 from torch import nn
 
+from ..errors import TrainingDiverged
 from ..policies import StepContext
 from ..scheduler import CompressionScheduler
 from ..sparsity import weight_counts
@@ -32,6 +33,7 @@ def fit(run, reporter: Optional[Reporter] = None) -> Dict[str, Any]:
                                      run.scheduler, epoch, run.device, reporter)
         with run.scheduler.masks.forward_masked():
             val = evaluate(run.model, run.loaders.val, run.criterion, run.device)
+        _check_weights(run.model, epoch)
         record = _epoch_record(run, epoch, train_loss, val)
         run.scheduler.on_epoch_end(epoch, record)
         run.finish_epoch(epoch, record)
@@ -54,6 +56,8 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
         scheduler.on_step_begin(ctx)
         loss = loss_fn(images, model(images), targets, epoch)
         loss = scheduler.before_backward(ctx, loss)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(f"the loss became {loss.item()} at epoch {epoch}, step {step}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -81,6 +85,12 @@ def evaluate(model: nn.Module, loader, criterion: nn.Module, device: torch.devic
     model.train(was_training)
     top1, top5 = (100.0 * correct / max(seen, 1)).tolist()
     return EvalResult(loss_sum.item() / max(seen, 1), top1, top5, seen)
+
+
+def _check_weights(model: nn.Module, epoch: int) -> None:
+    for name, parameter in model.named_parameters():
+        if not torch.isfinite(parameter).all():
+            raise TrainingDiverged(f"weight {name} became non-finite during epoch {epoch}")
 
 
 def _correct_topk(output: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
