@@ -7,6 +7,7 @@ from typing import Any, Dict
 from ...datasets import DatasetConfig
 from ..components import COMPONENT_SECTIONS
 from ..distillation import DistillationSection
+from .parse import MAX_EPOCH
 from .policy_args import POLICY_ARGS
 from .sections import ModelSection, TrainingSection
 
@@ -52,8 +53,9 @@ def _component(name: str, config: type, description: str, defs: Dict[str, Any]) 
 
 def _policy(defs: Dict[str, Any]) -> Dict[str, Any]:
     epoch = {"type": "integer", "minimum": 0}
-    timing = {"starting_epoch": epoch, "ending_epoch": {"type": "integer", "minimum": 1},
-              "frequency": {"type": "integer", "minimum": 1},
+    timing = {"starting_epoch": {**epoch, "maximum": MAX_EPOCH},
+              "ending_epoch": {"type": "integer", "minimum": 1, "maximum": MAX_EPOCH},
+              "frequency": {"type": "integer", "minimum": 1, "maximum": MAX_EPOCH},
               "epochs": {"type": "array", "items": epoch, "minItems": 1}}
     variants = []
     for kind, args in POLICY_ARGS.items():

@@ -17,6 +17,7 @@ from .yaml_source import YamlDocument, format_path, load_yaml_file, load_yaml_te
 SECTION_MODELS = {"model": ModelSection, "dataset": DatasetConfig, "training": TrainingSection}
 TOP_LEVEL_KEYS = ["version", *COMPONENT_SECTIONS, "policies", *SECTION_MODELS, "distillation"]
 TIMING_KEYS = ("starting_epoch", "ending_epoch", "frequency", "epochs")
+MAX_EPOCH = 100_000  # a policy spells out its range's epochs, so a range must stay this small
 
 
 def load_schedule(path: Union[str, Path]) -> Schedule:
@@ -80,6 +81,9 @@ def _components(doc: YamlDocument, section: str, block: Any, problems: List[Prob
     specs = {}
     for name, body in block.items():
         path = (section, name)
+        if not isinstance(name, str):
+            problems.append(Problem(section, f"instance name {name!r} must be text, such as 'agp'", doc.line_of(path)))
+            continue
         if not isinstance(body, dict):
             problems.append(doc.problem(path, "expected a mapping with 'class:' and its arguments"))
             continue
@@ -181,6 +185,9 @@ def _policy_epochs(doc, path, item, problems) -> Optional[Tuple[int, ...]]:
     for key, value, low in (("starting_epoch", start, 0), ("ending_epoch", end, 1), ("frequency", frequency, 1)):
         if not _is_int(value) or value < low:
             problems.append(doc.problem(path + (key,), f"expected a whole number >= {low}, got {value!r}"))
+            ok = False
+        elif value > MAX_EPOCH:
+            problems.append(doc.problem(path + (key,), f"expected a whole number <= {MAX_EPOCH}, got {value!r}"))
             ok = False
     if ok and end <= start:
         problems.append(doc.problem(path + ("ending_epoch",), f"ending_epoch ({end}) must be greater than "

@@ -7,6 +7,7 @@ from typing import Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 _DEVICE = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
+MAX_CLASSES = 100_000  # validate and train build the classifier layer: keep it within memory
 
 
 class ModelSection(BaseModel):
@@ -15,7 +16,7 @@ class ModelSection(BaseModel):
     arch: Optional[str] = Field(None, description="Model name from `compressor list models` (default: digits_cnn).")
     pretrained: bool = Field(False, description="Load pretrained weights from the local torch cache.")
     checkpoint: Optional[str] = Field(None, description="Start from the weights of this checkpoint.")
-    num_classes: Optional[int] = Field(None, ge=1, description="Override the model's class count.")
+    num_classes: Optional[int] = Field(None, ge=1, le=MAX_CLASSES, description="Override the model's class count.")
 
 
 class TrainingSection(BaseModel):

@@ -11,6 +11,8 @@ from ..errors import Problem, ScheduleError
 
 _PYTHON_TAG = "tag:yaml.org,2002:python/"
 _COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+MAX_DEPTH = 64  # lists and mappings inside each other, as written
+MAX_NODES = 10_000  # keys and values, aliases expanded
 
 PathKey = Tuple[Union[str, int], ...]
 
@@ -61,6 +63,7 @@ def load_yaml_file(path: Union[str, Path]) -> YamlDocument:
 def load_yaml_text(text: str, source: str = "schedule") -> YamlDocument:
     """Parse with yaml.SafeLoader: tags such as !!python/object are refused, never run."""
     try:
+        _check_nesting(text, source)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as err:
         raise ScheduleError([_syntax_problem(err)], source) from None
@@ -72,6 +75,20 @@ def load_yaml_text(text: str, source: str = "schedule") -> YamlDocument:
     if problems:
         raise ScheduleError(problems, source)
     return document
+
+
+def _check_nesting(text: str, source: str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH before composing (which recurses once per level)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                problem = Problem("", f"lists and mappings nest more than {MAX_DEPTH} levels deep",
+                                  event.start_mark.line + 1)
+                raise ScheduleError([problem], source)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 def _syntax_problem(err: yaml.YAMLError) -> Problem:
@@ -86,6 +103,7 @@ def _syntax_problem(err: yaml.YAMLError) -> Problem:
 
 
 def _build(node: yaml.Node, path: PathKey, doc: YamlDocument, problems: List[Problem]) -> Any:
+    _check_size(node, path, doc)
     doc.lines.setdefault(path, node.start_mark.line + 1)
     if node.tag.startswith(_PYTHON_TAG) or (
             not isinstance(node, yaml.ScalarNode) and node.tag not in _COLLECTION_TAGS):
@@ -96,11 +114,30 @@ def _build(node: yaml.Node, path: PathKey, doc: YamlDocument, problems: List[Pro
         return _build_mapping(node, path, doc, problems)
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, path + (i,), doc, problems) for i, item in enumerate(node.value)]
+    return _build_scalar(node, path, problems)
+
+
+def _check_size(node: yaml.Node, path: PathKey, doc: YamlDocument) -> None:
+    """Aliases (*name) may repeat or contain themselves: bound what they expand to."""
+    line, depth = node.start_mark.line + 1, 2 * MAX_DEPTH
+    if len(path) > depth:
+        message = f"nests more than {depth} levels deep once aliases are expanded (does an alias contain itself?)"
+        raise ScheduleError([Problem(format_path(path[:4]) + "...", message, line)], doc.source)
+    if len(doc.lines) > MAX_NODES:
+        message = f"more than {MAX_NODES} keys and values once aliases are expanded"
+        raise ScheduleError([Problem(format_path(path), message, line)], doc.source)
+
+
+def _build_scalar(node: yaml.ScalarNode, path: PathKey, problems: List[Problem]) -> Any:
     try:
         return yaml.SafeLoader(" ").construct_object(node, deep=True)
     except yaml.YAMLError as err:
         problems.append(_syntax_problem(err))
-        return None
+    except (AttributeError, LookupError, OverflowError, ValueError):  # 2001-13-45, !!float abc, !!int ''
+        kind = node.tag.rsplit(":", 1)[-1]
+        problems.append(Problem(format_path(path), f"cannot read {node.value!r} as a YAML {kind} "
+                                "(quote it to keep it as text)", node.start_mark.line + 1))
+    return None
 
 
 def _build_mapping(node: yaml.MappingNode, path: PathKey, doc: YamlDocument, problems: List[Problem]) -> Dict:

@@ -165,3 +165,21 @@ def test_every_problem_is_reported_at_once():
 def test_bad_policy_args_for_lr_scheduler():
     problem = only(LR + "policies:\n  - lr_scheduler: {instance_name: step, args: {keep_mask: true}}\n    epochs: [0]\n")
     assert "keep_mask" in problem.path
+
+
+@pytest.mark.parametrize("names", ["  0: {class: StepLR, step_size: 1}\n",
+                                   "  0: {class: StepLR, step_size: 1}\n  step: {class: StepLR, step_size: 1}\n"])
+def test_instance_name_that_is_not_text(names):
+    problem = problems("lr_schedulers:\n" + names + "policies:\n  - lr_scheduler: {instance_name: step}\n"
+                       "    epochs: [0]\n")[0]
+    assert problem.path == "lr_schedulers" and problem.line == 2 and "instance name 0 must be text" in problem.message
+
+
+def test_epoch_range_too_long_to_spell_out():
+    problem = only(LR + "policies:\n  - lr_scheduler: {instance_name: step}\n    ending_epoch: 100000000000\n")
+    assert problem.path == "policies[0].ending_epoch" and problem.line == 10 and "<= 100000" in problem.message
+
+
+def test_too_many_classes():
+    problem = only("model: {arch: digits_cnn, num_classes: 100000000000000000000}\n")
+    assert problem.path == "model.num_classes" and problem.line == 1

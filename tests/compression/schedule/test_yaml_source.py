@@ -53,3 +53,35 @@ def test_duplicate_keys_are_reported():
 def test_missing_file(tmp_path):
     with pytest.raises(ScheduleError, match="file not found"):
         load_yaml_file(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize("text, path, line", [
+    ("version: 2001-13-45\n", "version", 1),
+    ("a:\n  when: 2001-02-30\n", "a.when", 2),
+    ("a:\n  b: !!float abc\n", "a.b", 2),
+    ("a: [!!int x]\n", "a[0]", 1),
+    ("a: !!bool maybe\n", "a", 1),
+    ("a: !!timestamp nope\n", "a", 1),
+    ("a: !!int ''\n", "a", 1),
+])
+def test_unreadable_typed_value_is_located(text, path, line):
+    [problem] = problems_of(text)
+    assert problem.path == path and problem.line == line and "cannot read" in problem.message
+
+
+@pytest.mark.parametrize("text", ["a: &x [*x]\n", "a: &x {b: *x}\n"])
+def test_alias_that_contains_itself(text):
+    [problem] = problems_of(text)
+    assert problem.path.startswith("a") and problem.line == 1 and "aliases are expanded" in problem.message
+
+
+def test_aliases_that_expand_too_far():
+    text = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{name}: &{name} [{', '.join([f'*{previous}'] * 10)}]\n" for previous, name in zip("abcdefgh", "bcdefghi"))
+    [problem] = problems_of(text)
+    assert "more than 10000 keys and values" in problem.message and problem.line is not None
+
+
+def test_nesting_too_deep():
+    [problem] = problems_of("version: 1\na: " + "[" * 500 + "]" * 500 + "\n")
+    assert "nest more than 64 levels" in problem.message and problem.line == 2
