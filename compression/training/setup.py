@@ -128,7 +128,7 @@ def prepare_run(schedule: Schedule, resume: Optional[str] = None, write_tensorbo
     optimizer = build_optimizer(model, training)
     context = BuildContext(model, optimizer, MaskStore(model), info.input_shape, device)
     scheduler = build_scheduler(schedule, context)
-    train_loss = _training_loss(schedule, info, device)
+    train_loss = _training_loss(schedule, info, device, model)
     folder = RunFolder(_run_dir(schedule, resume), write_tensorboard)  # nothing is written before this
     run = Run(schedule, info, model, loaders, optimizer, nn.CrossEntropyLoss(), scheduler, device,
               folder, training.epochs, training.seed, dense_weights, train_loss)
@@ -139,11 +139,12 @@ def prepare_run(schedule: Schedule, resume: Optional[str] = None, write_tensorbo
     return run
 
 
-def _training_loss(schedule: Schedule, info: ModelInfo, device: torch.device) -> TrainingLoss:
+def _training_loss(schedule: Schedule, info: ModelInfo, device: torch.device, model: nn.Module) -> TrainingLoss:
     section = schedule.distillation
     if section is None:
         return TrainingLoss()
-    return DistillationLoss(section, build_teacher(section.teacher, info.num_classes, device))
+    teacher = build_teacher(section.teacher, info.num_classes, device)
+    return DistillationLoss(section, teacher, model, info.input_shape)
 
 
 def dataset_for_model(config, info: ModelInfo):

@@ -40,3 +40,34 @@ def test_distillation_section_in_the_file_is_validated(cli, tmp_path):
     schedule.write_text("version: 1\ndistillation:\n  teacher: {arch: digits_cnn}\n  temperature: -2\n")
     result = cli("validate", "--schedule", schedule)
     assert result.code == 2 and "distillation.temperature (line 4)" in result.err
+
+
+HINTS = """version: 1
+model: {arch: digits_cnn_small}
+training: {epochs: 1}
+distillation:
+  teacher: {checkpoint: TEACHER}
+  hints:
+    - HINT
+"""
+
+
+@pytest.mark.parametrize("hint, expected", [
+    ("{student: conv22, teacher: conv2}", "unknown student module 'conv22'; did you mean 'conv2'"),
+    ("{student: conv2, teacher: fc}", "unknown teacher module 'fc'; did you mean 'fc2' or 'fc1'"),
+    ("{student: conv2, teacher: conv2, loss: mse}",
+     "loss mse needs equal shapes, got student (16, 8, 8), teacher (64, 8, 8)"),
+])
+def test_bad_hints_stop_train_before_anything_is_written(cli, tmp_path, hint, expected):
+    schedule = tmp_path / "s.yaml"
+    schedule.write_text(HINTS.replace("TEACHER", teacher(tmp_path)).replace("HINT", hint))
+    result = cli("train", "--schedule", schedule, "--out", tmp_path / "o")
+    assert result.code == 2 and expected in result.err and "Traceback" not in result.err
+    assert not (tmp_path / "o").exists()
+
+
+def test_hint_arguments_are_validated_with_their_line(cli, tmp_path):
+    schedule = tmp_path / "s.yaml"
+    schedule.write_text(HINTS.replace("TEACHER", "t.pt").replace("HINT", "{student: a, teacher: b, weight: -1}"))
+    result = cli("validate", "--schedule", schedule)
+    assert result.code == 2 and "distillation.hints[0].weight (line 7)" in result.err
