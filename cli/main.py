@@ -7,7 +7,7 @@ import traceback
 
 import click
 
-from ..compression.errors import TrainingDiverged, UserError
+from ..compression.errors import TrainingDiverged, TrainingInterrupted, UserError
 from .benchmark import benchmark
 from .common import console
 from .evaluate import evaluate
@@ -59,6 +59,9 @@ def run(argv=None) -> int:
         console.print(f"[bold red]diverged:[/] {_escape(str(err))}; the last checkpoint is kept as it was",
                       highlight=False, soft_wrap=True)
         return 1
+    except TrainingInterrupted as err:
+        console.print(f"[bold yellow]interrupted:[/] {_escape(str(err))}", highlight=False, soft_wrap=True)
+        return err.exit_code
     except click.Abort:
         console.print("aborted", highlight=False)
         return 130

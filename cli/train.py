@@ -4,11 +4,13 @@ from __future__ import annotations
 import click
 
 from ..compression.checkpoint import load_checkpoint
+from ..compression.distributed import leave, ranks_from_environment
 from ..compression.errors import UserError
 from ..compression.schedule import load_schedule, parse_schedule_text
 from ..compression.training import TrainOptions, apply_overrides, fit, prepare_run
 from .common import console, dataset_options, emit_json, json_option, model_options, render_table
 from .progress import RichReporter
+from .signals import stop_on_signals
 
 
 @click.command()
@@ -39,6 +41,11 @@ def train(schedule_path, checkpoint, arch, pretrained, dataset, data_dir, batch_
       compressor train --schedule schedules/digits_baseline.yaml --epochs 5 --out runs/quick
       compressor train --resume runs/quick/checkpoint.pt --epochs 10
       compressor train --schedule schedules/digits_student.yaml --kd-teacher runs/teacher/best.pt --kd-temp 4
+      torchrun --nproc_per_node=2 -m compressor.cli train --schedule schedules/digits_agp.yaml
+
+    \b
+    SIGINT/SIGTERM finish the current step, write checkpoint.pt and exit 128+signal;
+    --resume continues from that step.
     """
     schedule = _schedule(schedule_path, resume)
     options = TrainOptions(arch=arch, pretrained=pretrained, checkpoint=checkpoint, dataset=dataset,
@@ -46,16 +53,31 @@ def train(schedule_path, checkpoint, arch, pretrained, dataset, data_dir, batch_
                            lr=lr, seed=seed, device=device, out=out, kd_teacher=kd_teacher, kd_temp=kd_temp,
                            kd_distill_wt=kd_distill_wt, kd_student_wt=kd_student_wt, kd_teacher_wt=kd_teacher_wt,
                            kd_start_epoch=kd_start_epoch)
-    run = prepare_run(apply_overrides(schedule, options), resume=resume)
-    if run.start_epoch >= run.epochs:
-        raise UserError(f"nothing to do: the checkpoint has finished {run.start_epoch} of {run.epochs} epochs "
-                        "(raise --epochs to train further)")
-    console.print(f"training {run.info.name} on {run.schedule.dataset.name} -> {run.folder.path}", highlight=False)
-    report = fit(run, None if as_json else RichReporter())
+    ranks = ranks_from_environment()
+    try:
+        with stop_on_signals() as stop:
+            report = _train(apply_overrides(schedule, options), resume, ranks, stop, as_json)
+    finally:
+        leave()
+    if not ranks.is_main:
+        return
     if as_json:
         emit_json(report)
     else:
         render_report(report)
+
+
+def _train(schedule, resume, ranks, stop, as_json):
+    run = prepare_run(schedule, resume=resume, ranks=ranks)
+    if run.start_epoch >= run.epochs and run.resumed_progress is None:
+        raise UserError(f"nothing to do: the checkpoint has finished {run.start_epoch} of {run.epochs} epochs "
+                        "(raise --epochs to train further)")
+    if ranks.is_main:
+        count = ranks.world_size
+        processes = f" in {count} process{'es' if count > 1 else ''} (DDP)" if ranks.enabled else ""
+        console.print(f"training {run.info.name} on {run.schedule.dataset.name}{processes} -> {run.folder.path}",
+                      highlight=False)
+    return fit(run, None if as_json or not ranks.is_main else RichReporter(), stop)
 
 
 def render_report(report) -> None:

@@ -14,6 +14,14 @@ class TrainingDiverged(Exception):
     """A non-finite loss or weight: training stops (exit 1); the last checkpoint is left as it was."""
 
 
+class TrainingInterrupted(Exception):
+    """Training was asked to stop (a signal); a checkpoint to resume from was written first."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 @dataclass(frozen=True)
 class Problem:
     """One validation problem, located by its YAML path and (when known) its line."""

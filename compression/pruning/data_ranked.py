@@ -10,6 +10,7 @@ from typing import Dict
 import torch
 
 from ..components import PRUNERS
+from ..distributed import sum_across_ranks
 from ..errors import UserError
 from .base import PruneStep
 from .configs import RankedStructureAGPConfig, RankedStructureConfig
@@ -46,7 +47,10 @@ class DataRankedFilterPruner(RankedStructurePruner):
     def scores(self, name: str, step: PruneStep) -> torch.Tensor:
         if name not in self._sums:  # no step ran this epoch: fall back to the weights' L1 ranking
             return super().scores(name, step)
-        return self._sums[name] / max(self._counts[name], 1.0)
+        # Under torchrun every process saw other images: rank on the statistics of all of them.
+        sums = self._sums[name]
+        total = sum_across_ranks(torch.cat([sums.flatten(), sums.new_tensor([self._counts[name]])]))
+        return total[:-1].view_as(sums) / max(total[-1].item(), 1.0)
 
     def compute_masks(self, step: PruneStep) -> Dict[str, torch.Tensor]:
         masks = super().compute_masks(step)

@@ -1,17 +1,20 @@
 """The training loop, read in the order it runs: fit -> train_one_epoch -> evaluate."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import torch
 from torch import nn
 
-from ..errors import TrainingDiverged
+from ..distributed import any_rank, sum_across_ranks
+from ..errors import TrainingDiverged, TrainingInterrupted
 from ..policies import StepContext
 from ..scheduler import CompressionScheduler
 from ..sparsity import weight_counts
 from .reporting import Reporter
+from .stopping import EpochProgress, StopRequest
 
 
 @dataclass(frozen=True)
@@ -22,55 +25,110 @@ class EvalResult:
     samples: int
 
 
-def fit(run, reporter: Optional[Reporter] = None) -> Dict[str, Any]:
-    """Train from run.start_epoch to run.epochs; evaluate, log and checkpoint every epoch."""
+def fit(run, reporter: Optional[Reporter] = None, stop: Optional[StopRequest] = None) -> Dict[str, Any]:
+    """Train from run.start_epoch to run.epochs; evaluate, log and checkpoint every epoch.
+
+    When `stop` is requested (a signal), the step in progress finishes, a checkpoint that
+    --resume continues from is written, and TrainingInterrupted is raised.
+    """
     reporter = reporter or Reporter()
-    reporter.on_fit_begin(run.start_epoch, run.epochs, len(run.loaders.train))
-    for epoch in range(run.start_epoch, run.epochs):
-        run.loaders.train.generator.manual_seed(run.seed * 100_003 + epoch)
-        run.scheduler.on_epoch_begin(epoch)
-        train_loss = train_one_epoch(run.model, run.loaders.train, run.optimizer, run.train_loss,
-                                     run.scheduler, epoch, run.device, reporter)
-        with run.scheduler.masks.forward_masked():
-            val = evaluate(run.model, run.loaders.val, run.criterion, run.device)
-        _check_weights(run.model, epoch)
-        record = _epoch_record(run, epoch, train_loss, val)
-        run.scheduler.on_epoch_end(epoch, record)
-        run.finish_epoch(epoch, record)
-        reporter.on_epoch_end(record)
-    reporter.on_fit_end()
+    stop = stop or StopRequest()
+    reporter.on_fit_begin(run.start_epoch, run.epochs, run.loaders.steps_per_epoch)
+    try:
+        for epoch in range(run.start_epoch, run.epochs):
+            run_epoch(run, epoch, reporter, stop)
+    finally:
+        reporter.on_fit_end()
     return run.finish()
+
+
+def run_epoch(run, epoch: int, reporter: Reporter, stop: StopRequest) -> None:
+    progress = run.take_progress(epoch)
+    run.loaders.begin_epoch(epoch, skip_batches=progress.step)
+    run.scheduler.on_epoch_begin(epoch)
+    run.sync_ranks()
+    try:
+        train_loss = train_one_epoch(run.training_model, run.loaders.train, run.optimizer, run.train_loss,
+                                     run.scheduler, epoch, run.device, reporter, progress, stop)
+    except _StopAfterStep:
+        where = f"in epoch {epoch} after {progress.step} of {run.loaders.steps_per_epoch} steps"
+        raise _interrupted(stop, run.save_interrupted(epoch, progress), where) from None
+    with run.scheduler.masks.forward_masked():
+        val = evaluate(run.model, run.loaders.val, run.criterion, run.device, across_ranks=True)
+    _check_weights(run.model, epoch)
+    record = _epoch_record(run, epoch, train_loss, val)
+    run.scheduler.on_epoch_end(epoch, record)
+    run.sync_ranks()
+    run.finish_epoch(epoch, record)
+    reporter.on_epoch_end(record)
+    if epoch + 1 < run.epochs and _agree(torch.tensor([False, stop.requested], device=run.device))[1]:
+        raise _interrupted(stop, run.folder.checkpoint_path, f"after epoch {epoch}")
+
+
+class _StopAfterStep(Exception):
+    """Raised by train_one_epoch after the step during which a stop was requested."""
 
 
 def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, loss_fn: Callable,
                     scheduler: CompressionScheduler, epoch: int, device: torch.device,
-                    reporter: Reporter) -> float:
-    """`loss_fn(images, outputs, targets, epoch)`: cross-entropy, or a distillation loss."""
+                    reporter: Reporter, progress: Optional[EpochProgress] = None,
+                    stop: Optional[StopRequest] = None) -> float:
+    """`loss_fn(images, outputs, targets, epoch)`: cross-entropy, or a distillation loss.
+
+    Starts at `progress.step` (the loader already skips the steps run before) and keeps
+    `progress` up to date. Returns the mean training loss over all processes.
+    """
+    progress = progress or EpochProgress()
+    stop = stop or StopRequest()
     model.train()
-    steps = len(loader)
-    loss_sum = torch.zeros((), device=device)
-    seen = 0
-    for step, (images, targets) in enumerate(loader):
+    steps = progress.step + len(loader)
+    loss_sum = torch.tensor(progress.loss_sum, device=device)
+    for step, (images, targets) in enumerate(loader, start=progress.step):
         ctx = StepContext(epoch, step, steps)
         images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
         scheduler.on_step_begin(ctx)
         loss = loss_fn(images, model(images), targets, epoch)
         loss = scheduler.before_backward(ctx, loss)
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(f"the loss became {loss.item()} at epoch {epoch}, step {step}")
+        stop_flag = torch.tensor(stop.requested, device=device)
+        diverged, stopping = _agree(torch.stack([~torch.isfinite(loss.detach()), stop_flag]))
+        if diverged:
+            raise TrainingDiverged(f"the loss became {_describe(loss)} at epoch {epoch}, step {step}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         scheduler.after_optimizer_step(ctx)
         loss_sum += loss.detach() * targets.size(0)
-        seen += targets.size(0)
+        progress.step, progress.seen = step + 1, progress.seen + targets.size(0)
         reporter.on_step_end(epoch, step, steps)
-    return loss_sum.item() / max(seen, 1)
+        if stopping:
+            progress.loss_sum = loss_sum.item()
+            raise _StopAfterStep()
+    total = sum_across_ranks(torch.stack([loss_sum, torch.tensor(float(progress.seen), device=device)]))
+    return (total[0] / total[1].clamp_min(1)).item()
+
+
+def _agree(flags: torch.Tensor) -> List[bool]:
+    """The flags as every process sees them: set if set on any process."""
+    return any_rank(flags.to(torch.float32)).tolist()
+
+
+def _describe(loss: torch.Tensor) -> str:
+    value = loss.item()
+    return str(value) if not math.isfinite(value) else "non-finite in another process"
+
+
+def _interrupted(stop: StopRequest, checkpoint, where: str) -> TrainingInterrupted:
+    return TrainingInterrupted(f"{stop.reason} received: stopped {where}; resume with --resume {checkpoint}",
+                               stop.exit_code)
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader, criterion: nn.Module, device: torch.device) -> EvalResult:
-    """Loss, top-1 and top-5 (in percent) over the whole loader."""
+def evaluate(model: nn.Module, loader, criterion: nn.Module, device: torch.device,
+             across_ranks: bool = False) -> EvalResult:
+    """Loss, top-1 and top-5 (in percent) over the whole loader.
+
+    `across_ranks`: each process evaluated its share; the sums of all processes are combined.
+    """
     was_training = model.training
     model.eval()
     loss_sum = torch.zeros((), device=device)
@@ -83,8 +141,12 @@ def evaluate(model: nn.Module, loader, criterion: nn.Module, device: torch.devic
         correct += _correct_topk(output, targets)
         seen += targets.size(0)
     model.train(was_training)
-    top1, top5 = (100.0 * correct / max(seen, 1)).tolist()
-    return EvalResult(loss_sum.item() / max(seen, 1), top1, top5, seen)
+    sums = torch.cat([loss_sum.view(1), correct, torch.tensor([float(seen)], device=device)])
+    if across_ranks:
+        sums = sum_across_ranks(sums)
+    loss, top1, top5, seen = sums.tolist()
+    seen = int(seen)
+    return EvalResult(loss / max(seen, 1), 100.0 * top1 / max(seen, 1), 100.0 * top5 / max(seen, 1), seen)
 
 
 def _check_weights(model: nn.Module, epoch: int) -> None:
@@ -111,6 +173,7 @@ def _epoch_record(run, epoch: int, train_loss: float, val: EvalResult) -> Dict[s
         "sparsity": 1.0 - nnz / total if total else 0.0,
         "nnz": nnz,
     }
-    record.update(run.train_loss.epoch_components(len(run.loaders.train)))
-    record.update(run.scheduler.mean_policy_losses(len(run.loaders.train)))
+    steps = len(run.loaders.train)  # steps run in this process this epoch (fewer when resumed part-way)
+    record.update(run.train_loss.epoch_components(steps))
+    record.update(run.scheduler.mean_policy_losses(steps))
     return record

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any, Dict, List
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from ..checkpoint import load_checkpoint, model_from_checkpoint
+from ..distributed import Ranks, broadcast_from_main
 from ..distillation import TrainingLoss
 from ..models import ModelInfo, build_model
 from ..report import compression_report
@@ -16,6 +19,7 @@ from ..schedule.model import Schedule
 from ..scheduler import CompressionScheduler
 from ..thinning import recorded_plan
 from .run_folder import RunFolder
+from .stopping import EpochProgress
 
 
 @dataclass
@@ -38,6 +42,47 @@ class Run:
     best_top1: float = -1.0
     best_density: float = 2.0
     best_epoch: int = -1
+    ranks: Ranks = field(default_factory=Ranks)
+    resumed_progress: Optional[EpochProgress] = None  # an epoch interrupted part-way, from the checkpoint
+    _wrapper: Optional[DistributedDataParallel] = None
+    _wrapped_shapes: Tuple = ()
+
+    @property
+    def training_model(self) -> nn.Module:
+        """What the training steps call: the model, under DistributedDataParallel with several processes."""
+        return self._wrapper if self._wrapper is not None else self.model
+
+    def sync_ranks(self) -> None:
+        """After policies ran: every process continues from rank 0's weights, buffers and masks.
+
+        A policy that changed the model's parameters (thinning, new quantizer parameters) gets
+        a fresh DistributedDataParallel wrapper, which registers the new parameters.
+        """
+        if not self.ranks.enabled:
+            return
+        shapes = tuple((name, tuple(p.shape)) for name, p in self.model.named_parameters())
+        if self._wrapper is None or shapes != self._wrapped_shapes:
+            device_ids = [self.device] if self.device.type == "cuda" else None
+            self._wrapper = DistributedDataParallel(self.model, device_ids=device_ids)
+            self._wrapped_shapes = shapes
+        masks = self.scheduler.masks.masks
+        broadcast_from_main([masks[name] for name in sorted(masks)])
+        tensors = [p.detach() for p in self.model.parameters()] + list(self.model.buffers())
+        broadcast_from_main(tensors)  # parameters(), as state_dict() leaves quantizer tensors out
+
+    def take_progress(self, epoch: int) -> EpochProgress:
+        """Where `epoch` starts: part-way when the run was interrupted in it, else at step 0."""
+        progress, self.resumed_progress = self.resumed_progress, None
+        if progress is not None and epoch == self.start_epoch:
+            return progress
+        return EpochProgress()
+
+    def save_interrupted(self, epoch: int, progress: EpochProgress) -> Path:
+        """A checkpoint in the middle of `epoch`, after `progress.step` steps; --resume continues there."""
+        payload = self.state(epoch - 1)
+        payload["epoch_progress"] = progress.state_dict()
+        self.folder.save(payload, best=False)
+        return self.folder.checkpoint_path
 
     def finish_epoch(self, epoch: int, record: Dict[str, Any]) -> None:
         self.history.append(record)
@@ -84,11 +129,15 @@ class Run:
         self.best_top1, self.best_epoch = payload.get("best_top1", -1.0), payload.get("best_epoch", -1)
         self.best_density = payload.get("best_density", 2.0)
         self.start_epoch = payload["epoch"] + 1
+        if "epoch_progress" in payload:
+            self.resumed_progress = EpochProgress(**payload["epoch_progress"])
 
     def finish(self) -> Dict[str, Any]:
-        """Evaluate the best model on the test split and write report.json."""
+        """Evaluate the best model on the test split and write report.json (the first process only)."""
         from .loop import evaluate
 
+        if not self.ranks.is_main:
+            return {}
         best = copy.deepcopy(self.model)
         if self.folder.best_path.exists():  # rebuilt from its file: it may predate a thinning step
             best = model_from_checkpoint(load_checkpoint(self.folder.best_path))[0].to(self.device)

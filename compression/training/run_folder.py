@@ -16,10 +16,14 @@ from ..sparsity import layer_sparsities, prunable_weights
 
 
 class RunFolder:
-    def __init__(self, path: Path, write_tensorboard: bool = True):
+    """Where a run writes. With several processes only the first one writes (`writes`)."""
+
+    def __init__(self, path: Path, write_tensorboard: bool = True, writes: bool = True):
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
-        self._write_tensorboard = write_tensorboard
+        self.writes = writes
+        if writes:
+            self.path.mkdir(parents=True, exist_ok=True)
+        self._write_tensorboard = write_tensorboard and writes
         self._writer = None
 
     @property
@@ -31,14 +35,20 @@ class RunFolder:
         return self.path / "best.pt"
 
     def write_schedule(self, text: str) -> None:
+        if not self.writes:
+            return
         atomic_write(self.path / "schedule.yaml", lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
     def save(self, payload: Dict[str, Any], best: bool) -> None:
+        if not self.writes:
+            return
         save_checkpoint(payload, self.checkpoint_path)
         if best:
             atomic_write(self.best_path, lambda tmp: shutil.copyfile(self.checkpoint_path, tmp))
 
     def log_epoch(self, record: Dict[str, Any], model: nn.Module) -> None:
+        if not self.writes:
+            return
         # TensorBoard goes through numpy; OpenBLAS threads left spinning after it slow the
         # next epoch's torch threads on small machines, so numpy gets one thread here.
         with _blas_controller().limit(limits=1, user_api="blas"):
@@ -61,11 +71,15 @@ class RunFolder:
         writer.flush()
 
     def write_json(self, name: str, data: Dict[str, Any]) -> None:
+        if not self.writes:
+            return
         text = json.dumps(data, indent=2)
         atomic_write(self.path / name, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
     def truncate_metrics(self, epochs_done: int) -> None:
         """On resume, drop metric lines written after the checkpoint being resumed."""
+        if not self.writes:
+            return
         metrics = self.path / "metrics.jsonl"
         if not metrics.exists():
             return

@@ -14,6 +14,7 @@ from torch import nn
 from ...datasets import build_datasets, build_loaders
 from ..checkpoint import load_checkpoint, restore_structure
 from ..components import POLICY_KEYS, BuildContext
+from ..distributed import Ranks, join, process_device
 from ..distillation import (DistillationLoss, DistillationSection, TrainingLoss, build_teacher,
                             teacher_from_flag)
 from ..errors import Problem, ScheduleError, UserError
@@ -107,13 +108,18 @@ def _distillation_overrides(section: Optional[DistillationSection], options: Tra
         raise UserError(f"--{option.replace('_', '-')}: {error['msg']}") from None
 
 
-def prepare_run(schedule: Schedule, resume: Optional[str] = None, write_tensorboard: bool = True) -> Run:
-    """Model, data, optimizer and policies, seeded; restored from `resume` when given."""
+def prepare_run(schedule: Schedule, resume: Optional[str] = None, write_tensorboard: bool = True,
+                ranks: Ranks = Ranks()) -> Run:
+    """Model, data, optimizer and policies, seeded; restored from `resume` when given.
+
+    With several processes (`ranks` from torchrun) this joins their process group; every
+    process builds the same run and only the first one writes the run folder.
+    """
     payload = load_checkpoint(resume) if resume else None
     if payload is not None and schedule.model.arch is None:
         schedule.model = schedule.model.model_copy(update={"arch": payload["arch"]})
     training = schedule.training
-    device = resolve_device(training.device)
+    device = process_device(resolve_device(training.device), ranks)
     torch.manual_seed(training.seed)
     model, info = _build_model(schedule, resuming=payload is not None)
     dense_weights = weight_counts(model)[1]
@@ -124,14 +130,16 @@ def prepare_run(schedule: Schedule, resume: Optional[str] = None, write_tensorbo
     schedule.dataset = dataset_for_model(schedule.dataset, info)
     model.to(device)
     splits = build_datasets(schedule.dataset, info.input_shape, info.num_classes, training.seed)
-    loaders = build_loaders(splits, schedule.dataset.batch_size, schedule.dataset.workers, training.seed)
+    loaders = build_loaders(splits, schedule.dataset.batch_size, schedule.dataset.workers, training.seed,
+                            ranks.rank, ranks.world_size)
     optimizer = build_optimizer(model, training)
     context = BuildContext(model, optimizer, MaskStore(model), info.input_shape, device)
     scheduler = build_scheduler(schedule, context)
     train_loss = _training_loss(schedule, info, device, model)
-    folder = RunFolder(_run_dir(schedule, resume), write_tensorboard)  # nothing is written before this
+    join(ranks, device)
+    folder = RunFolder(_run_dir(schedule, resume), write_tensorboard, writes=ranks.is_main)  # nothing written before
     run = Run(schedule, info, model, loaders, optimizer, nn.CrossEntropyLoss(), scheduler, device,
-              folder, training.epochs, training.seed, dense_weights, train_loss)
+              folder, training.epochs, training.seed, dense_weights, train_loss, ranks=ranks)
     if payload is not None:
         run.restore(payload)
         folder.truncate_metrics(run.start_epoch)

@@ -6,7 +6,7 @@ from PIL import Image
 from pydantic import ValidationError
 
 from compressor.compression.errors import UserError
-from compressor.datasets import DatasetConfig, build_datasets, build_loaders, reseed_train_loader
+from compressor.datasets import DatasetConfig, build_datasets, build_loaders
 
 
 def digits(seed=0):
@@ -149,14 +149,26 @@ def test_loader_order_follows_the_seed():
     assert not torch.equal(first_labels(1), first_labels(2))
 
 
-def test_reseeding_reproduces_an_epoch():
+def test_an_epoch_order_depends_on_seed_and_epoch_only():
     loaders = build_loaders(digits(), batch_size=64, workers=0, seed=5)
     order = lambda: torch.cat([y for _, y in loaders.train])  # noqa: E731
-    reseed_train_loader(loaders, seed=5, epoch=3)
+    loaders.begin_epoch(3)
     epoch3 = order()
-    assert not torch.equal(order(), epoch3)
-    loaders.train.generator.manual_seed(5 + 3)
     assert torch.equal(order(), epoch3)
+    loaders.begin_epoch(4)
+    assert not torch.equal(order(), epoch3)
+    loaders.begin_epoch(3)
+    assert torch.equal(order(), epoch3)
+
+
+def test_an_epoch_can_start_after_some_batches():
+    loaders = build_loaders(digits(), batch_size=64, workers=0, seed=5)
+    loaders.begin_epoch(2)
+    whole = [y for _, y in loaders.train]
+    loaders.begin_epoch(2, skip_batches=3)
+    rest = [y for _, y in loaders.train]
+    assert len(loaders.train) == len(whole) - 3
+    assert all(torch.equal(a, b) for a, b in zip(whole[3:], rest, strict=True))
 
 
 def test_epoch_order_depends_on_the_seed_only_not_on_workers():
@@ -166,11 +178,32 @@ def test_epoch_order_depends_on_the_seed_only_not_on_workers():
         loaders = build_loaders(splits, batch_size=256, workers=workers, seed=5)
         epochs = []
         for epoch in range(2):
-            reseed_train_loader(loaders, seed=5, epoch=epoch)
+            loaders.begin_epoch(epoch)
             epochs.append(torch.cat([y for _, y in loaders.train]))
         orders.append(epochs)
     assert all(torch.equal(a, b) for a, b in zip(*orders))
     assert not torch.equal(orders[0][0], orders[0][1])
+
+
+def test_processes_share_an_epoch_without_overlap_and_with_equal_steps():
+    splits = digits()
+    shares = []
+    for rank in range(3):
+        loaders = build_loaders(splits, batch_size=50, workers=0, seed=1, rank=rank, world_size=3)
+        loaders.begin_epoch(0)
+        shares.append(list(loaders.train.sampler))
+    assert len({len(share) for share in shares}) == 1
+    union = set().union(*shares)
+    assert union == set(range(len(splits.train)))
+    assert sum(len(share) for share in shares) - len(splits.train) < 3  # padding only
+
+
+def test_validation_is_split_between_processes_and_test_is_whole():
+    splits = digits()
+    vals = [build_loaders(splits, 64, 0, 0, rank=rank, world_size=2) for rank in range(2)]
+    sizes = [len(loaders.val.dataset) for loaders in vals]
+    assert sum(sizes) == len(splits.val)
+    assert all(len(loaders.test.dataset) == len(splits.test) for loaders in vals)
 
 
 def test_eval_loaders_keep_order_and_batch_size():

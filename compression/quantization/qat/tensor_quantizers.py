@@ -11,6 +11,7 @@ from typing import List, Tuple
 import torch
 from torch import nn
 
+from ...distributed import mean_across_ranks
 from . import fake_quant as fq
 from .layers import PREFIX, new_buffer, new_parameter
 
@@ -157,7 +158,8 @@ class LSQTensor(TensorQuantizer):
         qmin, qmax = self.qrange
         if not ready.item():
             with torch.no_grad():
-                step.copy_(fq.lsq_initial_step(x, qmax, self.per_channel))
+                # Under torchrun each process sees other images: all start from the same step.
+                step.copy_(mean_across_ranks(fq.lsq_initial_step(x, qmax, self.per_channel)))
                 ready.fill_(True)
         count = x.numel() if self.name == "weight" else x[0].numel()
         return fq.lsq_quant(x, step, qmin, qmax, count)

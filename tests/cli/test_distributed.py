@@ -1,0 +1,97 @@
+"""torchrun: two CPU processes with gloo on 127.0.0.1."""
+import os
+import socket
+import subprocess
+import sys
+
+import torch
+import torch.multiprocessing as mp
+
+from compressor.compression.distributed import Ranks, leave
+from compressor.compression.schedule import parse_schedule_text
+from compressor.compression.training import TrainOptions, apply_overrides, fit, prepare_run
+
+SCHEDULE = """version: 1
+model: {arch: digits_cnn}
+dataset: {name: digits, batch_size: 64}
+training: {epochs: 2, lr: 0.05, seed: 0}
+"""
+
+# Statistics that differ between processes (activations of their own images, LSQ's first
+# step sizes) and a thinning step: every process must still end with the same model.
+COMPRESSION = SCHEDULE + """
+pruners:
+  apoz:
+    class: ActivationAPoZRankedFilterPruner
+    group_type: Filters
+    desired_sparsity: 0.5
+    weights: [conv2.weight]
+quantizers:
+  lsq: {class: LSQQuantizer, bits_activations: 8, bits_weights: 8}
+extensions:
+  thin: {class: FilterRemover}
+policies:
+  - pruner: {instance_name: apoz}
+    epochs: [0]
+  - extension: {instance_name: thin}
+    epochs: [0]
+  - quantizer: {instance_name: lsq}
+    starting_epoch: 0
+    ending_epoch: 2
+"""
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def torchrun(*args, processes=2):
+    command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={processes}", "--nnodes=1",
+               "--master_addr=127.0.0.1", f"--master_port={free_port()}", "-m", "compressor.cli", *map(str, args)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+
+
+def metric_lines(folder):
+    return [line for line in (folder / "metrics.jsonl").read_text().splitlines() if line]
+
+
+def test_two_processes_train_into_one_run_folder_and_resume(tmp_path):
+    schedule = tmp_path / "schedule.yaml"
+    schedule.write_text(SCHEDULE)
+    folder = tmp_path / "run"
+    result = torchrun("train", "--schedule", schedule, "--out", folder, "--json")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count('"top1"') == 1  # one report, from the first process
+    assert "in 2 processes (DDP)" in result.stderr
+    assert len(metric_lines(folder)) == 2
+    assert torch.load(folder / "checkpoint.pt", weights_only=True)["epoch"] == 1
+
+    result = torchrun("train", "--resume", folder / "checkpoint.pt", "--epochs", 3)
+    assert result.returncode == 0, result.stderr
+    assert [line.count('"epoch": ') for line in metric_lines(folder)] == [1, 1, 1]
+
+
+def _train_rank(rank, out, port):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    schedule = apply_overrides(parse_schedule_text(COMPRESSION), TrainOptions(out=str(out / "run")))
+    run = prepare_run(schedule, write_tensorboard=False, ranks=Ranks(rank, 2, rank))
+    fit(run)
+    quantizer = run.scheduler.state_dict()["2:lsq"]["tensors"]
+    torch.save({"model": run.model.state_dict(), "masks": run.scheduler.masks.state_dict()["masks"],
+                "quantizer": quantizer}, out / f"rank{rank}.pt")
+    leave()
+
+
+def test_every_process_ends_with_the_same_weights_masks_and_quantizer_state(tmp_path):
+    mp.spawn(_train_rank, args=(tmp_path, free_port()), nprocs=2, join=True)
+    first, second = (torch.load(tmp_path / f"rank{rank}.pt", weights_only=True) for rank in range(2))
+    assert first["model"]["conv2.weight"].shape[0] < 64  # thinned
+    assert any("step" in name for name in first["quantizer"])  # LSQ's learned step sizes
+    for part in ("model", "masks", "quantizer"):
+        assert first[part].keys() == second[part].keys()
+        for name in first[part]:
+            assert torch.equal(first[part][name], second[part][name]), name

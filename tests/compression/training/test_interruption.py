@@ -1,0 +1,98 @@
+import signal
+
+import pytest
+import torch
+
+from compressor.compression.checkpoint import load_checkpoint
+from compressor.compression.errors import TrainingInterrupted
+from compressor.compression.schedule import parse_schedule_text
+from compressor.compression.training import Reporter, TrainOptions, apply_overrides, fit, prepare_run
+from compressor.compression.training.stopping import StopRequest
+
+SCHEDULE = """
+version: 1
+model: {arch: digits_cnn}
+dataset: {name: digits, batch_size: 128}
+training: {epochs: 3, optimizer: sgd, lr: 0.05, momentum: 0.9, seed: 3}
+pruners:
+  agp:
+    class: AutomatedGradualPruner
+    initial_sparsity: 0.1
+    final_sparsity: 0.6
+    weights: [conv1.weight, conv2.weight, fc1.weight]
+lr_schedulers:
+  step: {class: StepLR, step_size: 1, gamma: 0.5}
+policies:
+  - pruner: {instance_name: agp}
+    starting_epoch: 0
+    ending_epoch: 3
+    frequency: 1
+  - lr_scheduler: {instance_name: step}
+    starting_epoch: 1
+    ending_epoch: 3
+"""
+
+
+class StopAt(Reporter):
+    """Requests a stop (as SIGTERM would) when the given step of the given epoch ends."""
+
+    def __init__(self, stop, epoch, step):
+        self.stop, self.epoch, self.step = stop, epoch, step
+
+    def on_step_end(self, epoch, step, steps_per_epoch):
+        if (epoch, step) == (self.epoch, self.step):
+            self.stop.request(signal.SIGTERM)
+
+
+def prepare(tmp_path, name, resume=None):
+    schedule = apply_overrides(parse_schedule_text(SCHEDULE), TrainOptions(out=str(tmp_path / name)))
+    return prepare_run(schedule, resume=resume, write_tensorboard=False)
+
+
+def test_a_stop_mid_epoch_writes_a_checkpoint_that_resumes_bit_for_bit(tmp_path):
+    straight = prepare(tmp_path, "straight")
+    fit(straight)
+
+    stopped = prepare(tmp_path, "stopped")
+    stop = StopRequest()
+    with pytest.raises(TrainingInterrupted) as info:
+        fit(stopped, StopAt(stop, epoch=1, step=3), stop)
+    assert info.value.exit_code == 128 + signal.SIGTERM
+    # the request came after step 3's check: step 4, in progress then, finishes
+    assert "SIGTERM received: stopped in epoch 1 after 5 of 9 steps" in str(info.value)
+    checkpoint = tmp_path / "stopped" / "checkpoint.pt"
+    assert load_checkpoint(checkpoint)["epoch_progress"]["step"] == 5
+
+    resumed = prepare(tmp_path, "stopped", resume=str(checkpoint))
+    assert (resumed.start_epoch, resumed.resumed_progress.step) == (1, 5)
+    fit(resumed)
+    for (name, a), (_, b) in zip(straight.model.state_dict().items(), resumed.model.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert [r["top1"] for r in resumed.history] == [r["top1"] for r in straight.history]
+    assert [r["train_loss"] for r in resumed.history] == pytest.approx([r["train_loss"] for r in straight.history])
+
+
+def test_a_stop_during_the_last_step_of_an_epoch_resumes_at_the_next(tmp_path):
+    run = prepare(tmp_path, "a")
+    steps = len(run.loaders.train)
+    stop = StopRequest()
+    with pytest.raises(TrainingInterrupted):
+        fit(run, StopAt(stop, epoch=0, step=steps - 1), stop)
+    resumed = prepare(tmp_path, "a", resume=str(tmp_path / "a" / "checkpoint.pt"))
+    _, report = resumed, fit(resumed)
+    assert [r["epoch"] for r in resumed.history] == [0, 1, 2]
+    assert report["epochs"] == 3
+
+
+def test_a_stop_between_epochs_keeps_the_epoch_checkpoint(tmp_path):
+    class StopAfterEpoch(Reporter):
+        def on_epoch_end(self, record):
+            stop.request(signal.SIGINT)
+
+    stop = StopRequest()
+    run = prepare(tmp_path, "b")
+    with pytest.raises(TrainingInterrupted) as info:
+        fit(run, StopAfterEpoch(), stop)
+    assert info.value.exit_code == 130
+    payload = load_checkpoint(tmp_path / "b" / "checkpoint.pt")
+    assert payload["epoch"] == 0 and "epoch_progress" not in payload
