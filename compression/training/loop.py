@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional
 
 import torch
 from torch import nn
 
-from ..distributed import any_rank, sum_across_ranks
+from ..distributed import any_rank, mean_across_ranks, sum_across_ranks
 from ..errors import TrainingDiverged, TrainingInterrupted
 from ..policies import StepContext
 from ..scheduler import CompressionScheduler
@@ -43,6 +44,7 @@ def fit(run, reporter: Optional[Reporter] = None, stop: Optional[StopRequest] = 
 
 
 def run_epoch(run, epoch: int, reporter: Reporter, stop: StopRequest) -> None:
+    started = time.perf_counter()
     progress = run.take_progress(epoch)
     run.loaders.begin_epoch(epoch, skip_batches=progress.step)
     run.scheduler.on_epoch_begin(epoch)
@@ -57,6 +59,7 @@ def run_epoch(run, epoch: int, reporter: Reporter, stop: StopRequest) -> None:
         val = evaluate(run.model, run.loaders.val, run.criterion, run.device, across_ranks=True)
     _check_weights(run.model, epoch)
     record = _epoch_record(run, epoch, train_loss, val)
+    record["epoch_seconds"] = time.perf_counter() - started  # training and validation of this process
     run.scheduler.on_epoch_end(epoch, record)
     run.sync_ranks()
     run.finish_epoch(epoch, record)
@@ -174,6 +177,15 @@ def _epoch_record(run, epoch: int, train_loss: float, val: EvalResult) -> Dict[s
         "nnz": nnz,
     }
     steps = len(run.loaders.train)  # steps run in this process this epoch (fewer when resumed part-way)
-    record.update(run.train_loss.epoch_components(steps))
-    record.update(run.scheduler.mean_policy_losses(steps))
+    components = {**run.train_loss.epoch_components(steps), **run.scheduler.mean_policy_losses(steps)}
+    record.update(_mean_across_ranks(components, run.device))
     return record
+
+
+def _mean_across_ranks(values: Dict[str, float], device: torch.device) -> Dict[str, float]:
+    """Loss components averaged over processes (every process has the same keys)."""
+    if not values:
+        return values
+    keys = sorted(values)
+    means = mean_across_ranks(torch.tensor([values[key] for key in keys], device=device, dtype=torch.float64))
+    return dict(zip(keys, means.tolist()))

@@ -18,8 +18,14 @@ training: {epochs: 2, lr: 0.05, seed: 0}
 """
 
 # Statistics that differ between processes (activations of their own images, LSQ's first
-# step sizes) and a thinning step: every process must still end with the same model.
+# step sizes), a thinning step and distillation with a hint: every process must still end
+# with the same model.
 COMPRESSION = SCHEDULE + """
+distillation:
+  teacher: {arch: digits_cnn}
+  temperature: 2.0
+  hints:
+    - {student: conv3, teacher: conv3, loss: attention}
 pruners:
   apoz:
     class: ActivationAPoZRankedFilterPruner
@@ -80,6 +86,7 @@ def _train_rank(rank, out, port):
     schedule = apply_overrides(parse_schedule_text(COMPRESSION), TrainOptions(out=str(out / "run")))
     run = prepare_run(schedule, write_tensorboard=False, ranks=Ranks(rank, 2, rank))
     fit(run)
+    assert "distill_loss" in run.history[-1] and "hint_0_loss" in run.history[-1]
     quantizer = run.scheduler.state_dict()["2:lsq"]["tensors"]
     torch.save({"model": run.model.state_dict(), "masks": run.scheduler.masks.state_dict()["masks"],
                 "quantizer": quantizer}, out / f"rank{rank}.pt")
