@@ -9,8 +9,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..compression.errors import UserError
 from ..compression.model_source import load_model
-from ..compression.sensitivity import (GRANULARITIES, baseline_top1, parse_sparsities, sensitivity_sweep,
-                                       suggest_schedule, suggested_levels, validation_batches)
+from ..compression.sensitivity import (GRANULARITIES, baseline_top1, dense_top1, parse_sparsities,
+                                       sensitivity_sweep, suggest_schedule, suggested_levels, validation_batches)
 from ..compression.sensitivity_outputs import write_csv, write_plot, write_tensorboard, write_text
 from ..compression.training.setup import resolve_device
 from .common import console, dataset_options, emit_json, json_option, render_table
@@ -49,8 +49,8 @@ def sensitivity(arch, checkpoint, pretrained, dataset, data_dir, batch_size, wor
     model = loaded.model.to(target)
     batches = validation_batches(loaded, config, eval_samples, target)
     started = time.perf_counter()
-    baseline = baseline_top1(model, batches, target)
     rows = _sweep(model, batches, levels, granularity, target)
+    baseline = _baseline(rows, model, batches, target)
     seconds = time.perf_counter() - started
     folder = Path(out or f"sensitivity-{loaded.info.name}")
     ckpt = str(Path(checkpoint).resolve()) if checkpoint else None
@@ -87,6 +87,12 @@ def _sweep(model, batches, levels, granularity, target):
         task = progress.add_task("sensitivity", total=None)
         return sensitivity_sweep(model, batches, levels, granularity, target,
                                  progress=lambda done, total: progress.update(task, completed=done, total=total))
+
+
+def _baseline(rows, model, batches, target) -> float:
+    """The level-0 rows already hold the unpruned top-1; evaluate it only when no level 0 was swept."""
+    top1 = dense_top1(rows)
+    return baseline_top1(model, batches, target) if top1 is None else top1
 
 
 def _write(rows, schedule, folder: Path):

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -12,7 +13,7 @@ from .errors import UserError, did_you_mean
 from .pruning.ranking import magnitude_mask
 from .pruning.structures import expand_structure_mask, lowest_k_mask, structure_scores
 from .sparsity import prunable_weights
-from .training.loop import evaluate
+from .training.loop import EvalResult, evaluate
 
 GRANULARITIES = ("element", "filter", "channel")
 _GROUPS = {("filter", 4): "Filters", ("channel", 4): "Channels", ("filter", 2): "Rows", ("channel", 2): "Cols"}
@@ -66,15 +67,45 @@ def _parse_range(text: str) -> List[float]:
 
 def pruned_weight(weight: torch.Tensor, sparsity: float, granularity: str) -> torch.Tensor:
     """The weight with `sparsity` of its elements (or L1-ranked filters/channels) zeroed."""
-    if granularity not in GRANULARITIES:
-        raise UserError(f"unknown granularity '{granularity}' (one of {', '.join(GRANULARITIES)})")
-    if granularity == "element":
-        return weight * magnitude_mask(weight, sparsity)
-    group = _GROUPS.get((granularity, weight.dim()))
-    if group is None:  # e.g. a Conv1d weight: fall back to elements
+    _check_granularity(granularity)
+    group = _group(weight, granularity)
+    if group is None:
         return weight * magnitude_mask(weight, sparsity)
     keep = lowest_k_mask(structure_scores(weight, group), sparsity)
     return weight * expand_structure_mask(keep, weight, group)
+
+
+def level_pruner(weight: torch.Tensor, granularity: str) -> Callable[[float], torch.Tensor]:
+    """`level -> pruned_weight(weight, level, granularity)`, ranking the magnitudes only once."""
+    _check_granularity(granularity)
+    if _group(weight, granularity) is None:
+        return _magnitude_pruner(weight)
+    return lambda level: pruned_weight(weight, level, granularity)
+
+
+def _check_granularity(granularity: str) -> None:
+    if granularity not in GRANULARITIES:
+        raise UserError(f"unknown granularity '{granularity}' (one of {', '.join(GRANULARITIES)})")
+
+
+def _group(weight: torch.Tensor, granularity: str) -> Optional[str]:
+    """The structure a level removes, or None for single elements (also e.g. a Conv1d weight)."""
+    if granularity == "element":
+        return None
+    return _GROUPS.get((granularity, weight.dim()))
+
+
+def _magnitude_pruner(weight: torch.Tensor) -> Callable[[float], torch.Tensor]:
+    """The same masks as magnitude_mask (stable ascending order of |w|), from one sort for all levels."""
+    order = torch.argsort(weight.detach().abs().flatten(), stable=True)
+
+    def prune(level: float) -> torch.Tensor:
+        count = int(round(level * weight.numel())) if level > 0 else 0
+        keep = torch.ones(weight.numel(), dtype=torch.bool, device=weight.device)
+        keep[order[:count]] = False
+        return weight * keep.view_as(weight)
+
+    return prune
 
 
 Batches = Sequence[Tuple[torch.Tensor, torch.Tensor]]
@@ -86,32 +117,71 @@ def sensitivity_sweep(model: nn.Module, batches: Batches, sparsities: Sequence[f
     """One Row per (Conv/Linear weight, level); each weight is restored exactly after its levels.
 
     `parameters` limits the sweep to these weight names (default: every Conv/Linear weight).
+    The images are placed on `device` once; level 0 is evaluated once and shared by every
+    weight; each weight's magnitudes are ranked once for all its levels.
     """
-    if granularity not in GRANULARITIES:
-        raise UserError(f"unknown granularity '{granularity}' (one of {', '.join(GRANULARITIES)})")
+    _check_granularity(granularity)
     weights = _selected(prunable_weights(model), parameters)
     levels = list(sparsities)
-    total, done, rows = len(weights) * len(levels), 0, []
-    criterion = nn.CrossEntropyLoss()
-    baseline = None
-    with torch.no_grad():
+    score = _scorer(model, eval_batches(model, batches, device), device)
+    tick = _ticker(len(weights) * len(levels), progress)
+    rows: List[Row] = []
+    dense = None
+    with fast_layout(model, device):
         for name, weight in weights:
-            saved = weight.detach().clone()
-            try:
-                for level in levels:
-                    if level <= 0 and baseline is not None:
-                        result = baseline
-                    else:
-                        weight.copy_(pruned_weight(saved, level, granularity))
-                        result = evaluate(model, batches, criterion, device)
-                        baseline = result if level <= 0 else baseline
-                    rows.append(Row(name, float(level), result.top1, result.top5, result.loss))
-                    done += 1
-                    if progress:
-                        progress(done, total)
-            finally:
-                weight.copy_(saved)
+            layer_rows, dense = _layer_rows(name, weight, levels, granularity, score, dense, tick)
+            rows += layer_rows
     return rows
+
+
+def _layer_rows(name, weight, levels, granularity, score, dense, tick):
+    """Rows of one weight at every level, and the dense result; the weight ends bit-identical."""
+    saved = weight.detach().clone()
+    prune = level_pruner(saved, granularity)
+    rows = []
+    try:
+        for level in levels:
+            if level <= 0 and dense is not None:
+                result = dense
+            else:
+                _assign(weight, prune(level))
+                result = score()
+                dense = result if level <= 0 else dense
+            rows.append(Row(name, float(level), result.top1, result.top5, result.loss))
+            tick()
+    finally:
+        _assign(weight, saved)
+    return rows, dense
+
+
+def _assign(weight: torch.Tensor, value: torch.Tensor) -> None:
+    with torch.no_grad():
+        weight.copy_(value)
+
+
+def _scorer(model: nn.Module, batches: Batches, device) -> Callable[[], EvalResult]:
+    criterion = nn.CrossEntropyLoss()
+
+    def score() -> EvalResult:
+        with torch.inference_mode():
+            return evaluate(model, batches, criterion, device)
+
+    return score
+
+
+def _ticker(total: int, progress: Progress) -> Callable[[], None]:
+    """Reports (0, total) now, then (done, total) after each row."""
+    done = 0
+    if progress:
+        progress(0, total)
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress:
+            progress(done, total)
+
+    return tick
 
 
 def _selected(weights, parameters):
@@ -125,8 +195,72 @@ def _selected(weights, parameters):
 
 
 def baseline_top1(model: nn.Module, batches: Batches, device) -> float:
-    with torch.no_grad():
-        return evaluate(model, batches, nn.CrossEntropyLoss(), device).top1
+    with fast_layout(model, device):
+        return _scorer(model, eval_batches(model, batches, device), device)().top1
+
+
+def dense_top1(rows: Sequence[Row]) -> Optional[float]:
+    """The unpruned model's top-1 when the sweep evaluated level 0 (then every level-0 row holds it)."""
+    return next((row.top1 for row in rows if row.sparsity <= 0), None)
+
+
+# On CPU, an activation larger than the C allocator's mmap threshold (32 MiB in glibc) gets fresh
+# pages on every call: ResNet-18 at 224x224 spent about a sixth of its evaluation time on that at
+# 64 images a batch. At 8 images its largest activation (64 x 112 x 112 floats each) stays below.
+CPU_BATCH_PIXELS = 8 * 224 * 224
+
+
+def eval_batches(model: nn.Module, batches: Batches, device) -> List[Tuple[torch.Tensor, torch.Tensor]]:
+    """The batches on `device` once, images in the layout the model runs fastest on (no copy when
+    already so); for CPU conv nets, large-image batches split (as views) into CPU_BATCH_PIXELS chunks."""
+    fast_cpu = channels_last_input(model, device)
+    layout = torch.channels_last if fast_cpu else None
+    placed = [(_placed(images, device, layout), targets.to(device)) for images, targets in batches]
+    return [chunk for batch in placed for chunk in _chunks(batch, fast_cpu)]
+
+
+def _chunks(batch: Tuple[torch.Tensor, torch.Tensor], split: bool) -> List[Tuple[torch.Tensor, torch.Tensor]]:
+    images, targets = batch
+    if not split or images.dim() != 4:
+        return [batch]
+    size = max(1, CPU_BATCH_PIXELS // max(1, images.shape[-2] * images.shape[-1]))
+    if len(images) <= size:
+        return [batch]
+    return list(zip(images.split(size), targets.split(size)))
+
+
+def channels_last_input(model: nn.Module, device) -> bool:
+    """CPU convolution nets run faster on channels_last (NHWC) images and weights."""
+    return torch.device(device).type == "cpu" and any(isinstance(m, nn.Conv2d) for m in model.modules())
+
+
+@contextmanager
+def fast_layout(model: nn.Module, device) -> Iterator[None]:
+    """Conv2d weights channels_last inside (else each CPU convolution re-lays its weight out per
+    call), then the model's own weight tensors back in place: same storage, strides and bits."""
+    swapped = _channels_last_weights(model) if channels_last_input(model, device) else []
+    try:
+        yield
+    finally:
+        for weight, original in swapped:
+            weight.data = original
+
+
+def _channels_last_weights(model: nn.Module) -> List[Tuple[nn.Parameter, torch.Tensor]]:
+    swapped = []
+    for module in model.modules():
+        weight = getattr(module, "weight", None)
+        if isinstance(module, nn.Conv2d) and isinstance(weight, nn.Parameter) \
+                and not weight.is_contiguous(memory_format=torch.channels_last):
+            swapped.append((weight, weight.data))
+            weight.data = weight.data.contiguous(memory_format=torch.channels_last)
+    return swapped
+
+
+def _placed(images: torch.Tensor, device, layout) -> torch.Tensor:
+    if layout is None or images.dim() != 4:
+        return images.to(device)
+    return images.to(device, memory_format=layout)
 
 
 def suggested_levels(rows: Sequence[Row], tolerance: float, baseline: float) -> Dict[str, float]:
@@ -185,15 +319,17 @@ def _quote(text: str) -> str:
 
 
 def validation_batches(loaded, config, samples: int, device, seed: int = 0) -> List[Tuple[torch.Tensor, torch.Tensor]]:
-    """The first `samples` images of the validation split, batched and moved to `device` once."""
+    """The first `samples` images of the validation split, batched and moved to `device` once,
+    already in the layout eval_batches() picks for this model."""
     from ..datasets import build_datasets, build_loaders
 
+    layout = torch.channels_last if channels_last_input(loaded.model, device) else None
     splits = build_datasets(config, loaded.info.input_shape, loaded.info.num_classes, seed)
     loader = build_loaders(splits, config.batch_size, config.workers, seed).val
     batches, seen = [], 0
     for images, targets in loader:
         take = min(samples - seen, targets.size(0))
-        batches.append((images[:take].to(device), targets[:take].to(device)))
+        batches.append((_placed(images[:take], device, layout), targets[:take].to(device)))
         seen += take
         if seen >= samples:
             break

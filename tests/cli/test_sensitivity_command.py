@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from compressor.compression.checkpoint import save_checkpoint
@@ -20,6 +21,16 @@ def test_sensitivity_json_and_files(cli, tmp_path):
     assert list((out / "tensorboard").glob("events.out.tfevents*"))
     load_schedule(out / "suggested_schedule.yaml")
     assert cli("validate", "--schedule", out / "suggested_schedule.yaml").code == 0
+    dense = [line.split(",") for line in (out / "sensitivity.csv").read_text().splitlines()[1:]]
+    assert all(float(top1) == pytest.approx(data["baseline_top1"], abs=1e-4)
+               for _, level, top1, _, _ in dense if float(level) == 0)
+
+
+def test_sensitivity_without_level_zero_still_reports_the_baseline(cli, tmp_path):
+    result = cli("sensitivity", "--model", "digits_cnn", "--sparsities", "0.5", "--eval-samples", "32",
+                 "--out", tmp_path / "s", "--json")
+    assert result.code == 0, result.err
+    assert 0 <= result.json()["baseline_top1"] <= 100 and result.json()["evaluations"] == 5
 
 
 def test_sensitivity_table_with_checkpoint(cli, tmp_path):
