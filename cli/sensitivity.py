@@ -10,7 +10,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ..compression.errors import UserError
 from ..compression.model_source import load_model
 from ..compression.sensitivity import (GRANULARITIES, baseline_top1, dense_top1, parse_sparsities,
-                                       sensitivity_sweep, suggest_schedule, suggested_levels, validation_batches)
+                                       sensitivity_sweep, suggest_schedule, suggested_levels)
+from ..compression.sensitivity_data import validation_batches
 from ..compression.sensitivity_outputs import write_csv, write_plot, write_tensorboard, write_text
 from ..compression.training.setup import resolve_device
 from .common import console, dataset_options, emit_json, json_option, render_table

@@ -5,7 +5,8 @@ from torch import nn
 
 from compressor.compression import sensitivity as sens
 from compressor.compression.models import build_model
-from compressor.compression.sensitivity import Row, dense_top1, eval_batches, level_pruner, pruned_weight
+from compressor.compression.sensitivity import Row, dense_top1, level_pruner, pruned_weight
+from compressor.compression.sensitivity_data import eval_batches
 from compressor.compression.sparsity import prunable_weights
 
 CPU = torch.device("cpu")
