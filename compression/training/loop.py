@@ -9,6 +9,7 @@ from typing import Any, Callable, Dict, List, Optional
 import torch
 from torch import nn
 
+from ..distributed import active as distributed_active
 from ..distributed import any_rank, mean_across_ranks, sum_across_ranks
 from ..errors import TrainingDiverged, TrainingInterrupted
 from ..policies import StepContext
@@ -92,8 +93,7 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
         scheduler.on_step_begin(ctx)
         loss = loss_fn(images, model(images), targets, epoch)
         loss = scheduler.before_backward(ctx, loss)
-        stop_flag = torch.tensor(stop.requested, device=device)
-        diverged, stopping = _agree(torch.stack([~torch.isfinite(loss.detach()), stop_flag]))
+        diverged, stopping = _step_flags(loss, stop)
         if diverged:
             raise TrainingDiverged(f"the loss became {_describe(loss)} at epoch {epoch}, step {step}")
         optimizer.zero_grad(set_to_none=True)
@@ -108,6 +108,13 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
             raise _StopAfterStep()
     total = sum_across_ranks(torch.stack([loss_sum, torch.tensor(float(progress.seen), device=device)]))
     return (total[0] / total[1].clamp_min(1)).item()
+
+
+def _step_flags(loss: torch.Tensor, stop: StopRequest) -> List[bool]:
+    """(loss not finite, stop requested), the same in every process."""
+    if not distributed_active():
+        return [not torch.isfinite(loss).item(), stop.requested]
+    return _agree(torch.stack([~torch.isfinite(loss.detach()), torch.tensor(stop.requested, device=loss.device)]))
 
 
 def _agree(flags: torch.Tensor) -> List[bool]:

@@ -14,6 +14,7 @@ from ..checkpoint import load_checkpoint, model_from_checkpoint
 from ..distributed import Ranks, broadcast_from_main
 from ..distillation import TrainingLoss
 from ..models import ModelInfo, build_model
+from ..quantization.qat.layers import PREFIX as QAT_PREFIX
 from ..report import compression_report
 from ..schedule.model import Schedule
 from ..scheduler import CompressionScheduler
@@ -63,7 +64,8 @@ class Run:
         shapes = tuple((name, tuple(p.shape)) for name, p in self.model.named_parameters())
         if self._wrapper is None or shapes != self._wrapped_shapes:
             device_ids = [self.device] if self.device.type == "cuda" else None
-            self._wrapper = DistributedDataParallel(self.model, device_ids=device_ids)
+            self._wrapper = DistributedDataParallel(self.model, device_ids=device_ids,
+                                                    find_unused_parameters=_may_skip_parameters(self.model))
             self._wrapped_shapes = shapes
         masks = self.scheduler.masks.masks
         broadcast_from_main([masks[name] for name in sorted(masks)])
@@ -154,3 +156,8 @@ class Run:
         self.folder.write_json("report.json", report)
         self.folder.close()
         return report
+
+
+def _may_skip_parameters(model: nn.Module) -> bool:
+    """Quantizer parameters (step sizes, clipping values) take no gradient while their policy is off."""
+    return any(name.rsplit(".", 1)[-1].startswith(QAT_PREFIX) for name, _ in model.named_parameters())

@@ -80,12 +80,15 @@ def test_two_processes_train_into_one_run_folder_and_resume(tmp_path):
     assert [line.count('"epoch": ') for line in metric_lines(folder)] == [1, 1, 1]
 
 
-def _train_rank(rank, out, port):
+def _train_rank(rank, out, port, text=COMPRESSION):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
-    schedule = apply_overrides(parse_schedule_text(COMPRESSION), TrainOptions(out=str(out / "run")))
+    schedule = apply_overrides(parse_schedule_text(text), TrainOptions(out=str(out / "run")))
     run = prepare_run(schedule, write_tensorboard=False, ranks=Ranks(rank, 2, rank))
     fit(run)
+    if text is not COMPRESSION:
+        leave()
+        return
     assert "distill_loss" in run.history[-1] and "hint_0_loss" in run.history[-1]
     quantizer = run.scheduler.state_dict()["2:lsq"]["tensors"]
     torch.save({"model": run.model.state_dict(), "masks": run.scheduler.masks.state_dict()["masks"],
@@ -102,3 +105,17 @@ def test_every_process_ends_with_the_same_weights_masks_and_quantizer_state(tmp_
         assert first[part].keys() == second[part].keys()
         for name in first[part]:
             assert torch.equal(first[part][name], second[part][name]), name
+
+
+def test_a_quantizer_that_starts_later_trains_under_ddp(tmp_path):
+    """Its parameters take no gradient in the epochs before: DDP must not wait for them."""
+    late = SCHEDULE + """
+quantizers:
+  pact: {class: PACTQuantizer, bits_activations: 4, bits_weights: 4}
+policies:
+  - quantizer: {instance_name: pact}
+    starting_epoch: 1
+    ending_epoch: 2
+"""
+    mp.spawn(_train_rank, args=(tmp_path, free_port(), late), nprocs=2, join=True)
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["epoch"] == 1
