@@ -30,3 +30,15 @@ def train_schedule(tmp_path, name, text, resume=None, **overrides):
 
 def sparsity(tensor):
     return 1.0 - torch.count_nonzero(tensor).item() / tensor.numel()
+
+
+def random_digit_batches(count=2, size=16):
+    """Seeded random (images, labels) batches shaped like digits."""
+    generator = torch.Generator().manual_seed(0)
+    return [(torch.randn(size, 1, 8, 8, generator=generator), torch.randint(0, 10, (size,), generator=generator))
+            for _ in range(count)]
+
+
+def seeded_model(arch="digits_cnn", seed=0):
+    torch.manual_seed(seed)
+    return build_model(arch)

@@ -84,7 +84,7 @@ class RunFolder:
         if not metrics.exists():
             return
         kept = [line for line in metrics.read_text(encoding="utf-8").splitlines()
-                if line.strip() and json.loads(line).get("epoch", -1) < epochs_done]
+                if _epoch_of(line) < epochs_done]
         atomic_write(metrics, lambda tmp: Path(tmp).write_text("".join(l + "\n" for l in kept), encoding="utf-8"))
 
     def close(self) -> None:
@@ -98,6 +98,18 @@ class RunFolder:
 
             self._writer = SummaryWriter(log_dir=str(self.path))
         return self._writer
+
+
+_NOT_A_RECORD = 1 << 62  # sorts after every epoch, so truncation drops it
+
+
+def _epoch_of(line: str) -> int:
+    """The epoch of a metrics line; a line torn by a crash in the middle of an append is not a record."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return _NOT_A_RECORD
+    return record.get("epoch", _NOT_A_RECORD) if isinstance(record, dict) else _NOT_A_RECORD
 
 
 @functools.lru_cache(maxsize=1)

@@ -3,22 +3,15 @@ import torch
 
 from compressor.compression import sensitivity as sens
 from compressor.compression.errors import UserError
-from compressor.compression.models import build_model
 from compressor.compression.schedule import parse_schedule_text
 from compressor.compression.sensitivity import Row, parse_sparsities, sensitivity_sweep, suggest_schedule
 from compressor.compression.sensitivity_outputs import write_csv, write_plot, write_tensorboard
 from compressor.compression.sparsity import prunable_weights
+from helpers import random_digit_batches, seeded_model
 
 
-def _batches(count=2, size=16):
-    generator = torch.Generator().manual_seed(0)
-    return [(torch.randn(size, 1, 8, 8, generator=generator), torch.randint(0, 10, (size,), generator=generator))
-            for _ in range(count)]
-
-
-def _model():
-    torch.manual_seed(0)
-    return build_model("digits_cnn")
+_batches = random_digit_batches
+_model = seeded_model
 
 
 def test_parse_sparsities_range_and_list():

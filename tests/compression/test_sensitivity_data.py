@@ -4,23 +4,16 @@ import torch
 from torch import nn
 
 from compressor.compression import sensitivity as sens
-from compressor.compression.models import build_model
 from compressor.compression.sensitivity import Row, dense_top1, level_pruner, pruned_weight
 from compressor.compression.sensitivity_data import eval_batches
 from compressor.compression.sparsity import prunable_weights
+from helpers import random_digit_batches, seeded_model
 
 CPU = torch.device("cpu")
 
 
-def _batches(count=2, size=16):
-    generator = torch.Generator().manual_seed(0)
-    return [(torch.randn(size, 1, 8, 8, generator=generator), torch.randint(0, 10, (size,), generator=generator))
-            for _ in range(count)]
-
-
-def _model():
-    torch.manual_seed(0)
-    return build_model("digits_cnn")
+_batches = random_digit_batches
+_model = seeded_model
 
 
 def _bits(tensor):

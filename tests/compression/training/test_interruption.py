@@ -1,3 +1,4 @@
+import json
 import signal
 
 import pytest
@@ -96,3 +97,21 @@ def test_a_stop_between_epochs_keeps_the_epoch_checkpoint(tmp_path):
     assert info.value.exit_code == 130
     payload = load_checkpoint(tmp_path / "b" / "checkpoint.pt")
     assert payload["epoch"] == 0 and "epoch_progress" not in payload
+
+
+def test_resume_drops_a_metrics_line_torn_by_a_crash(tmp_path):
+    run = prepare(tmp_path, "c")
+    stop = StopRequest()
+
+    class StopAfterEpoch(Reporter):
+        def on_epoch_end(self, record):
+            stop.request(signal.SIGTERM)
+
+    with pytest.raises(TrainingInterrupted):
+        fit(run, StopAfterEpoch(), stop)
+    metrics = tmp_path / "c" / "metrics.jsonl"
+    metrics.write_text(metrics.read_text() + '{"epoch": 1, "train_lo')
+    resumed = prepare(tmp_path, "c", resume=str(tmp_path / "c" / "checkpoint.pt"))
+    fit(resumed)
+    lines = metrics.read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [0, 1, 2]
