@@ -1,5 +1,6 @@
 """torchrun: two CPU processes with gloo on 127.0.0.1."""
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import torch.multiprocessing as mp
 from compressor.compression.distributed import Ranks, leave
 from compressor.compression.schedule import parse_schedule_text
 from compressor.compression.training import TrainOptions, apply_overrides, fit, prepare_run
+from processes import wait_for
 
 SCHEDULE = """version: 1
 model: {arch: digits_cnn}
@@ -53,11 +55,17 @@ def free_port():
         return sock.getsockname()[1]
 
 
+def torchrun_command(*args, processes=2):
+    return [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={processes}", "--nnodes=1",
+            "--master_addr=127.0.0.1", f"--master_port={free_port()}", "-m", "compressor.cli", *map(str, args)]
+
+
+TORCHRUN_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
 def torchrun(*args, processes=2):
-    command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={processes}", "--nnodes=1",
-               "--master_addr=127.0.0.1", f"--master_port={free_port()}", "-m", "compressor.cli", *map(str, args)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(torchrun_command(*args, processes=processes), env=TORCHRUN_ENV, capture_output=True,
+                          text=True, timeout=300)
 
 
 def metric_lines(folder):
@@ -119,3 +127,18 @@ policies:
 """
     mp.spawn(_train_rank, args=(tmp_path, free_port(), late), nprocs=2, join=True)
     assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["epoch"] == 1
+
+
+def test_sigterm_to_torchrun_stops_every_process_at_the_same_step_with_one_checkpoint(tmp_path):
+    schedule = tmp_path / "schedule.yaml"
+    schedule.write_text(SCHEDULE.replace("epochs: 2", "epochs: 200"))
+    folder = tmp_path / "run"
+    process = subprocess.Popen(torchrun_command("train", "--schedule", schedule, "--out", folder), env=TORCHRUN_ENV,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: (folder / "checkpoint.pt").exists())
+    process.send_signal(signal.SIGTERM)  # torchrun passes it on to both processes
+    _, err = process.communicate(timeout=120)
+    stops = [line for line in err.splitlines() if "SIGTERM received: stopped" in line]
+    assert len(stops) == 2 and stops[0] == stops[1]  # both processes, the same place
+    payload = torch.load(folder / "checkpoint.pt", weights_only=True)
+    assert payload["epoch"] < 199
