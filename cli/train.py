@@ -69,7 +69,7 @@ def train(schedule_path, checkpoint, arch, pretrained, dataset, data_dir, batch_
 
 def _train(schedule, resume, ranks, stop, as_json):
     run = prepare_run(schedule, resume=resume, ranks=ranks)
-    if run.start_epoch >= run.epochs and run.resumed_progress is None:
+    if run.start_epoch >= run.epochs:
         raise UserError(f"nothing to do: the checkpoint has finished {run.start_epoch} of {run.epochs} epochs "
                         "(raise --epochs to train further)")
     if ranks.is_main:
