@@ -40,6 +40,7 @@ class Int8Model:
 
     module: fx.GraphModule
     engine: str
+    activation_bits: int = 8  # levels the uint8 activations use: 7 bits where the CPU lacks VNNI
     fp32_modules: Dict[str, str] = field(default_factory=dict)  # name -> why it stayed FP32
     unused_ranges: Tuple[str, ...] = ()  # ranges given for outputs that fusion removed
 
@@ -78,7 +79,9 @@ def convert_to_int8(model: nn.Module, example_inputs: Sequence[torch.Tensor], ca
     ranges = dict(activation_ranges or {})
     _check_names(model, fp32_modules, ranges)
     with quantized_engine(engine), torch_deprecations_silenced():
-        prepared = _prepare(model, example_inputs, _qconfig_mapping(engine, per_channel, fp32_modules))
+        full_range = full_range_activations(engine)
+        mapping = _qconfig_mapping(engine, full_range, per_channel, fp32_modules)
+        prepared = _prepare(model, example_inputs, mapping)
         _calibrate(prepared, calibration_batches)
         unused = _apply_ranges(prepared, model, ranges)
         try:
@@ -88,7 +91,8 @@ def convert_to_int8(model: nn.Module, example_inputs: Sequence[torch.Tensor], ca
         if example_inputs and example_inputs[0].dim() == 4:
             _channels_last_input(converted)
         float_ops = _float_ops(converted, example_inputs)
-    return Int8Model(converted, engine, _fp32_report(float_ops, fp32_modules), tuple(unused))
+    return Int8Model(converted, engine, 8 if full_range else 7, _fp32_report(float_ops, fp32_modules),
+                     tuple(unused))
 
 
 def _check_names(model: nn.Module, fp32_modules: Collection[str], ranges: Dict[str, Range]) -> None:
@@ -101,16 +105,48 @@ def _check_names(model: nn.Module, fp32_modules: Collection[str], ranges: Dict[s
             raise UserError(f"int8: activation range of '{name}' has min {low} > max {high}")
 
 
-def _qconfig_mapping(engine: str, per_channel: bool, fp32_modules: Collection[str]):
+def full_range_activations(engine: str) -> bool:
+    """Whether uint8 activations may use all 256 levels on this CPU.
+
+    torch.ao's x86 preset keeps activations to 128 levels because, without VNNI, u8 x s8
+    pair sums are accumulated in saturating int16; with VNNI (and on the onednn engine)
+    the products go straight to int32, so an 8-bit range means what a stats file says.
+    """
+    if engine in ("onednn", "qnnpack"):  # their presets are full-range already
+        return True
+    return engine == "x86" and bool(getattr(torch.cpu, "_is_vnni_supported", lambda: False)())
+
+
+def _qconfig_mapping(engine: str, full_range: bool, per_channel: bool, fp32_modules: Collection[str]):
     from torch.ao.quantization import QConfig, default_weight_observer, get_default_qconfig_mapping
 
     mapping = get_default_qconfig_mapping(engine)
+    if full_range:
+        _widen_activations(mapping)
     if not per_channel:
         activation = mapping.global_qconfig.activation
         mapping.set_global(QConfig(activation=activation, weight=default_weight_observer))
     for name in fp32_modules:
         mapping.set_module_name(name, None)
     return mapping
+
+
+def _widen_activations(mapping) -> None:
+    """Give every qconfig that uses the preset's activation observer a full-range one instead."""
+    from torch.ao.quantization import QConfig
+    from torch.ao.quantization.observer import HistogramObserver
+
+    preset = mapping.global_qconfig.activation
+    full = HistogramObserver.with_args(reduce_range=False)
+
+    def widened(qconfig):
+        if qconfig is None or qconfig.activation is not preset:
+            return qconfig
+        return QConfig(activation=full, weight=qconfig.weight)
+
+    mapping.set_global(widened(mapping.global_qconfig))
+    for key, qconfig in list(mapping.object_type_qconfigs.items()):
+        mapping.set_object_type(key, widened(qconfig))
 
 
 def _prepare(model: nn.Module, example_inputs: Tuple[torch.Tensor, ...], mapping) -> fx.GraphModule:

@@ -104,6 +104,7 @@ def _real_int8(model: nn.Module, per_channel: bool, fp32_modules, ranges, data: 
     result.files["int8_model"] = str(path)
     result.report.update({
         "top1": tested.top1, "top5": tested.top5, "int8": "x86/onednn quantized kernels",
+        "int8_activation_bits": int8.activation_bits,
         "fp32_modules": int8.fp32_modules, "fp32_file_bytes": state_dict_bytes(cpu_model), "int8_file_bytes": size,
         "fp32_latency_ms": latency["fp32"].median_ms, "int8_latency_ms": latency["int8"].median_ms,
         "speedup": speedup(latency["int8"], latency["fp32"]), "latency_batch_size": batch.shape[0]})

@@ -4,7 +4,8 @@ from torch import nn
 
 from compressor.compression.errors import UserError
 from compressor.compression.models import build_model
-from compressor.compression.quantization.int8_backend import NO_KERNEL, REQUESTED, convert_to_int8
+from compressor.compression.quantization.int8_backend import (NO_KERNEL, REQUESTED, convert_to_int8,
+                                                                  full_range_activations)
 from compressor.compression.quantization.int8_files import load_int8_torchscript, save_int8_torchscript
 from compressor.datasets import DatasetConfig, build_datasets
 
@@ -61,8 +62,18 @@ def test_activation_range_sets_output_scale_of_fused_layer(digits, int8):
     observed = int8.module.get_submodule("conv1").scale
     fixed = convert(model, calibration, activation_ranges={"relu1": (0.0, 12.7), "conv1": (-1.0, 1.0)})
     conv1 = fixed.module.get_submodule("conv1")  # conv1 + bn1 + relu1 fused: relu1's range is its output
-    assert conv1.scale == pytest.approx(12.7 / 127) and conv1.scale != pytest.approx(observed)
+    levels = 2 ** fixed.activation_bits - 1
+    assert conv1.scale == pytest.approx(12.7 / levels) and conv1.scale != pytest.approx(observed)
     assert fixed.unused_ranges == ("conv1",)
+
+
+def test_activations_use_all_8_bits_where_the_engine_allows(digits):
+    model, calibration, _ = digits
+    expected_bits = 8 if full_range_activations("x86") else 7
+    assert convert(model, calibration).activation_bits == expected_bits
+    onednn = convert(model, calibration, engine="onednn", activation_ranges={"relu1": (0.0, 25.5)})
+    assert onednn.activation_bits == 8
+    assert onednn.module.get_submodule("conv1").scale == pytest.approx(25.5 / 255)
 
 
 def test_ops_without_int8_kernel_stay_fp32_and_are_listed():
