@@ -2,18 +2,25 @@
 
 Random weights, calibrated on 16 FakeData images, converted by the project's int8 backend
 (FX graph mode, BatchNorm folded, per-channel weights), saved as the deployable TorchScript
-file and loaded back. Batch 8, 3x224x224, interleaved runs, medians.
+file and loaded back. Batch 8, 3x224x224, interleaved runs, medians. The GMAC/s column is
+the model's multiply-accumulates per batch over its median time: set it against the CPU's
+peak (cores x MACs per cycle x clock) to see how much room each model leaves. The ceiling
+line times the most favourable case for both kernels (eight 3x3 256->256 convolutions at
+28x28, where they run near peak) and divides: no whole network can beat that int8/FP32 ratio
+by much on the same CPU, whatever the engine.
 
     python benchmarks/int8_resnet18.py [--repeats 20] [--threads 2]
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import tempfile
 from pathlib import Path
 
 import torch
+from torch import nn
 from torchvision import transforms
 from torchvision.datasets import FakeData
 from torchvision.models import resnet18
@@ -22,6 +29,7 @@ from compressor.compression.benchmark import measure_latency, speedup
 from compressor.compression.quantization.int8_backend import convert_to_int8
 from compressor.compression.quantization.int8_files import load_int8_torchscript, save_int8_torchscript
 from compressor.compression.quiet import CallableModule
+from compressor.compression.summary import count_macs
 
 SHAPE = (3, 224, 224)
 
@@ -29,6 +37,22 @@ SHAPE = (3, 224, 224)
 def calibration_batches(count: int = 16, batch_size: int = 8):
     images = torch.stack([image for image, _ in FakeData(count, SHAPE, transform=transforms.ToTensor())])
     return list(images.split(batch_size))
+
+
+def conv_ceiling(threads: int, repeats: int) -> dict:
+    """GMAC/s of FP32 and int8 on a stack of large 3x3 convolutions (the kernels' best case)."""
+    layers = []
+    for _ in range(8):
+        layers += [nn.Conv2d(256, 256, 3, padding=1), nn.ReLU()]
+    stack = nn.Sequential(*layers).eval()
+    shape = (256, 28, 28)
+    images = torch.rand(8, *shape)
+    int8 = convert_to_int8(stack, (images,), [images])
+    fp32_cl = copy.deepcopy(stack).to(memory_format=torch.channels_last)
+    results = measure_latency({"fp32": stack, "fp32 channels-last": fp32_cl, "int8": int8.module}, shape,
+                              batch_size=8, warmup=3, repeats=repeats, threads=threads)
+    gmacs = 8 * sum(count_macs(stack, shape).values()) / 1e9
+    return {name: gmacs / result.median_ms * 1e3 for name, result in results.items()}
 
 
 def main() -> None:
@@ -50,17 +74,23 @@ def main() -> None:
     models = {"fp32 eager": fp32, "int8 (fx module)": int8.module, "int8 (TorchScript file)": deployed}
     results = measure_latency(models, SHAPE, batch_size=8, warmup=3, repeats=args.repeats, threads=args.threads)
     base = results["fp32 eager"]
-    print(f"{'model':<26}{'median ms':>11}{'p10 ms':>9}{'p90 ms':>9}{'images/s':>10}{'speedup':>9}")
+    batch_gmacs = 8 * sum(count_macs(fp32, SHAPE).values()) / 1e9
+    print(f"{'model':<26}{'median ms':>11}{'p10 ms':>9}{'p90 ms':>9}{'images/s':>10}{'GMAC/s':>8}{'speedup':>9}")
     for name, result in results.items():
         print(f"{name:<26}{result.median_ms:>11.1f}{result.p10_ms:>9.1f}{result.p90_ms:>9.1f}"
-              f"{result.throughput:>10.1f}{speedup(result, base):>8.1f}x")
+              f"{result.throughput:>10.1f}{batch_gmacs / result.median_ms * 1e3:>8.0f}{speedup(result, base):>8.1f}x")
+    ceiling = conv_ceiling(args.threads, args.repeats)
+    best_fp32 = max(ceiling["fp32"], ceiling["fp32 channels-last"])
+    print(f"kernel ceiling (8x conv3x3 256->256 at 28x28): FP32 {best_fp32:.0f} GMAC/s, int8 {ceiling['int8']:.0f} "
+          f"GMAC/s; int8 at that rate over all of resnet18 vs FP32 eager: "
+          f"{ceiling['int8'] / (batch_gmacs / base.median_ms * 1e3):.1f}x at most")
     print(f"file size: FP32 state_dict {fp32_bytes / 1e6:.2f} MB, int8 TorchScript {int8_bytes / 1e6:.2f} MB "
           f"({int8_bytes / fp32_bytes:.3f}x)")
     print(json.dumps({
         "benchmark": "int8_resnet18", "speedup": speedup(results["int8 (TorchScript file)"], base),
         "speedup_fx_module": speedup(results["int8 (fx module)"], base), "size_ratio": int8_bytes / fp32_bytes,
         "fp32_median_ms": base.median_ms, "int8_median_ms": results["int8 (TorchScript file)"].median_ms,
-        "fp32_bytes": fp32_bytes, "int8_bytes": int8_bytes, "fp32_modules": int8.fp32_modules,
+        "batch_gmacs": batch_gmacs, "ceiling_gmacs_per_s": ceiling, "fp32_bytes": fp32_bytes, "int8_bytes": int8_bytes, "fp32_modules": int8.fp32_modules,
         "batch_size": 8, "threads": args.threads, "repeats": args.repeats,
     }))
 
