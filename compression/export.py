@@ -4,9 +4,11 @@ Every file written is loaded back and run once in its runtime (onnxruntime, Torc
 and compared with PyTorch: `max_abs_diff` of the outputs, and for int8 the fraction of
 images whose top-1 class agrees with the PyTorch int8 model.
 
-Int8 ONNX is made by onnxruntime's static quantizer from the FP32 ONNX file, calibrated on
-the same images as the PyTorch int8 model (per-channel int8 weights, uint8 activations,
-QDQ format), so any runtime that reads QDQ graphs runs it.
+Int8 ONNX is the PyTorch int8 model itself in QDQ form (the same scales, zero points and
+FP32 layers), so any runtime that reads QDQ graphs runs it. Where a quantized op has no ONNX
+form, onnxruntime's static quantizer makes the int8 file from the FP32 one instead,
+calibrated on the same images (per-channel int8 weights, uint8 activations), and
+`quantized_by` says so.
 """
 from __future__ import annotations
 
@@ -23,8 +25,8 @@ from ..datasets import DatasetConfig, build_datasets
 from .checkpoint import atomic_write
 from .errors import UserError
 from .model_source import LoadedModel
-from .quantization.int8_backend import convert_to_int8
-from .quantization.int8_files import file_bytes, load_int8_torchscript, save_int8_torchscript
+from .quantization.int8_backend import Int8Model, convert_to_int8
+from .quantization.int8_files import file_bytes, load_int8_torchscript, save_int8_onnx, save_int8_torchscript
 from .quiet import torch_deprecations_silenced
 
 FORMATS = ("onnx", "torchscript")
@@ -40,12 +42,11 @@ class ExportResult:
     max_abs_diff: float
     file_bytes: int
     top1_agreement: Optional[float] = None
+    quantized_by: Optional[str] = None  # int8 ONNX: which quantization the file holds
 
     def to_dict(self) -> Dict[str, Any]:
-        data = asdict(self)
-        if data["top1_agreement"] is None:
-            del data["top1_agreement"]
-        return data
+        return {key: value for key, value in asdict(self).items()
+                if value is not None or key not in ("top1_agreement", "quantized_by")}
 
 
 def export_fp32(model: nn.Module, input_shape: Sequence[int], fmt: str, out: PathLike,
@@ -76,14 +77,15 @@ def export_int8(model: nn.Module, fmt: str, out: PathLike, calibration: torch.Te
     batches = list(calibration.split(batch_size))
     int8 = convert_to_int8(model, (batches[0],), batches, engine=engine)
     expected = int8(calibration)
+    quantized_by = None
     if fmt == "onnx":
-        atomic_write(out, lambda tmp: _onnx_int8(model, batches, tmp))
+        quantized_by = _onnx_int8(int8, model, batches, out)
         actual = run_onnx(out, calibration)
     else:
         save_int8_torchscript(int8, (batches[0],), out)
         actual = _run_torchscript(out, calibration, engine)
     return ExportResult(str(out), fmt, True, _max_abs_diff(actual, expected), file_bytes(out),
-                        top1_agreement(actual, expected))
+                        top1_agreement(actual, expected), quantized_by)
 
 
 def calibration_images(loaded: LoadedModel, config: DatasetConfig, size: int) -> torch.Tensor:
@@ -125,7 +127,20 @@ def _onnx_fp32(model: nn.Module, batch: torch.Tensor, path: str) -> None:
                           dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
 
 
-def _onnx_int8(model: nn.Module, batches: Sequence[torch.Tensor], path: str) -> None:
+def _onnx_int8(int8: Int8Model, model: nn.Module, batches: Sequence[torch.Tensor], out: PathLike) -> str:
+    """Write the int8 ONNX file; returns where its quantization comes from."""
+    from torch.onnx.errors import UnsupportedOperatorError
+
+    try:
+        save_int8_onnx(int8, (batches[0],), out, OPSET)
+        return "the PyTorch int8 model"
+    except UnsupportedOperatorError as err:
+        reason = str(err).strip().splitlines()[0]
+    atomic_write(out, lambda tmp: _onnx_static_quantized(model, batches, tmp))
+    return f"onnxruntime's static quantizer ({reason})"
+
+
+def _onnx_static_quantized(model: nn.Module, batches: Sequence[torch.Tensor], path: str) -> None:
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 

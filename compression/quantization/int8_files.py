@@ -1,9 +1,13 @@
-"""The deployable int8 file: a frozen TorchScript program of the converted model.
+"""The deployable int8 files: a frozen TorchScript program or a QDQ ONNX graph of the converted model.
 
 A TorchScript file is code, not a checkpoint: it is what one ships to run the int8 model
 (`torch.jit.load(path)` needs neither this project nor the model's Python class).
 Checkpoints stay weights-only. The packed int8 weights belong to the engine they were
 converted for (x86 by default), so the file is loaded and run under that engine.
+
+The ONNX file is the same int8 model written as QuantizeLinear/DequantizeLinear around
+float ops, with its scales, zero points and FP32 layers; onnxruntime fuses those groups
+into its own int8 kernels (QLinearConv, QGemm, QLinearAdd).
 """
 from __future__ import annotations
 
@@ -28,6 +32,17 @@ def save_int8_torchscript(int8: Int8Model, example_inputs: Sequence[torch.Tensor
         frozen = torch.jit.freeze(traced.eval())
         atomic_write(path, lambda tmp: torch.jit.save(frozen, tmp))
     return file_bytes(path)
+
+
+def save_int8_onnx(int8: Int8Model, example_inputs: Sequence[torch.Tensor], path: PathLike, opset: int) -> None:
+    """Write the int8 model as QDQ ONNX (batch dimension dynamic).
+
+    Raises `torch.onnx.errors.UnsupportedOperatorError` for a quantized op ONNX has no form for.
+    """
+    with quantized_engine(int8.engine), torch.no_grad(), torch_deprecations_silenced():
+        atomic_write(path, lambda tmp: torch.onnx.export(
+            int8.module, tuple(example_inputs), tmp, opset_version=opset, dynamo=False, input_names=["input"],
+            output_names=["output"], dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}}))
 
 
 def load_int8_torchscript(path: PathLike, engine: str = "x86") -> torch.jit.ScriptModule:

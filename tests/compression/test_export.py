@@ -1,8 +1,11 @@
 import pytest
+import torch
+from torch import nn
 
 from compressor.compression.errors import UserError
 from compressor.compression.export import calibration_images, export_fp32, export_int8
 from compressor.compression.model_source import load_model
+from compressor.compression.quantization.int8_backend import convert_to_int8
 from compressor.datasets import DatasetConfig
 
 
@@ -21,16 +24,38 @@ def test_fp32_export_matches_pytorch(digits, fmt, tmp_path):
     assert "top1_agreement" not in result.to_dict() and result.to_dict()["int8"] is False
 
 
-def test_int8_onnx_runs_in_onnxruntime_and_agrees(digits, tmp_path):
+def test_int8_onnx_is_the_pytorch_int8_model_and_agrees_in_onnxruntime(digits, tmp_path):
     import onnx
+    from onnx import numpy_helper
 
     loaded, images = digits
     out = tmp_path / "int8.onnx"
     result = export_int8(loaded.model, "onnx", out, images)
-    ops = {node.op_type for node in onnx.load(str(out)).graph.node}
-    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    graph = onnx.load(str(out)).graph
+    assert {"QuantizeLinear", "DequantizeLinear"} <= {node.op_type for node in graph.node}
+    assert result.quantized_by == "the PyTorch int8 model"
+    int8 = convert_to_int8(loaded.model.eval(), (images[:16],), images.split(16))
+    first_quantize = next(node for node in graph.node if node.op_type == "QuantizeLinear")
+    scale = _onnx_value(graph, first_quantize.input[1], numpy_helper)
+    assert scale == pytest.approx(float(int8.module.conv1_input_scale_0))  # the same quantization, not a recalibration
     assert result.int8 and result.top1_agreement >= 0.9 and result.max_abs_diff < 0.1
     assert result.file_bytes < 0.5 * 640_000  # FP32 ONNX of digits_cnn is about 640 kB
+
+
+def _onnx_value(graph, name, numpy_helper):
+    for tensor in graph.initializer:
+        if tensor.name == name:
+            return float(numpy_helper.to_array(tensor))
+    node = next(node for node in graph.node if name in node.output)  # a Constant node
+    return float(numpy_helper.to_array(node.attribute[0].t))
+
+
+def test_int8_onnx_of_an_op_without_onnx_form_comes_from_onnxruntimes_quantizer(tmp_path):
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ELU(), nn.Flatten(), nn.Linear(144, 3)).eval()
+    images = torch.randn(32, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    result = export_int8(model, "onnx", tmp_path / "elu.onnx", images)
+    assert result.quantized_by.startswith("onnxruntime's static quantizer (") and "elu" in result.quantized_by
+    assert result.top1_agreement >= 0.9
 
 
 def test_int8_torchscript_matches_pytorch_int8(digits, tmp_path):
