@@ -2,7 +2,7 @@
 
 Random weights, calibrated on 16 FakeData images, converted by the project's int8 backend
 (FX graph mode, BatchNorm folded, per-channel weights), saved as the deployable TorchScript
-file and loaded back. Batch 8, 3x224x224, interleaved runs, medians. The GMAC/s column is
+file and loaded back, and as the int8 ONNX file run in onnxruntime. Batch 8, 3x224x224, interleaved runs, medians. The GMAC/s column is
 the model's multiply-accumulates per batch over its median time: set it against the CPU's
 peak (cores x MACs per cycle x clock) to see how much room each model leaves. The ceiling
 line times the most favourable case for both kernels (eight 3x3 256->256 convolutions at
@@ -27,7 +27,8 @@ from torchvision.models import resnet18
 
 from compressor.compression.benchmark import measure_latency, speedup
 from compressor.compression.quantization.int8_backend import convert_to_int8
-from compressor.compression.quantization.int8_files import load_int8_torchscript, save_int8_torchscript
+from compressor.compression.export import OPSET
+from compressor.compression.quantization.int8_files import load_int8_torchscript, save_int8_onnx, save_int8_torchscript
 from compressor.compression.quiet import CallableModule
 from compressor.compression.summary import count_macs
 
@@ -37,6 +38,16 @@ SHAPE = (3, 224, 224)
 def calibration_batches(count: int = 16, batch_size: int = 8):
     images = torch.stack([image for image, _ in FakeData(count, SHAPE, transform=transforms.ToTensor())])
     return list(images.split(batch_size))
+
+
+def onnxruntime_function(path: Path, threads: int):
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads would slow the others
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return lambda batch: torch.from_numpy(session.run(None, {"input": batch.numpy()})[0])
 
 
 def conv_ceiling(threads: int, repeats: int) -> dict:
@@ -71,10 +82,16 @@ def main() -> None:
         int8_bytes = save_int8_torchscript(int8, (batches[0],), int8_path)
         fp32_bytes = fp32_path.stat().st_size
         deployed = CallableModule(load_int8_torchscript(int8_path))
-    models = {"fp32 eager": fp32, "int8 (fx module)": int8.module, "int8 (TorchScript file)": deployed}
+        save_int8_onnx(int8, (batches[0],), Path(tmp) / "int8.onnx", OPSET)
+        onnx_int8 = CallableModule(onnxruntime_function(Path(tmp) / "int8.onnx", args.threads))
+    models = {"fp32 eager": fp32, "int8 (fx module)": int8.module, "int8 (TorchScript file)": deployed,
+              "int8 ONNX (onnxruntime)": onnx_int8}
     results = measure_latency(models, SHAPE, batch_size=8, warmup=3, repeats=args.repeats, threads=args.threads)
     base = results["fp32 eager"]
     batch_gmacs = 8 * sum(count_macs(fp32, SHAPE).values()) / 1e9
+    with torch.no_grad():
+        probe = torch.randn(8, *SHAPE, generator=torch.Generator().manual_seed(1))
+        onnx_diff = (onnx_int8(probe) - int8(probe)).abs().max().item()
     print(f"{'model':<26}{'median ms':>11}{'p10 ms':>9}{'p90 ms':>9}{'images/s':>10}{'GMAC/s':>8}{'speedup':>9}")
     for name, result in results.items():
         print(f"{name:<26}{result.median_ms:>11.1f}{result.p10_ms:>9.1f}{result.p90_ms:>9.1f}"
@@ -84,12 +101,14 @@ def main() -> None:
     print(f"kernel ceiling (8x conv3x3 256->256 at 28x28): FP32 {best_fp32:.0f} GMAC/s, int8 {ceiling['int8']:.0f} "
           f"GMAC/s; int8 at that rate over all of resnet18 vs FP32 eager: "
           f"{ceiling['int8'] / (batch_gmacs / base.median_ms * 1e3):.1f}x at most")
+    print(f"int8 ONNX in onnxruntime vs the PyTorch int8 model: max abs diff {onnx_diff:.4f}")
     print(f"file size: FP32 state_dict {fp32_bytes / 1e6:.2f} MB, int8 TorchScript {int8_bytes / 1e6:.2f} MB "
           f"({int8_bytes / fp32_bytes:.3f}x)")
     print(json.dumps({
         "benchmark": "int8_resnet18", "speedup": speedup(results["int8 (TorchScript file)"], base),
         "speedup_fx_module": speedup(results["int8 (fx module)"], base), "size_ratio": int8_bytes / fp32_bytes,
         "fp32_median_ms": base.median_ms, "int8_median_ms": results["int8 (TorchScript file)"].median_ms,
+        "onnx_int8_median_ms": results["int8 ONNX (onnxruntime)"].median_ms, "onnx_max_abs_diff": onnx_diff,
         "batch_gmacs": batch_gmacs, "ceiling_gmacs_per_s": ceiling, "fp32_bytes": fp32_bytes, "int8_bytes": int8_bytes, "fp32_modules": int8.fp32_modules,
         "batch_size": 8, "threads": args.threads, "repeats": args.repeats,
     }))
