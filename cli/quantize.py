@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from ..compression.errors import UserError
+from ..compression.export import require_onnx
 from ..compression.model_source import LoadedModel, load_model
 from ..compression.quantization.stats import calibration_loader, collect_activation_stats
 from ..compression.quantization.post_training import quantize_post_training, quantize_qat_model
@@ -33,13 +34,15 @@ from .quantize_render import default_out, ptq_settings, quantize_data, render_qu
 @click.option("--tolerance", type=click.FloatRange(min=0), help="Largest top-1 drop (points) to accept: "
               "tries clip modes, then puts the most sensitive layers back in FP32.")
 @click.option("--out", type=click.Path(file_okay=False), help="Folder for quant_params.yaml and model_int8.pt.")
+@click.option("--onnx", "write_onnx", is_flag=True,
+              help="Also write model_int8.onnx: the same int8 model as ONNX QDQ, checked once in onnxruntime.")
 @click.option("--calibration-size", type=click.IntRange(min=1), default=256, show_default=True,
               help="Calibration images: the first N of the dataset's training split.")
 @dataset_options
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @json_option
 def quantize(checkpoint, collect_stats, stats_path, schedule_path, bits_activations, bits_parameters, mode,
-             clip_acts, per_channel, tolerance, out, calibration_size, device, as_json, **data):
+             clip_acts, per_channel, tolerance, out, write_onnx, calibration_size, device, as_json, **data):
     """Quantize a trained model: collect activation statistics, then build a real int8 model.
 
     \b
@@ -47,7 +50,10 @@ def quantize(checkpoint, collect_stats, stats_path, schedule_path, bits_activati
       compressor quantize --checkpoint runs/digits_baseline-x/best.pt --collect-stats stats.yaml
       compressor quantize --checkpoint best.pt --stats stats.yaml
       compressor quantize --checkpoint best.pt --stats stats.yaml --schedule ptq.yaml --tolerance 0.5 --json
+      compressor quantize --checkpoint best.pt --stats stats.yaml --onnx
     """
+    if write_onnx:
+        require_onnx()
     loaded = load_model(checkpoint)
     if collect_stats:
         _collect(loaded, collect_stats, calibration_size, device, as_json, data)
@@ -61,7 +67,7 @@ def quantize(checkpoint, collect_stats, stats_path, schedule_path, bits_activati
         stats_path = str(Path(schedule_path).parent / config.model_activation_stats)
     if not stats_path and qat_activation_ranges(loaded.model):
         result = quantize_qat_model(loaded, quantize_data(loaded, dataset, calibration_size), out_dir,
-                                    resolve_device(device))
+                                    resolve_device(device), write_onnx)
         render_quantize(result, as_json)
         return
     if not stats_path:
@@ -69,7 +75,7 @@ def quantize(checkpoint, collect_stats, stats_path, schedule_path, bits_activati
                         "(a checkpoint trained with QAT quantizers needs neither)")
     result = quantize_post_training(loaded, config, read_stats(stats_path),
                                     quantize_data(loaded, dataset, calibration_size), out_dir,
-                                    resolve_device(device), tolerance)
+                                    resolve_device(device), tolerance, write_onnx)
     render_quantize(result, as_json)
 
 

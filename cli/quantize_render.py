@@ -59,5 +59,10 @@ def render_quantize(result, as_json: bool) -> None:
         console.print(f"kept in FP32: {', '.join(report['fp32_layers'])}", highlight=False, soft_wrap=True)
     if result.search is not None and not result.search.met:
         console.print("tolerance not met: kept the most accurate choice found", highlight=False)
+    if "onnx_max_abs_diff" in report:
+        console.print(f"int8 ONNX in onnxruntime vs int8: max abs diff {report['onnx_max_abs_diff']:.2e}",
+                      highlight=False)
+    if "int8_onnx" in report:
+        console.print(f"int8 ONNX {report['int8_onnx']}", highlight=False, soft_wrap=True)
     for name, path in result.files.items():
         console.print(f"{name}: {path}", highlight=False, soft_wrap=True)

@@ -53,6 +53,8 @@ def export_fp32(model: nn.Module, input_shape: Sequence[int], fmt: str, out: Pat
                 batch_size: int = 2, seed: int = 0) -> ExportResult:
     """Write the FP32 model as `fmt`, run the file once on a fixed random batch, compare."""
     _check_format(fmt)
+    if fmt == "onnx":
+        require_onnx()
     model = model.eval()
     batch = torch.randn(batch_size, *input_shape, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
@@ -63,7 +65,7 @@ def export_fp32(model: nn.Module, input_shape: Sequence[int], fmt: str, out: Pat
     else:
         atomic_write(out, lambda tmp: _torchscript_fp32(model, batch, tmp))
         actual = _run_torchscript(out, batch)
-    return ExportResult(str(out), fmt, False, _max_abs_diff(actual, expected), file_bytes(out))
+    return ExportResult(str(out), fmt, False, max_abs_diff(actual, expected), file_bytes(out))
 
 
 def export_int8(model: nn.Module, fmt: str, out: PathLike, calibration: torch.Tensor,
@@ -73,6 +75,8 @@ def export_int8(model: nn.Module, fmt: str, out: PathLike, calibration: torch.Te
     The comparison is with the PyTorch int8 model, on the calibration images.
     """
     _check_format(fmt)
+    if fmt == "onnx":
+        require_onnx()
     model = model.eval()
     batches = list(calibration.split(batch_size))
     int8 = convert_to_int8(model, (batches[0],), batches, engine=engine)
@@ -84,7 +88,7 @@ def export_int8(model: nn.Module, fmt: str, out: PathLike, calibration: torch.Te
     else:
         save_int8_torchscript(int8, (batches[0],), out)
         actual = _run_torchscript(out, calibration, engine)
-    return ExportResult(str(out), fmt, True, _max_abs_diff(actual, expected), file_bytes(out),
+    return ExportResult(str(out), fmt, True, max_abs_diff(actual, expected), file_bytes(out),
                         top1_agreement(actual, expected), quantized_by)
 
 
@@ -100,8 +104,18 @@ def calibration_images(loaded: LoadedModel, config: DatasetConfig, size: int) ->
     return torch.cat(images)
 
 
+def require_onnx() -> None:
+    """ONNX files need the `export` extra; say how to get it instead of an ImportError."""
+    import importlib.util
+
+    missing = [name for name in ("onnx", "onnxruntime") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UserError(f"ONNX files need {' and '.join(missing)}: pip install 'compressor[export]'")
+
+
 def run_onnx(path: PathLike, batch: torch.Tensor) -> torch.Tensor:
     """Run an ONNX file once in onnxruntime (CPU) on `batch`."""
+    require_onnx()
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
@@ -173,5 +187,5 @@ def _run_torchscript(path: PathLike, batch: torch.Tensor, engine: str = "x86") -
         return module(batch)
 
 
-def _max_abs_diff(actual: torch.Tensor, expected: torch.Tensor) -> float:
+def max_abs_diff(actual: torch.Tensor, expected: torch.Tensor) -> float:
     return (actual.float() - expected.float()).abs().max().item()

@@ -11,12 +11,13 @@ from torch import nn
 
 from ..benchmark import measure_latency, speedup
 from ..checkpoint import atomic_write
+from ..export import OPSET, max_abs_diff, run_onnx
 from ..model_source import LoadedModel
 from ..quiet import CallableModule
 from ..report import state_dict_bytes
 from ..training.loop import evaluate
 from .int8_backend import convert_to_int8
-from .int8_files import save_int8_torchscript
+from .int8_files import save_int8_onnx, save_int8_torchscript
 from .ptq import HISTOGRAM_CLIPS, layer_plan, simulate
 from .ptq_config import PostTrainConfig
 from .qat import qat_activation_ranges, remove_quantizers
@@ -43,7 +44,8 @@ class QuantizeResult:
 
 
 def quantize_post_training(loaded: LoadedModel, config: PostTrainConfig, stats: Dict, data: QuantizeData,
-                           out: Path, device: torch.device, tolerance: Optional[float] = None) -> QuantizeResult:
+                           out: Path, device: torch.device, tolerance: Optional[float] = None,
+                           write_onnx: bool = False) -> QuantizeResult:
     model = loaded.model.to(device).eval()
     check_stats_match_model(stats, model)
     fp32 = _evaluate(model, data.test_loader, device)
@@ -66,7 +68,7 @@ def quantize_post_training(loaded: LoadedModel, config: PostTrainConfig, stats: 
     if _int8_deployable(plan):
         ranges = {**_module_ranges(model, config, stats), **simulated.output_ranges}
         fp32_modules = [name for name, layer in plan.items() if layer is None]
-        _real_int8(model, config.per_channel_wts, fp32_modules, ranges, data, out, result)
+        _real_int8(model, config.per_channel_wts, fp32_modules, ranges, data, out, result, write_onnx)
         model.to(device)
     else:
         report["top1"] = report["simulated_top1"]
@@ -74,7 +76,8 @@ def quantize_post_training(loaded: LoadedModel, config: PostTrainConfig, stats: 
     return result
 
 
-def quantize_qat_model(loaded: LoadedModel, data: QuantizeData, out: Path, device: torch.device) -> QuantizeResult:
+def quantize_qat_model(loaded: LoadedModel, data: QuantizeData, out: Path, device: torch.device,
+                       write_onnx: bool = False) -> QuantizeResult:
     """A model trained with QAT quantizers to real int8, with the activation ranges it learned."""
     model = loaded.model.to(device).eval()
     qat = _evaluate(model, data.test_loader, device)
@@ -85,12 +88,12 @@ def quantize_qat_model(loaded: LoadedModel, data: QuantizeData, out: Path, devic
               "fp32_layers": [], "source": "QAT quantizers of the checkpoint"}
     out.mkdir(parents=True, exist_ok=True)
     result = QuantizeResult(report, {})
-    _real_int8(model, True, [], ranges, data, out, result)
+    _real_int8(model, True, [], ranges, data, out, result, write_onnx)
     return result
 
 
 def _real_int8(model: nn.Module, per_channel: bool, fp32_modules, ranges, data: QuantizeData, out: Path,
-               result: QuantizeResult) -> None:
+               result: QuantizeResult, write_onnx: bool) -> None:
     cpu_model = model.cpu()
     example = data.calibration[0][:1].cpu()
     int8 = convert_to_int8(cpu_model, (example,), [batch.cpu() for batch in data.calibration], fp32_modules,
@@ -108,6 +111,21 @@ def _real_int8(model: nn.Module, per_channel: bool, fp32_modules, ranges, data: 
         "fp32_modules": int8.fp32_modules, "fp32_file_bytes": state_dict_bytes(cpu_model), "int8_file_bytes": size,
         "fp32_latency_ms": latency["fp32"].median_ms, "int8_latency_ms": latency["int8"].median_ms,
         "speedup": speedup(latency["int8"], latency["fp32"]), "latency_batch_size": batch.shape[0]})
+    if write_onnx:
+        _int8_onnx(int8, data.calibration[0].cpu(), out / "model_int8.onnx", result)
+
+
+def _int8_onnx(int8, batch: torch.Tensor, path: Path, result: QuantizeResult) -> None:
+    """The same int8 model as QDQ ONNX, run once in onnxruntime on a calibration batch."""
+    from torch.onnx.errors import UnsupportedOperatorError
+
+    try:
+        save_int8_onnx(int8, (batch[:1],), path, OPSET)
+    except UnsupportedOperatorError as err:
+        result.report["int8_onnx"] = f"not written: {str(err).strip().splitlines()[0]}"
+        return
+    result.files["int8_onnx"] = str(path)
+    result.report["onnx_max_abs_diff"] = max_abs_diff(run_onnx(path, batch), int8(batch))
 
 
 def _module_ranges(model: nn.Module, config: PostTrainConfig, stats: Dict) -> Dict[str, tuple]:

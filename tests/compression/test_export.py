@@ -75,3 +75,14 @@ def test_unknown_format_and_calibration_size(digits, tmp_path):
         export_fp32(loaded.model, (1, 8, 8), "tflite", tmp_path / "x")
     with pytest.raises(UserError, match="calibration size"):
         calibration_images(loaded, DatasetConfig(name="digits"), 0)
+
+
+def test_onnx_without_the_export_extra_says_how_to_install_it(digits, tmp_path, monkeypatch):
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "onnxruntime" else real_find_spec(name, *args))
+    loaded, _ = digits
+    with pytest.raises(UserError, match=r"need onnxruntime: pip install 'compressor\[export\]'"):
+        export_fp32(loaded.model, (1, 8, 8), "onnx", tmp_path / "model.onnx")
