@@ -80,6 +80,10 @@ def active() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
+def is_main_process() -> bool:
+    return not active() or dist.get_rank() == 0
+
+
 def sum_across_ranks(tensor: torch.Tensor) -> torch.Tensor:
     """The element-wise sum over all processes (the tensor itself in a single process)."""
     if active():

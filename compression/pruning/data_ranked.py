@@ -1,16 +1,18 @@
 """Filter pruners ranked by what the data does: activations (APoZ, mean) or weight x gradient.
 
 Statistics are gathered during the training steps of each due epoch and the masks are set at
-that epoch's end, so the ranking always reflects the epoch just trained.
+that epoch's end, so the ranking always reflects the epoch just trained. A checkpoint written
+part-way through such an epoch carries what was gathered so far (all processes' together),
+and the resumed epoch adds to it.
 """
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Optional
 
 import torch
 
 from ..components import PRUNERS
-from ..distributed import sum_across_ranks
+from ..distributed import is_main_process, sum_across_ranks
 from ..errors import UserError
 from .base import PruneStep
 from .configs import RankedStructureAGPConfig, RankedStructureConfig
@@ -30,14 +32,31 @@ class DataRankedFilterPruner(RankedStructurePruner):
         self._sums: Dict[str, torch.Tensor] = {}
         self._counts: Dict[str, float] = {}
         self._handles = []
+        self._carried: Optional[Dict[str, Dict]] = None  # an interrupted epoch's statistics
 
     def epoch_begins(self) -> None:
         self.start_collecting()
 
     def start_collecting(self) -> None:
         self.stop_collecting()
+        carried, self._carried = self._carried, None
         self._sums, self._counts = {}, {}
+        if carried and is_main_process():  # the other processes add only their own share to it
+            self._sums = {name: sums.to(self.weight(name).device) for name, sums in carried["sums"].items()}
+            self._counts = dict(carried["counts"])
         self._handles = [self._hook(name) for name in self.weights]
+
+    def state_dict(self) -> Dict[str, Dict]:
+        """What this epoch gathered so far, while it is gathering (every process must call this)."""
+        if not self._handles:
+            return {}
+        names = sorted(self._sums)
+        sums = {name: sum_across_ranks(self._sums[name]) for name in names}
+        counts = sum_across_ranks(torch.tensor([self._counts[name] for name in names], dtype=torch.float64))
+        return {"sums": sums, "counts": dict(zip(names, counts.tolist()))}
+
+    def load_state_dict(self, state: Dict[str, Dict]) -> None:
+        self._carried = state or None
 
     def stop_collecting(self) -> None:
         for handle in self._handles:

@@ -8,9 +8,11 @@ import sys
 import torch
 import torch.multiprocessing as mp
 
-from compressor.compression.distributed import Ranks, leave
+from compressor.compression.distributed import Ranks, barrier, leave
+from compressor.compression.errors import TrainingInterrupted
 from compressor.compression.schedule import parse_schedule_text
-from compressor.compression.training import TrainOptions, apply_overrides, fit, prepare_run
+from compressor.compression.training import Reporter, TrainOptions, apply_overrides, fit, prepare_run
+from compressor.compression.training.stopping import StopRequest
 from processes import wait_for
 
 SCHEDULE = """version: 1
@@ -127,6 +129,53 @@ policies:
 """
     mp.spawn(_train_rank, args=(tmp_path, free_port(), late), nprocs=2, join=True)
     assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["epoch"] == 1
+
+
+APOZ_IN_EPOCH_0 = SCHEDULE + """
+pruners:
+  apoz:
+    class: ActivationAPoZRankedFilterPruner
+    group_type: Filters
+    desired_sparsity: 0.5
+    weights: [conv2.weight]
+policies:
+  - pruner: {instance_name: apoz}
+    epochs: [0]
+"""
+
+
+class _StopAtStep(Reporter):
+    def __init__(self, stop, step):
+        self.stop, self.step = stop, step
+
+    def on_step_end(self, epoch, step, steps_per_epoch):
+        if (epoch, step) == (0, self.step):
+            self.stop.request(signal.SIGTERM)
+
+
+def _stop_and_resume_rank(rank, out, port):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    schedule = apply_overrides(parse_schedule_text(APOZ_IN_EPOCH_0), TrainOptions(out=str(out / "run")))
+    stop = StopRequest()
+    try:
+        fit(prepare_run(schedule, write_tensorboard=False, ranks=Ranks(rank, 2, rank)), _StopAtStep(stop, 1), stop)
+    except TrainingInterrupted:
+        pass
+    barrier()  # the first process has written the checkpoint
+    checkpoint = out / "run" / "checkpoint.pt"
+    carried = torch.load(checkpoint, weights_only=True)["policies_state"]["0:apoz"]["counts"]
+    resumed = prepare_run(schedule, resume=str(checkpoint), write_tensorboard=False, ranks=Ranks(rank, 2, rank))
+    fit(resumed)
+    torch.save({"carried": carried, "mask": resumed.scheduler.masks.masks["conv2.weight"]}, out / f"rank{rank}.pt")
+    leave()
+
+
+def test_an_interrupted_epoch_of_activation_statistics_resumes_with_every_processs_share(tmp_path):
+    mp.spawn(_stop_and_resume_rank, args=(tmp_path, free_port()), nprocs=2, join=True)
+    first, second = (torch.load(tmp_path / f"rank{rank}.pt", weights_only=True) for rank in range(2))
+    assert first["carried"] == {"conv2.weight": 6.0}  # 3 steps done in each of the 2 processes
+    assert torch.equal(first["mask"], second["mask"]) and not first["mask"].all()
 
 
 def test_sigterm_to_torchrun_stops_every_process_at_the_same_step_with_one_checkpoint(tmp_path):

@@ -45,8 +45,25 @@ class StopAt(Reporter):
             self.stop.request(signal.SIGTERM)
 
 
-def prepare(tmp_path, name, resume=None):
-    schedule = apply_overrides(parse_schedule_text(SCHEDULE), TrainOptions(out=str(tmp_path / name)))
+APOZ_SCHEDULE = """
+version: 1
+model: {arch: digits_cnn}
+dataset: {name: digits, batch_size: 128}
+training: {epochs: 2, optimizer: sgd, lr: 0.05, momentum: 0.9, seed: 5}
+pruners:
+  apoz:
+    class: ActivationAPoZRankedFilterPruner
+    group_type: Filters
+    desired_sparsity: 0.5
+    weights: [conv2.weight]
+policies:
+  - pruner: {instance_name: apoz}
+    epochs: [1]
+"""
+
+
+def prepare(tmp_path, name, resume=None, text=SCHEDULE):
+    schedule = apply_overrides(parse_schedule_text(text), TrainOptions(out=str(tmp_path / name)))
     return prepare_run(schedule, resume=resume, write_tensorboard=False)
 
 
@@ -71,6 +88,22 @@ def test_a_stop_mid_epoch_writes_a_checkpoint_that_resumes_bit_for_bit(tmp_path)
         assert torch.equal(a, b), name
     assert [r["top1"] for r in resumed.history] == [r["top1"] for r in straight.history]
     assert [r["train_loss"] for r in resumed.history] == pytest.approx([r["train_loss"] for r in straight.history])
+
+
+def test_activation_statistics_of_an_interrupted_epoch_carry_over_to_its_resumed_part(tmp_path):
+    straight = prepare(tmp_path, "straight", text=APOZ_SCHEDULE)
+    fit(straight)
+    stopped = prepare(tmp_path, "stopped", text=APOZ_SCHEDULE)
+    stop = StopRequest()
+    with pytest.raises(TrainingInterrupted):
+        fit(stopped, StopAt(stop, epoch=1, step=4), stop)  # APoZ gathers during epoch 1, ranks at its end
+    checkpoint = tmp_path / "stopped" / "checkpoint.pt"
+    assert load_checkpoint(checkpoint)["policies_state"]["0:apoz"]["counts"] == {"conv2.weight": 6.0}
+    resumed = prepare(tmp_path, "stopped", resume=str(checkpoint), text=APOZ_SCHEDULE)
+    fit(resumed)
+    straight_mask = straight.scheduler.masks.masks["conv2.weight"]
+    assert torch.equal(resumed.scheduler.masks.masks["conv2.weight"], straight_mask)
+    assert not straight_mask.all()
 
 
 def test_a_stop_during_the_last_step_of_an_epoch_resumes_at_the_next(tmp_path):
