@@ -1,6 +1,7 @@
 """Checkpoint files: atomic writes, weights-only loads, models rebuilt from their arch name."""
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import tempfile
@@ -16,18 +17,38 @@ FORMAT = "compressor-checkpoint"
 
 
 def atomic_write(path: Union[str, Path], write) -> None:
-    """Call write(file_path) on a temporary file beside `path`, then rename it over `path`."""
+    """Call write(file_path) on a temporary file beside `path`, then rename it over `path`.
+
+    The data reach the disk before the rename, and the rename before returning, so after a
+    crash or a power loss `path` holds the old file or the new one, never a torn one.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
+        _fsync(tmp, os.O_RDONLY)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    _fsync(path.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+
+
+def _fsync(path: Union[str, Path], flags: int) -> None:
+    try:
+        fd = os.open(path, flags)
+    except OSError:  # a folder cannot be opened on some platforms (Windows): nothing to sync there
+        return
+    try:
+        os.fsync(fd)
+    except OSError as err:
+        if err.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):  # syncing not supported there
+            raise
+    finally:
+        os.close(fd)
 
 
 def save_checkpoint(payload: Dict[str, Any], path: Union[str, Path]) -> None:

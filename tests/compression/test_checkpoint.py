@@ -60,3 +60,17 @@ def test_a_failed_write_leaves_the_previous_file(tmp_path):
         atomic_write(target, crash)
     assert load_checkpoint(target)["epoch"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
+
+
+def test_the_data_reach_the_disk_before_the_rename_and_the_rename_after(tmp_path, monkeypatch):
+    import os
+
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}"))),
+                                                  real_fsync(fd))[1])
+    monkeypatch.setattr(os, "replace", lambda src, dst: (events.append(("replace", str(dst))), real_replace(src, dst))[1])
+    target = tmp_path / "c.pt"
+    save_checkpoint({"epoch": 1}, target)
+    assert [kind for kind, _ in events] == ["fsync", "replace", "fsync"]
+    assert ".c.pt." in events[0][1] and events[2][1] == str(tmp_path)
