@@ -5,7 +5,8 @@ import click
 
 from ..compression.models import build_model, model_info
 from ..compression.schedule import load_schedule
-from ..compression.training.setup import DEFAULT_ARCH, TrainOptions, apply_overrides, check_schedule_with_model
+from ..compression.training.checks import check_schedule_with_model
+from ..compression.training.setup import DEFAULT_ARCH, TrainOptions, apply_overrides
 from .common import console, emit_json, json_option
 
 
@@ -24,12 +25,14 @@ def validate(schedule_path, arch, as_json):
     schedule = apply_overrides(load_schedule(schedule_path), TrainOptions(arch=arch))
     arch_name = schedule.model.arch or DEFAULT_ARCH
     model = build_model(arch_name, num_classes=schedule.model.num_classes)
-    check_schedule_with_model(schedule, model, model_info(arch_name))
+    notes = check_schedule_with_model(schedule, model, model_info(arch_name))
     counts = {section: len(items) for section, items in schedule.components.items()}
     if as_json:
         emit_json({"valid": True, "schedule": schedule_path, "arch": arch_name,
-                   "policies": len(schedule.policies), **counts})
+                   "policies": len(schedule.policies), **counts, "notes": notes})
         return
+    for note in notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
     parts = ", ".join(f"{n} {section}" for section, n in counts.items() if n)
     console.print(f"[green]valid:[/] {schedule_path} ({arch_name}; {len(schedule.policies)} policies"
                   f"{'; ' + parts if parts else ''})", highlight=False)

@@ -203,13 +203,6 @@ def _build_component(kind: str, component, context: BuildContext):
         raise ScheduleError([Problem(component.path, str(err), component.line)]) from None
 
 
-def check_schedule_with_model(schedule: Schedule, model: nn.Module, info: ModelInfo) -> None:
-    """Every check train makes before the first batch: names against the model, components built."""
-    check_against_model(schedule, model)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    build_scheduler(schedule, BuildContext(model, optimizer, MaskStore(model), info.input_shape, torch.device("cpu")))
-
-
 def _build_model(schedule: Schedule, resuming: bool = False):
     spec = schedule.model
     arch = spec.arch or DEFAULT_ARCH

@@ -58,12 +58,29 @@ distillation:
     ("{student: conv2, teacher: conv2, loss: mse}",
      "loss mse needs equal shapes, got student (16, 8, 8), teacher (64, 8, 8)"),
 ])
-def test_bad_hints_stop_train_before_anything_is_written(cli, tmp_path, hint, expected):
+def test_bad_hints_stop_train_before_anything_is_written_and_fail_validate(cli, tmp_path, hint, expected):
     schedule = tmp_path / "s.yaml"
     schedule.write_text(HINTS.replace("TEACHER", teacher(tmp_path)).replace("HINT", hint))
     result = cli("train", "--schedule", schedule, "--out", tmp_path / "o")
     assert result.code == 2 and expected in result.err and "Traceback" not in result.err
     assert not (tmp_path / "o").exists()
+    checked = cli("validate", "--schedule", schedule)
+    assert checked.code == 2 and expected in checked.err
+
+
+def test_validate_accepts_good_hints_and_checks_a_teacher_not_trained_yet_by_its_arch(cli, tmp_path):
+    schedule = tmp_path / "s.yaml"
+    schedule.write_text(HINTS.replace("TEACHER", teacher(tmp_path)).replace("HINT", "{student: conv2, teacher: conv2}"))
+    assert cli("validate", "--schedule", schedule).code == 0
+    later = "{arch: digits_cnn, checkpoint: runs/later/best.pt}"
+    schedule.write_text(HINTS.replace("{checkpoint: TEACHER}", later).replace("HINT", "{student: conv2, teacher: fc}"))
+    result = cli("validate", "--schedule", schedule)
+    assert result.code == 2 and "unknown teacher module 'fc'" in result.err
+    schedule.write_text(HINTS.replace("{checkpoint: TEACHER}", later).replace("HINT", "{student: conv2, teacher: conv2}"))
+    result = cli("validate", "--schedule", schedule, "--json")
+    assert result.code == 0
+    assert result.json()["notes"] == ["distillation.teacher.checkpoint runs/later/best.pt does not exist yet: "
+                                      "checked against an untrained digits_cnn"]
 
 
 def test_hint_arguments_are_validated_with_their_line(cli, tmp_path):
