@@ -24,18 +24,17 @@ training: {epochs: 2, lr: 0.05, seed: 0}
 # Statistics that differ between processes (activations of their own images, LSQ's first
 # step sizes), a thinning step and distillation with a hint: every process must still end
 # with the same model.
+APOZ_PRUNER = """
+pruners:
+  apoz: {class: ActivationAPoZRankedFilterPruner, group_type: Filters, desired_sparsity: 0.5, weights: [conv2.weight]}
+"""
 COMPRESSION = SCHEDULE + """
 distillation:
   teacher: {arch: digits_cnn}
   temperature: 2.0
   hints:
     - {student: conv3, teacher: conv3, loss: attention}
-pruners:
-  apoz:
-    class: ActivationAPoZRankedFilterPruner
-    group_type: Filters
-    desired_sparsity: 0.5
-    weights: [conv2.weight]
+""" + APOZ_PRUNER + """
 quantizers:
   lsq: {class: LSQQuantizer, bits_activations: 8, bits_weights: 8}
 extensions:
@@ -131,13 +130,7 @@ policies:
     assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["epoch"] == 1
 
 
-APOZ_IN_EPOCH_0 = SCHEDULE + """
-pruners:
-  apoz:
-    class: ActivationAPoZRankedFilterPruner
-    group_type: Filters
-    desired_sparsity: 0.5
-    weights: [conv2.weight]
+APOZ_IN_EPOCH_0 = SCHEDULE + APOZ_PRUNER + """
 policies:
   - pruner: {instance_name: apoz}
     epochs: [0]

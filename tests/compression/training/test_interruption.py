@@ -10,10 +10,12 @@ from compressor.compression.schedule import parse_schedule_text
 from compressor.compression.training import Reporter, TrainOptions, apply_overrides, fit, prepare_run
 from compressor.compression.training.stopping import StopRequest
 
-SCHEDULE = """
+DIGITS = """
 version: 1
 model: {arch: digits_cnn}
 dataset: {name: digits, batch_size: 128}
+"""
+SCHEDULE = DIGITS + """
 training: {epochs: 3, optimizer: sgd, lr: 0.05, momentum: 0.9, seed: 3}
 pruners:
   agp:
@@ -45,17 +47,10 @@ class StopAt(Reporter):
             self.stop.request(signal.SIGTERM)
 
 
-APOZ_SCHEDULE = """
-version: 1
-model: {arch: digits_cnn}
-dataset: {name: digits, batch_size: 128}
+APOZ_SCHEDULE = DIGITS + """
 training: {epochs: 2, optimizer: sgd, lr: 0.05, momentum: 0.9, seed: 5}
 pruners:
-  apoz:
-    class: ActivationAPoZRankedFilterPruner
-    group_type: Filters
-    desired_sparsity: 0.5
-    weights: [conv2.weight]
+  apoz: {class: ActivationAPoZRankedFilterPruner, group_type: Filters, desired_sparsity: 0.5, weights: [conv2.weight]}
 policies:
   - pruner: {instance_name: apoz}
     epochs: [1]
