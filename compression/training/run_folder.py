@@ -15,6 +15,15 @@ from ..checkpoint import atomic_write, save_checkpoint
 from ..sparsity import layer_sparsities, prunable_weights
 
 
+def _if_writing(method):
+    """The method does nothing in a process that does not write (every process but the first)."""
+    @functools.wraps(method)
+    def guarded(self, *args, **kwargs):
+        if self.writes:
+            method(self, *args, **kwargs)
+    return guarded
+
+
 class RunFolder:
     """Where a run writes. With several processes only the first one writes (`writes`)."""
 
@@ -34,21 +43,18 @@ class RunFolder:
     def best_path(self) -> Path:
         return self.path / "best.pt"
 
+    @_if_writing
     def write_schedule(self, text: str) -> None:
-        if not self.writes:
-            return
         atomic_write(self.path / "schedule.yaml", lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
+    @_if_writing
     def save(self, payload: Dict[str, Any], best: bool) -> None:
-        if not self.writes:
-            return
         save_checkpoint(payload, self.checkpoint_path)
         if best:
             atomic_write(self.best_path, lambda tmp: shutil.copyfile(self.checkpoint_path, tmp))
 
+    @_if_writing
     def log_epoch(self, record: Dict[str, Any], model: nn.Module) -> None:
-        if not self.writes:
-            return
         # TensorBoard goes through numpy; OpenBLAS threads left spinning after it slow the
         # next epoch's torch threads on small machines, so numpy gets one thread here.
         with _blas_controller().limit(limits=1, user_api="blas"):
@@ -70,16 +76,14 @@ class RunFolder:
             _add_histogram(writer, f"weights/{name}", weight.detach(), epoch)
         writer.flush()
 
+    @_if_writing
     def write_json(self, name: str, data: Dict[str, Any]) -> None:
-        if not self.writes:
-            return
         text = json.dumps(data, indent=2)
         atomic_write(self.path / name, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
+    @_if_writing
     def truncate_metrics(self, epochs_done: int) -> None:
         """On resume, drop metric lines written after the checkpoint being resumed."""
-        if not self.writes:
-            return
         metrics = self.path / "metrics.jsonl"
         if not metrics.exists():
             return
