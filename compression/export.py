@@ -143,13 +143,9 @@ def _onnx_fp32(model: nn.Module, batch: torch.Tensor, path: str) -> None:
 
 def _onnx_int8(int8: Int8Model, model: nn.Module, batches: Sequence[torch.Tensor], out: PathLike) -> str:
     """Write the int8 ONNX file; returns where its quantization comes from."""
-    from torch.onnx.errors import UnsupportedOperatorError
-
-    try:
-        save_int8_onnx(int8, (batches[0],), out, OPSET)
+    reason = save_int8_onnx(int8, (batches[0],), out, OPSET)
+    if reason is None:
         return "the PyTorch int8 model"
-    except UnsupportedOperatorError as err:
-        reason = str(err).strip().splitlines()[0]
     atomic_write(out, lambda tmp: _onnx_static_quantized(model, batches, tmp))
     return f"onnxruntime's static quantizer ({reason})"
 

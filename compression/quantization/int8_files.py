@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence, Union
+from typing import Optional, Sequence, Union
 
 import torch
 
@@ -34,15 +34,22 @@ def save_int8_torchscript(int8: Int8Model, example_inputs: Sequence[torch.Tensor
     return file_bytes(path)
 
 
-def save_int8_onnx(int8: Int8Model, example_inputs: Sequence[torch.Tensor], path: PathLike, opset: int) -> None:
+def save_int8_onnx(int8: Int8Model, example_inputs: Sequence[torch.Tensor], path: PathLike,
+                   opset: int) -> Optional[str]:
     """Write the int8 model as QDQ ONNX (batch dimension dynamic).
 
-    Raises `torch.onnx.errors.UnsupportedOperatorError` for a quantized op ONNX has no form for.
+    Returns None, or why it could not: a quantized op that has no ONNX form (nothing written then).
     """
+    from torch.onnx.errors import UnsupportedOperatorError
+
     with quantized_engine(int8.engine), torch.no_grad(), torch_deprecations_silenced():
-        atomic_write(path, lambda tmp: torch.onnx.export(
-            int8.module, tuple(example_inputs), tmp, opset_version=opset, dynamo=False, input_names=["input"],
-            output_names=["output"], dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}}))
+        try:
+            atomic_write(path, lambda tmp: torch.onnx.export(
+                int8.module, tuple(example_inputs), tmp, opset_version=opset, dynamo=False, input_names=["input"],
+                output_names=["output"], dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}}))
+        except UnsupportedOperatorError as err:
+            return str(err).strip().splitlines()[0]
+    return None
 
 
 def load_int8_torchscript(path: PathLike, engine: str = "x86") -> torch.jit.ScriptModule:
