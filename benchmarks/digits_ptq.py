@@ -43,7 +43,7 @@ def torch_ao_int8(model: torch.nn.Module, checkpoint: Path) -> torch.nn.Module:
     from torch.ao.quantization import get_default_qconfig_mapping
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
-    calibration = [images for images, _ in calibration_loader(load_model(str(checkpoint)), DIGITS, 256)]
+    calibration = [images for images, _ in calibration_loader(load_model(str(checkpoint)).info, DIGITS, 256)]
     with torch_deprecations_silenced():
         prepared = prepare_fx(model, get_default_qconfig_mapping("x86"), (calibration[0][:1],))
         with torch.no_grad():

@@ -4,9 +4,9 @@ from __future__ import annotations
 import click
 
 from ..compression.benchmark import compare_loaded, dense_counterpart
-from ..compression.errors import UserError
+from ..compression.core.errors import UserError
 from ..compression.model_source import load_model
-from ..compression.training.setup import resolve_device
+from ..compression.device import resolve_device
 from .common import console, emit_json, json_option, model_options, render_table
 
 

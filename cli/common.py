@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import fields
 from typing import Any, Callable, Dict, Iterable, Optional
 
 import click
@@ -30,6 +31,23 @@ def dataset_options(func: Callable) -> Callable:
     func = click.option("--batch-size", type=click.IntRange(min=1), help="Images per batch.")(func)
     func = click.option("--data-dir", type=click.Path(file_okay=False), help="Folder with the dataset files.")(func)
     return click.option("--dataset", help="Dataset name (default: the model's own).")(func)
+
+
+def options_from(declared: type, exclude: Iterable[str] = ()) -> Callable:
+    """One flag per field of a library options dataclass, with the type and help declared there."""
+    def decorate(func: Callable) -> Callable:
+        for declared_field in reversed(fields(declared)):
+            if declared_field.name in exclude:
+                continue
+            flag = "--" + declared_field.name.replace("_", "-")
+            kind, help_text = declared_field.metadata["kind"], declared_field.metadata["help"]
+            if kind is bool:
+                func = click.option(flag, is_flag=True, default=None, help=help_text)(func)
+            else:
+                func = click.option(flag, type=kind, help=help_text)(func)
+        return func
+
+    return decorate
 
 
 def emit_json(data: Dict[str, Any]) -> None:

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import click
 
-from ..compression import components
+from ..compression.core import components
 from ..compression.models import MODELS
-from ..compression.schedule import parse as _load_registrations  # noqa: F401
+from ..compression.builtins import load_builtins
 from ..datasets import DATASETS
 from .common import emit_json, json_option, render_table
 
@@ -27,6 +27,7 @@ def list_command(kind, as_json):
       compressor list models
       compressor list lr_schedulers --json
     """
+    load_builtins()
     entries = list(REGISTRIES[kind])
     items = [{"name": e.name, "description": e.description, "arguments": _arguments(e.config), **e.extra}
              for e in entries]

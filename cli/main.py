@@ -1,28 +1,44 @@
 """Entry point: the command group and the mapping of errors to exit statuses (0, 2 user error, 1 failure)."""
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import traceback
+from typing import List, Optional
 
 import click
 
-from ..compression.errors import TrainingDiverged, TrainingInterrupted, UserError
-from .benchmark import benchmark
+from ..compression.core.errors import TrainingDiverged, TrainingInterrupted, UserError, did_you_mean
 from .common import console
-from .evaluate import evaluate
-from .export import export
-from .list_cmd import list_command
-from .quantize import quantize
-from .schema import schema
-from .sensitivity import sensitivity
-from .summary import summary
-from .thin import thin
-from .train import train
-from .validate import validate
+
+# command -> (module of compressor.cli, click command in it); a command's module is imported only
+# when that command runs, so each command loads what it uses and no more.
+COMMANDS = {
+    "train": ("train", "train"), "evaluate": ("evaluate", "evaluate"), "summary": ("summary", "summary"),
+    "benchmark": ("benchmark", "benchmark"), "validate": ("validate", "validate"), "schema": ("schema", "schema"),
+    "list": ("list_cmd", "list_command"), "thin": ("thin", "thin"), "quantize": ("quantize", "quantize"),
+    "export": ("export", "export"), "sensitivity": ("sensitivity", "sensitivity"),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> List[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> Optional[click.Command]:
+        if cmd_name not in COMMANDS:
+            return None
+        module, attribute = COMMANDS[cmd_name]
+        return getattr(importlib.import_module(f"{__package__}.{module}"), attribute)
+
+    def resolve_command(self, ctx: click.Context, args: List[str]):
+        if args and not args[0].startswith("-") and args[0] not in COMMANDS:
+            raise click.UsageError(did_you_mean(args[0], COMMANDS, "command"), ctx)
+        return super().resolve_command(ctx, args)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="compressor")
 def cli() -> None:
     """Make PyTorch image classifiers smaller and faster from one YAML schedule.
@@ -33,10 +49,6 @@ def cli() -> None:
       compressor summary --arch resnet18
       compressor list models
     """
-
-
-for command in (train, evaluate, summary, benchmark, validate, schema, list_command, thin, quantize, export, sensitivity):
-    cli.add_command(command)
 
 
 def main(argv=None) -> None:

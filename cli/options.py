@@ -5,9 +5,9 @@ from typing import Optional
 
 from pydantic import ValidationError
 
-from ..compression.errors import UserError
+from ..compression.core.errors import UserError
 from ..datasets import DATASETS, DatasetConfig
-from ..compression.errors import did_you_mean
+from ..compression.core.errors import did_you_mean
 
 
 def dataset_config(default_name: str, name: Optional[str], data_dir: Optional[str],

@@ -5,14 +5,14 @@ from pathlib import Path
 
 import click
 
-from ..compression.errors import UserError
+from ..compression.core.errors import UserError
 from ..compression.export import require_onnx
 from ..compression.model_source import LoadedModel, load_model
 from ..compression.quantization.stats import calibration_loader, collect_activation_stats
-from ..compression.quantization.post_training import quantize_post_training, quantize_qat_model
+from ..compression.workflows.post_training import quantize_post_training, quantize_qat_model
 from ..compression.quantization.qat import qat_activation_ranges
 from ..compression.quantization.stats_format import read_stats, write_stats
-from ..compression.training.setup import resolve_device
+from ..compression.device import resolve_device
 from .common import dataset_options, emit_json, json_option, render_mapping
 from .options import dataset_config
 from .quantize_render import default_out, ptq_settings, quantize_data, render_quantize
@@ -81,7 +81,7 @@ def quantize(checkpoint, collect_stats, stats_path, schedule_path, bits_activati
 
 def _collect(loaded: LoadedModel, path: str, size: int, device: str, as_json: bool, data: dict) -> None:
     config = dataset_config(loaded.dataset, data["dataset"], data["data_dir"], data["batch_size"], data["workers"])
-    loader = calibration_loader(loaded, config, size)
+    loader = calibration_loader(loaded.info, config, size)
     stats = collect_activation_stats(loaded.model, loader, resolve_device(device))
     write_stats(stats, path)
     result = {"stats": path, "modules": len(stats), "images": len(loader.dataset)}

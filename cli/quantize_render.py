@@ -7,9 +7,9 @@ from typing import Any, Dict, Optional
 from pydantic import ValidationError
 
 from ..datasets import build_datasets, build_loaders
-from ..compression.errors import UserError
+from ..compression.core.errors import UserError
 from ..compression.model_source import test_loader
-from ..compression.quantization.post_training import QuantizeData
+from ..compression.workflows.post_training import QuantizeData
 from ..compression.quantization.ptq_config import PostTrainConfig
 from ..compression.quantization.registration import post_train_config
 from ..compression.quantization.stats import calibration_loader
@@ -29,7 +29,7 @@ def ptq_settings(schedule_path: Optional[str], flags: Dict[str, Any]) -> PostTra
 
 
 def quantize_data(loaded, dataset, calibration_size: int) -> QuantizeData:
-    calibration = [images for images, *_ in calibration_loader(loaded, dataset, calibration_size)]
+    calibration = [images for images, *_ in calibration_loader(loaded.info, dataset, calibration_size)]
     splits = build_datasets(dataset, loaded.info.input_shape, loaded.info.num_classes, 0)
     val = build_loaders(splits, dataset.batch_size, dataset.workers, 0).val
     return QuantizeData(calibration, val, test_loader(loaded, dataset))

@@ -7,20 +7,21 @@ from pathlib import Path
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from ..compression.errors import UserError
+from ..compression.core.errors import UserError
 from ..compression.model_source import load_model
-from ..compression.sensitivity import (GRANULARITIES, baseline_top1, dense_top1, parse_sparsities,
+from ..compression.workflows.sensitivity import (GRANULARITIES, baseline_top1, dense_top1, parse_sparsities,
                                        sensitivity_sweep, suggest_schedule, suggested_levels)
-from ..compression.sensitivity_data import validation_batches
-from ..compression.sensitivity_outputs import write_csv, write_plot, write_tensorboard, write_text
-from ..compression.training.setup import resolve_device
+from ..compression.workflows.sensitivity_data import validation_batches
+from ..compression.workflows.sensitivity_outputs import write_csv, write_plot, write_tensorboard, write_text
+from ..compression.device import resolve_device
 from .common import console, dataset_options, emit_json, json_option, render_table
 from .options import dataset_config
 
 
 @click.command()
-@click.option("--model", "arch", required=True, help="Model name (see `compressor list models`).")
-@click.option("--checkpoint", type=click.Path(dir_okay=False), help="Use this checkpoint's weights (same model).")
+@click.option("--arch", "--model", "arch",
+              help="Model name (see `compressor list models`); --model is Distiller's name for it.")
+@click.option("--checkpoint", type=click.Path(dir_okay=False), help="Use this checkpoint's model and weights.")
 @click.option("--pretrained", is_flag=True, help="Pretrained weights from the local torch cache.")
 @dataset_options
 @click.option("--sparsities", default="0:0.95:0.05", show_default=True,
@@ -40,8 +41,9 @@ def sensitivity(arch, checkpoint, pretrained, dataset, data_dir, batch_size, wor
 
     \b
     Examples:
-      compressor sensitivity --model digits_cnn --sparsities 0,0.5,0.9
+      compressor sensitivity --arch digits_cnn --sparsities 0,0.5,0.9
       compressor sensitivity --model resnet18 --dataset fake --granularity filter --json
+      compressor sensitivity --checkpoint runs/digits/best.pt
     """
     levels = parse_sparsities(sparsities)
     loaded = _load(arch, checkpoint, pretrained)
@@ -69,15 +71,18 @@ def sensitivity(arch, checkpoint, pretrained, dataset, data_dir, batch_size, wor
 
 def _load(arch, checkpoint, pretrained):
     if not checkpoint:
+        if not arch:
+            raise UserError("give --arch NAME (or Distiller's --model NAME), or --checkpoint CKPT")
         return load_model(None, arch, bool(pretrained))
     if pretrained:
         raise UserError("give --checkpoint or --pretrained, not both")
     from ..compression.models import model_info
 
-    model_info(arch)  # unknown names: did-you-mean
+    if arch:
+        model_info(arch)  # unknown names: did-you-mean
     loaded = load_model(checkpoint, None)
-    if loaded.info.name != arch:
-        raise UserError(f"--model {arch} does not match checkpoint {checkpoint}, which holds '{loaded.info.name}'")
+    if arch and loaded.info.name != arch:
+        raise UserError(f"--arch {arch} does not match checkpoint {checkpoint}, which holds '{loaded.info.name}'")
     return loaded
 
 

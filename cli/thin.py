@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import click
 
-from ..compression.checkpoint import load_checkpoint, save_checkpoint
-from ..compression.thinning import thin_checkpoint
+from ..compression.core.checkpoint import load_checkpoint, save_checkpoint
+from ..compression.workflows.thin_checkpoint import thin_checkpoint
 from .common import console, emit_json, json_option, render_mapping
 
 

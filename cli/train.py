@@ -3,36 +3,21 @@ from __future__ import annotations
 
 import click
 
-from ..compression.checkpoint import load_checkpoint
+from ..compression.core.checkpoint import load_checkpoint
 from ..compression.distributed import leave, ranks_from_environment
-from ..compression.errors import UserError
+from ..compression.core.errors import UserError
 from ..compression.schedule import load_schedule, parse_schedule_text
 from ..compression.training import TrainOptions, apply_overrides, fit, prepare_run
-from .common import console, dataset_options, emit_json, json_option, model_options, render_table
+from .common import console, emit_json, json_option, options_from, render_table
 from .progress import RichReporter
 from .signals import stop_on_signals
 
 
 @click.command()
 @click.option("--schedule", "schedule_path", type=click.Path(), help="Schedule YAML file.")
-@model_options
-@dataset_options
-@click.option("--epochs", type=int, help="Number of epochs (overrides training.epochs).")
-@click.option("--lr", type=float, help="Initial learning rate.")
-@click.option("--seed", type=int, help="Seed for weights, data order and dropout.")
-@click.option("--device", help="cpu, cuda, cuda:N or auto.")
-@click.option("--out", type=click.Path(file_okay=False), help="Run folder (default runs/<schedule>-<timestamp>).")
-@click.option("--resume", type=click.Path(dir_okay=False), help="Continue from this checkpoint.pt.")
-@click.option("--kd-teacher", help="Distil from this teacher: a checkpoint file or a model name.")
-@click.option("--kd-temp", type=float, help="Distillation temperature.")
-@click.option("--kd-distill-wt", type=float, help="Weight of the distillation loss.")
-@click.option("--kd-student-wt", type=float, help="Weight of the student's cross-entropy.")
-@click.option("--kd-teacher-wt", type=float, help="Distiller's teacher weight (the teacher is frozen).")
-@click.option("--kd-start-epoch", type=int, help="First epoch that distils.")
+@options_from(TrainOptions)
 @json_option
-def train(schedule_path, checkpoint, arch, pretrained, dataset, data_dir, batch_size, workers,
-          epochs, lr, seed, device, out, resume, kd_teacher, kd_temp, kd_distill_wt, kd_student_wt,
-          kd_teacher_wt, kd_start_epoch, as_json):
+def train(schedule_path, as_json, **values):
     """Train and compress a model as the schedule says; write the run folder.
 
     \b
@@ -47,12 +32,9 @@ def train(schedule_path, checkpoint, arch, pretrained, dataset, data_dir, batch_
     SIGINT/SIGTERM finish the current step, write checkpoint.pt and exit 128+signal;
     --resume continues from that step.
     """
+    options = TrainOptions(**values)
+    resume = options.resume
     schedule = _schedule(schedule_path, resume)
-    options = TrainOptions(arch=arch, pretrained=pretrained, checkpoint=checkpoint, dataset=dataset,
-                           data_dir=data_dir, batch_size=batch_size, workers=workers, epochs=epochs,
-                           lr=lr, seed=seed, device=device, out=out, kd_teacher=kd_teacher, kd_temp=kd_temp,
-                           kd_distill_wt=kd_distill_wt, kd_student_wt=kd_student_wt, kd_teacher_wt=kd_teacher_wt,
-                           kd_start_epoch=kd_start_epoch)
     ranks = ranks_from_environment()
     try:
         with stop_on_signals() as stop:

@@ -10,7 +10,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 import torch
 from torch import nn
 
-from .errors import UserError
+from .core.errors import UserError
 from .model_source import LoadedModel
 from .models import ModelInfo, build_model
 

@@ -15,8 +15,11 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
-from .errors import UserError
+from .core.checkpoint import load_checkpoint
+from .core.errors import UserError
 from .hints import Hints, HintSection
+from .models import build_model, model_info
+from .restore import model_from_checkpoint
 
 
 class TeacherSection(BaseModel):
@@ -54,14 +57,12 @@ def teacher_from_flag(value: str) -> TeacherSection:
 
 
 def build_teacher(section: TeacherSection, num_classes: int, device: torch.device) -> nn.Module:
-    from .checkpoint import load_checkpoint, model_from_checkpoint
-    from .models import build_model, model_info
-
     if section.checkpoint:
-        teacher, info = model_from_checkpoint(load_checkpoint(section.checkpoint))
+        payload = load_checkpoint(section.checkpoint)
+        teacher, info = model_from_checkpoint(payload)
         if section.arch and section.arch != info.name:
             raise UserError(f"distillation.teacher: the checkpoint holds '{info.name}', not '{section.arch}'")
-        classes = load_checkpoint(section.checkpoint).get("num_classes", info.num_classes)
+        classes = payload.get("num_classes", info.num_classes)
     else:
         classes = model_info(section.arch).num_classes
         teacher = build_model(section.arch, pretrained=section.pretrained)

@@ -14,7 +14,7 @@ from typing import Iterable
 import torch
 import torch.distributed as dist
 
-from .errors import UserError
+from .core.errors import UserError
 
 
 @dataclass(frozen=True)

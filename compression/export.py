@@ -22,8 +22,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from ..datasets import DatasetConfig, build_datasets
-from .checkpoint import atomic_write
-from .errors import UserError
+from .core.checkpoint import atomic_write
+from .core.errors import UserError
 from .model_source import LoadedModel
 from .quantization.int8_backend import Int8Model, convert_to_int8
 from .quantization.int8_files import file_bytes, load_int8_torchscript, save_int8_onnx, save_int8_torchscript

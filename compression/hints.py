@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from .errors import UserError, did_you_mean
+from .core.errors import UserError, did_you_mean
 
 
 class HintSection(BaseModel):

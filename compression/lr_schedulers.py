@@ -10,7 +10,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 from torch.optim import lr_scheduler as torch_schedulers
 
-from .components import LR_SCHEDULERS
+from .core.components import LR_SCHEDULERS
 
 # These take Python callables or scheduler objects, which a YAML schedule cannot express.
 _NOT_EXPRESSIBLE = {"LambdaLR", "MultiplicativeLR", "SequentialLR", "ChainedScheduler", "LRScheduler",

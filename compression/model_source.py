@@ -7,8 +7,9 @@ from typing import Any, Dict, Optional
 from torch import nn
 
 from ..datasets import DatasetConfig, build_datasets, build_loaders
-from .checkpoint import load_checkpoint, model_from_checkpoint
-from .errors import UserError
+from .core.checkpoint import load_checkpoint
+from .restore import model_from_checkpoint
+from .core.errors import UserError
 from .models import ModelInfo, build_model, model_info
 
 

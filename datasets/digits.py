@@ -6,7 +6,7 @@ import torch
 from sklearn.datasets import load_digits
 from torch.utils.data import TensorDataset
 
-from compressor.compression.errors import UserError
+from compressor.compression.core.errors import UserError
 
 from .config import DatasetConfig
 from .registry import DATASETS, DataSplits, Shape

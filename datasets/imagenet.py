@@ -6,7 +6,7 @@ import os
 from torchvision import transforms as T
 from torchvision.datasets import ImageFolder
 
-from compressor.compression.errors import UserError
+from compressor.compression.core.errors import UserError
 
 from .config import DatasetConfig
 from .registry import DATASETS, DataSplits, Shape, require_data_dir

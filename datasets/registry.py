@@ -6,8 +6,8 @@ from typing import Tuple
 
 from torch.utils.data import Dataset
 
-from compressor.compression.errors import UserError
-from compressor.compression.registry import Registry
+from compressor.compression.core.errors import UserError
+from compressor.compression.core.registry import Registry
 
 from .config import DatasetConfig
 
@@ -35,7 +35,7 @@ def target_shape(config: DatasetConfig, input_shape: Shape) -> Shape:
 
 def require_data_dir(config: DatasetConfig) -> str:
     if not config.data_dir:
-        raise UserError(f"dataset '{config.name}' needs a data folder: pass --data-dir or set data.data_dir")
+        raise UserError(f"dataset '{config.name}' needs a data folder: pass --data-dir or set dataset.data_dir")
     return config.data_dir
 
 

@@ -10,7 +10,7 @@ from torch.utils.data import Subset
 from torchvision import datasets as tv
 from torchvision import transforms as T
 
-from compressor.compression.errors import UserError
+from compressor.compression.core.errors import UserError
 
 from .config import DatasetConfig
 from .registry import DATASETS, DataSplits, Shape, require_data_dir

@@ -1,7 +1,7 @@
 """Shared test helpers: a scheduler built from schedule text, and whole training runs."""
 import torch
 
-from compressor.compression.components import BuildContext
+from compressor.compression.core.components import BuildContext
 from compressor.compression.models import build_model, model_info
 from compressor.compression.pruning.masks import MaskStore
 from compressor.compression.schedule import parse_schedule_text

@@ -6,7 +6,7 @@ from pathlib import Path
 import yaml
 from hypothesis import strategies as st
 
-from compressor.compression.components import COMPONENT_SECTIONS, POLICY_KEYS
+from compressor.compression.core.components import COMPONENT_SECTIONS, POLICY_KEYS
 from compressor.compression.schedule.parse import TIMING_KEYS, TOP_LEVEL_KEYS
 
 SCHEDULES = sorted((Path(__file__).parents[1] / "schedules").glob("*.yaml"))

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from compressor.compression.checkpoint import save_checkpoint
+from compressor.compression.core.checkpoint import save_checkpoint
 from compressor.compression.models import build_model
 from compressor.compression.schedule import load_schedule
 from compressor.compression.training import TrainOptions, apply_overrides, fit, prepare_run

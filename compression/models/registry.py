@@ -6,8 +6,8 @@ from typing import Optional, Tuple
 
 import torch
 
-from ..errors import UserError
-from ..registry import Registry
+from ..core.errors import UserError
+from ..core.registry import Registry
 
 MODELS = Registry("model")
 

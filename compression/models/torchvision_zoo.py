@@ -10,7 +10,7 @@ import torch
 import torchvision
 from torch import nn
 
-from ..errors import UserError
+from ..core.errors import UserError
 from .registry import MODELS
 
 # Models whose pretrained builder changes the architecture to match the checkpoint.

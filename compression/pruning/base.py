@@ -6,9 +6,9 @@ from typing import Dict, List, Optional, Sequence
 
 import torch
 
-from ..components import BuildContext
-from ..errors import UserError, did_you_mean
-from ..schedule.model_check import resolve_parameter_name
+from ..core.components import BuildContext
+from ..core.errors import UserError, did_you_mean
+from ..core.param_names import resolve_parameter_name
 
 
 @dataclass(frozen=True)

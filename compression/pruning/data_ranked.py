@@ -11,9 +11,9 @@ from typing import Dict, Optional
 
 import torch
 
-from ..components import PRUNERS
+from ..core.components import PRUNERS
 from ..distributed import is_main_process, sum_across_ranks
-from ..errors import UserError
+from ..core.errors import UserError
 from .base import PruneStep
 from .configs import RankedStructureAGPConfig, RankedStructureConfig
 from .structure_pruners import RankedStructureAGPPruner, RankedStructurePruner

@@ -7,7 +7,7 @@ from typing import Dict, Iterable, Optional, Set
 import torch
 from torch import nn
 
-from ..schedule.model_check import resolve_parameter_name
+from ..core.param_names import resolve_parameter_name
 
 
 class MaskStore:

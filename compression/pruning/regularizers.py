@@ -7,8 +7,8 @@ import torch
 from pydantic import Field
 from typing_extensions import Annotated
 
-from ..components import REGULARIZERS
-from ..errors import UserError
+from ..core.components import REGULARIZERS
+from ..core.errors import UserError
 from ..policies import Policy, StepContext
 from .base import resolve_weights
 from .configs import PrunerConfig

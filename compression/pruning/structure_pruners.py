@@ -5,8 +5,8 @@ from typing import Dict
 
 import torch
 
-from ..components import PRUNERS
-from ..errors import UserError
+from ..core.components import PRUNERS
+from ..core.errors import UserError
 from .base import PruneStep, Pruner
 from .batchnorm import folded_weight, following_batchnorm
 from .configs import RandomLevelConfig, RankedStructureAGPConfig, RankedStructureConfig, ThresholdStructureConfig

@@ -9,7 +9,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from ..errors import UserError
+from ..core.errors import UserError
 
 GROUP_TYPES = ("Filters", "3D", "Channels", "Rows", "Cols", "Blocks", "2D", "4D")
 _DIMS = {"Filters": (4,), "3D": (4,), "Channels": (2, 4), "Rows": (2,), "Cols": (2,), "2D": (4,),

@@ -25,7 +25,7 @@ from typing import Any, Collection, Dict, Iterable, Iterator, List, Optional, Se
 import torch
 from torch import fx, nn
 
-from ..errors import UserError, did_you_mean
+from ..core.errors import UserError, did_you_mean
 from ..quiet import torch_deprecations_silenced
 
 Range = Tuple[float, float]

@@ -17,8 +17,8 @@ from typing import Optional, Sequence, Union
 
 import torch
 
-from ..checkpoint import atomic_write
-from ..errors import UserError
+from ..core.checkpoint import atomic_write
+from ..core.errors import UserError
 from ..quiet import torch_deprecations_silenced
 from .int8_backend import Int8Model, quantized_engine
 

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from ..errors import UserError
+from ..core.errors import UserError
 from ..pruning.batchnorm import following_batchnorm
 from ..sparsity import PRUNABLE_TYPES
 from .ptq_config import LayerSettings, ModeMapping, PostTrainConfig

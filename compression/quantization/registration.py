@@ -1,8 +1,8 @@
 """PostTrainLinearQuantizer in a schedule's `quantizers:` section (applied by `compressor quantize`)."""
 from __future__ import annotations
 
-from ..components import QUANTIZERS
-from ..errors import UserError
+from ..core.components import QUANTIZERS
+from ..core.errors import UserError
 from .ptq_config import PostTrainConfig
 
 

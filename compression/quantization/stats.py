@@ -10,7 +10,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from ...datasets import DatasetConfig, build_datasets
-from ..model_source import LoadedModel
+from ..models import ModelInfo
 
 
 @dataclass(frozen=True)
@@ -156,9 +156,9 @@ def _run(model: nn.Module, batches: Iterable, device: Union[str, torch.device]) 
     return images
 
 
-def calibration_loader(loaded: LoadedModel, config: DatasetConfig, size: int) -> DataLoader:
+def calibration_loader(info: ModelInfo, config: DatasetConfig, size: int) -> DataLoader:
     """The first `size` images (all, when fewer) of the training split of `config`'s dataset, in order."""
-    train = build_datasets(config, loaded.info.input_shape, loaded.info.num_classes, seed=0).train
+    train = build_datasets(config, info.input_shape, info.num_classes, seed=0).train
     subset = Subset(train, range(min(size, len(train))))
     return DataLoader(subset, batch_size=config.batch_size, num_workers=config.workers, shuffle=False,
                       generator=torch.Generator().manual_seed(0))

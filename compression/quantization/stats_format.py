@@ -8,8 +8,8 @@ from typing import Any, Dict, Iterable, List, Tuple, Union
 import yaml
 from torch import nn
 
-from ..checkpoint import atomic_write
-from ..errors import UserError
+from ..core.checkpoint import atomic_write
+from ..core.errors import UserError
 from .stats import ModuleStats, TensorStats
 
 STAT_KEYS = ("min", "max", "avg_min", "avg_max", "mean", "std", "b", "shape")

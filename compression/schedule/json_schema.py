@@ -5,7 +5,8 @@ from typing import Any, Dict
 
 
 from ...datasets import DatasetConfig
-from ..components import COMPONENT_SECTIONS
+from ..builtins import load_builtins
+from ..core.components import COMPONENT_SECTIONS
 from ..distillation import DistillationSection
 from .parse import MAX_EPOCH
 from .policy_args import POLICY_ARGS
@@ -15,6 +16,7 @@ _REF = "#/$defs/{model}"
 
 
 def schedule_json_schema() -> Dict[str, Any]:
+    load_builtins()
     defs: Dict[str, Any] = {}
     properties: Dict[str, Any] = {"version": {"const": 1, "description": "Schedule format version."}}
     for key, cls in (("model", ModelSection), ("dataset", DatasetConfig), ("training", TrainingSection),

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 from ...datasets import DatasetConfig
 from ..distillation import DistillationSection
-from ..registry import Entry
+from ..core.registry import Entry
 from .sections import ModelSection, TrainingSection
 
 

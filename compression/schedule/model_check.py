@@ -1,28 +1,13 @@
 """Checks that need the model: every parameter a component names must exist in it."""
 from __future__ import annotations
 
-from typing import Iterable, List, Tuple
+from typing import List, Tuple
 
 from torch import nn
 
-from ..errors import Problem, ScheduleError, did_you_mean
+from ..core.errors import Problem, ScheduleError, did_you_mean
+from ..core.param_names import resolve_parameter_name
 from .model import Schedule
-
-
-def resolve_parameter_name(name: str, available: Iterable[str]) -> str:
-    """The model's name for `name`, with or without DataParallel's 'module.' prefix; KeyError if none.
-
-    Distiller wraps alexnet's and vgg's `features` in DataParallel, so its schedules also say
-    `features.module.0.weight` for `features.0.weight`.
-    """
-    available = set(available)
-    bare = name.replace("module.", "")
-    candidates = [name, name[len("module."):] if name.startswith("module.") else f"module.{name}", bare,
-                  f"module.{bare}"]
-    for candidate in candidates:
-        if candidate in available:
-            return candidate
-    raise KeyError(name)
 
 
 def check_against_model(schedule: Schedule, model: nn.Module) -> None:

@@ -5,9 +5,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from ...datasets import DatasetConfig
-from ..components import COMPONENT_SECTIONS, POLICY_KEYS
+from ..builtins import load_builtins
+from ..core.components import COMPONENT_SECTIONS, POLICY_KEYS
 from ..distillation import DistillationSection
-from ..errors import Problem, ScheduleError, did_you_mean
+from ..core.errors import Problem, ScheduleError, did_you_mean
 from .model import ComponentSpec, PolicySpec, Schedule
 from .policy_args import POLICY_ARGS
 from .sections import ModelSection, TrainingSection
@@ -30,6 +31,7 @@ def parse_schedule_text(text: str, source: str = "schedule") -> Schedule:
 
 def parse_schedule(doc: YamlDocument) -> Schedule:
     """Every check that needs no model: structure, names, classes, arguments, timing."""
+    load_builtins()
     problems: List[Problem] = []
     data = doc.data
     if not isinstance(data, dict):

@@ -5,7 +5,7 @@ from typing import Dict, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..registry import NoArgs
+from ..core.registry import NoArgs
 
 
 class PruningPolicyArgs(BaseModel):

@@ -5,7 +5,7 @@ from typing import List, Type
 
 from pydantic import BaseModel, ValidationError
 
-from ..errors import Problem, did_you_mean
+from ..core.errors import Problem, did_you_mean
 from .yaml_source import PathKey, YamlDocument
 
 

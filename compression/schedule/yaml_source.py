@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 import yaml
 
-from ..errors import Problem, ScheduleError
+from ..core.errors import Problem, ScheduleError
 
 _PYTHON_TAG = "tag:yaml.org,2002:python/"
 _COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")

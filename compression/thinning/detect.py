@@ -6,7 +6,7 @@ from typing import Dict, List
 import torch
 from torch import nn
 
-from ..errors import UserError
+from ..core.errors import UserError
 
 KINDS = ("filters", "channels")
 LAYER_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)

@@ -6,7 +6,7 @@ from typing import Dict, List, Literal, Optional
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..components import EXTENSIONS, BuildContext
+from ..core.components import EXTENSIONS, BuildContext
 from ..policies import Policy, StepContext
 from .plan import ThinningPlan
 from .remove import remove_structures

@@ -10,7 +10,7 @@ import torch_pruning as tp
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..errors import UserError
+from ..core.errors import UserError
 from .detect import LAYER_TYPES
 
 # Modules whose channels thinning knows how to check and remove exactly; Torch-Pruning's

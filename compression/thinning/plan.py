@@ -7,7 +7,7 @@ from typing import Any, Dict, List
 
 from torch import nn
 
-from ..errors import UserError
+from ..core.errors import UserError
 
 OPS_ATTRIBUTE = "_thinning_ops"
 OP_KINDS = ("out", "in")

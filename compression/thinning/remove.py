@@ -6,7 +6,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import torch
 from torch import nn
 
-from ..errors import UserError, did_you_mean
+from ..core.errors import UserError, did_you_mean
 from .detect import LAYER_TYPES, check_kind, zero_channels, zero_filters
 from .exactness import removable_roots
 from .graph import build_graph, eval_mode, group_problem, pruning_group

@@ -6,7 +6,7 @@ from typing import Any, Dict, List
 
 from torch import nn
 
-from ..errors import UserError
+from ..core.errors import UserError
 from .detect import LAYER_TYPES
 from .graph import build_graph, eval_mode, pruning_group
 from .plan import record_ops, validated_ops

@@ -1,9 +1,9 @@
-"""The training loop, read in the order it runs: fit -> train_one_epoch -> evaluate."""
+"""The training loop, read in the order it runs: fit -> run_epoch -> train_one_epoch (evaluate is in
+..evaluation, shared with the commands that only evaluate)."""
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional
 
 import torch
@@ -11,20 +11,13 @@ from torch import nn
 
 from ..distributed import active as distributed_active
 from ..distributed import any_rank, mean_across_ranks, sum_across_ranks
-from ..errors import TrainingDiverged, TrainingInterrupted
+from ..core.errors import TrainingDiverged, TrainingInterrupted
+from ..evaluation import EvalResult, evaluate
 from ..policies import StepContext
 from ..scheduler import CompressionScheduler
 from ..sparsity import weight_counts
 from .reporting import Reporter
 from .stopping import EpochProgress, StopRequest
-
-
-@dataclass(frozen=True)
-class EvalResult:
-    loss: float
-    top1: float
-    top5: float
-    samples: int
 
 
 def fit(run, reporter: Optional[Reporter] = None, stop: Optional[StopRequest] = None) -> Dict[str, Any]:
@@ -133,42 +126,10 @@ def _interrupted(stop: StopRequest, checkpoint, where: str) -> TrainingInterrupt
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader, criterion: nn.Module, device: torch.device,
-             across_ranks: bool = False) -> EvalResult:
-    """Loss, top-1 and top-5 (in percent) over the whole loader.
-
-    `across_ranks`: each process evaluated its share; the sums of all processes are combined.
-    """
-    was_training = model.training
-    model.eval()
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros(2, device=device)
-    seen = 0
-    for images, targets in loader:
-        images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
-        output = model(images)
-        loss_sum += criterion(output, targets) * targets.size(0)
-        correct += _correct_topk(output, targets)
-        seen += targets.size(0)
-    model.train(was_training)
-    sums = torch.cat([loss_sum.view(1), correct, torch.tensor([float(seen)], device=device)])
-    if across_ranks:
-        sums = sum_across_ranks(sums)
-    loss, top1, top5, seen = sums.tolist()
-    seen = int(seen)
-    return EvalResult(loss / max(seen, 1), 100.0 * top1 / max(seen, 1), 100.0 * top5 / max(seen, 1), seen)
-
-
 def _check_weights(model: nn.Module, epoch: int) -> None:
     for name, parameter in model.named_parameters():
         if not torch.isfinite(parameter).all():
             raise TrainingDiverged(f"weight {name} became non-finite during epoch {epoch}")
-
-
-def _correct_topk(output: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    k = min(5, output.size(1))
-    hits = output.topk(k, dim=1).indices.eq(targets.unsqueeze(1))
-    return torch.stack([hits[:, :1].sum(), hits.sum()]).to(torch.float32)
 
 
 def _epoch_record(run, epoch: int, train_loss: float, val: EvalResult) -> Dict[str, Any]:

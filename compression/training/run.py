@@ -10,10 +10,13 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from ..checkpoint import load_checkpoint, model_from_checkpoint
+from ..core.checkpoint import load_checkpoint
+from ..restore import model_from_checkpoint
 from ..distributed import Ranks, broadcast_from_main
 from ..distillation import TrainingLoss
+from ..evaluation import evaluate
 from ..models import ModelInfo, build_model
+from ..quantization.qat import QATPolicy, QATQuantizer, qat_record
 from ..quantization.qat.layers import PREFIX as QAT_PREFIX
 from ..report import compression_report
 from ..schedule.model import Schedule
@@ -111,6 +114,7 @@ class Run:
             "policies_state": self.scheduler.state_dict(),
             "masks": self.scheduler.masks.state_dict(),
             "thinning": recorded_plan(self.model),
+            "qat": qat_record(self._qat_quantizers()),
             "rng_state": torch.get_rng_state(),
             "schedule_text": self.schedule.text,
             "metrics": list(self.history),
@@ -118,6 +122,15 @@ class Run:
             "best_density": self.best_density,
             "best_epoch": self.best_epoch,
         }
+
+    def _qat_quantizers(self) -> List[Tuple[str, str, QATQuantizer]]:
+        """(instance, class name, quantizer) of each QAT quantizer, in the order they were installed."""
+        found: Dict[str, Tuple[str, str, QATQuantizer]] = {}
+        for item in self.scheduler.scheduled:
+            if isinstance(item.policy, QATPolicy) and item.name not in found:
+                class_name = self.schedule.component("quantizers", item.name).class_name
+                found[item.name] = (item.name, class_name, item.policy.quantizer)
+        return list(found.values())
 
     def restore(self, payload: Dict[str, Any]) -> None:
         self.model.load_state_dict(payload["model_state"])
@@ -136,8 +149,6 @@ class Run:
 
     def finish(self) -> Dict[str, Any]:
         """Evaluate the best model on the test split and write report.json (the first process only)."""
-        from .loop import evaluate
-
         if not self.ranks.is_main:
             return {}
         best = copy.deepcopy(self.model)

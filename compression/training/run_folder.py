@@ -11,7 +11,7 @@ import torch
 from threadpoolctl import ThreadpoolController
 from torch import nn
 
-from ..checkpoint import atomic_write, save_checkpoint
+from ..core.checkpoint import atomic_write, save_checkpoint
 from ..sparsity import layer_sparsities, prunable_weights
 
 

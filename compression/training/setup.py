@@ -3,21 +3,23 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import torch
 from pydantic import ValidationError
 from torch import nn
 
 from ...datasets import build_datasets, build_loaders
-from ..checkpoint import load_checkpoint, restore_structure
-from ..components import POLICY_KEYS, BuildContext
+from ..core.checkpoint import load_checkpoint
+from ..restore import restore_structure
+from ..core.components import POLICY_KEYS, BuildContext
+from ..device import resolve_device
 from ..distributed import Ranks, join, process_device
 from ..distillation import (DistillationLoss, DistillationSection, TrainingLoss, build_teacher,
                             teacher_from_flag)
-from ..errors import Problem, ScheduleError, UserError
+from ..core.errors import Problem, ScheduleError, UserError
 from ..lr_schedulers import build_lr_scheduler
 from ..models import ModelInfo, build_model, model_info
 from ..policies import LRPolicy
@@ -26,67 +28,32 @@ from ..schedule.model import Schedule
 from ..schedule.model_check import check_against_model
 from ..scheduler import CompressionScheduler, ScheduledPolicy
 from ..sparsity import weight_counts
+from .options import TrainOptions, overridden_fields
 from .run import Run
 from .run_folder import RunFolder
 
 DEFAULT_ARCH = "digits_cnn"
-
-
-@dataclass
-class TrainOptions:
-    """Command-line values; None keeps what the schedule says."""
-
-    arch: Optional[str] = None
-    pretrained: Optional[bool] = None
-    checkpoint: Optional[str] = None
-    dataset: Optional[str] = None
-    data_dir: Optional[str] = None
-    batch_size: Optional[int] = None
-    workers: Optional[int] = None
-    epochs: Optional[int] = None
-    lr: Optional[float] = None
-    seed: Optional[int] = None
-    device: Optional[str] = None
-    out: Optional[str] = None
-    resume: Optional[str] = None
-    kd_teacher: Optional[str] = None
-    kd_temp: Optional[float] = None
-    kd_distill_wt: Optional[float] = None
-    kd_student_wt: Optional[float] = None
-    kd_teacher_wt: Optional[float] = None
-    kd_start_epoch: Optional[int] = None
-
-
-# option name -> (schedule section, field)
-_OVERRIDES = {
-    "arch": ("model", "arch"), "pretrained": ("model", "pretrained"), "checkpoint": ("model", "checkpoint"),
-    "dataset": ("dataset", "name"), "data_dir": ("dataset", "data_dir"), "batch_size": ("dataset", "batch_size"),
-    "workers": ("dataset", "workers"), "epochs": ("training", "epochs"), "lr": ("training", "lr"),
-    "seed": ("training", "seed"), "device": ("training", "device"), "out": ("training", "out"),
-}
-
-
-# option name -> field of the distillation section
-_KD_OVERRIDES = {"kd_temp": "temperature", "kd_distill_wt": "distill_weight", "kd_student_wt": "student_weight",
-                 "kd_teacher_wt": "teacher_weight", "kd_start_epoch": "start_epoch"}
+_SECTIONS = ("model", "dataset", "training")
 
 
 def apply_overrides(schedule: Schedule, options: TrainOptions) -> Schedule:
     """A copy of the schedule with the options applied and validated like the file."""
     schedule = copy.copy(schedule)
     schedule.distillation = _distillation_overrides(schedule.distillation, options)
-    for option, (section, name) in _OVERRIDES.items():
-        value = getattr(options, option)
-        if value is None:
-            continue
-        current = getattr(schedule, section)
-        try:
-            updated = type(current).model_validate({**current.model_dump(exclude_unset=True), name: value})
-        except ValidationError as err:
-            message = err.errors()[0]["msg"]
-            raise UserError(f"--{option.replace('_', '-')} {value!r}: {message}") from None
-        setattr(schedule, section, updated)
+    for section in _SECTIONS:
+        for option, name in overridden_fields(section).items():
+            value = getattr(options, option)
+            if value is not None:
+                setattr(schedule, section, _override(getattr(schedule, section), option, name, value))
     return schedule
+
+
+def _override(current, option: str, name: str, value):
+    """`current` with `name` set to `value`, validated like the file."""
+    try:
+        return type(current).model_validate({**current.model_dump(exclude_unset=True), name: value})
+    except ValidationError as err:
+        raise UserError(f"--{option.replace('_', '-')} {value!r}: {err.errors()[0]['msg']}") from None
 
 
 def _distillation_overrides(section: Optional[DistillationSection], options: TrainOptions):
@@ -94,7 +61,8 @@ def _distillation_overrides(section: Optional[DistillationSection], options: Tra
     values = section.model_dump(exclude_unset=True) if section is not None else {}
     if options.kd_teacher is not None:
         values["teacher"] = teacher_from_flag(options.kd_teacher).model_dump(exclude_unset=True)
-    flags = {field: getattr(options, option) for option, field in _KD_OVERRIDES.items()
+    kd_fields = overridden_fields("distillation")
+    flags = {field: getattr(options, option) for option, field in kd_fields.items()
              if getattr(options, option) is not None}
     if not values and not flags:
         return section
@@ -104,8 +72,54 @@ def _distillation_overrides(section: Optional[DistillationSection], options: Tra
         return DistillationSection.model_validate({**values, **flags})
     except ValidationError as err:
         error = err.errors()[0]
-        option = next((o for o, f in _KD_OVERRIDES.items() if f == error["loc"][0]), "kd_teacher")
+        option = next((o for o, f in kd_fields.items() if f == error["loc"][0]), "kd_teacher")
         raise UserError(f"--{option.replace('_', '-')}: {error['msg']}") from None
+
+
+@dataclass
+class RunParts:
+    """What a run trains with, built and checked before its first batch."""
+
+    schedule: Schedule
+    info: ModelInfo
+    model: nn.Module
+    dense_weights: int  # Conv/Linear weights of the architecture before any thinning
+    loaders: Any
+    optimizer: torch.optim.Optimizer
+    scheduler: CompressionScheduler
+    train_loss: TrainingLoss
+    device: torch.device
+    notes: List[str] = field(default_factory=list)  # what `checking` could only check in part
+
+
+def build_run_parts(schedule: Schedule, payload: Optional[Dict[str, Any]] = None, ranks: Ranks = Ranks(),
+                    checking: bool = False) -> RunParts:
+    """Every build and check `train` makes before its first batch; `validate` calls it with `checking`.
+
+    `checking` stands in for what may not exist yet where a schedule is checked (a start or
+    teacher checkpoint still to be trained, pretrained weights or data files not on this
+    machine): the model's architecture, untrained, and a note instead of an error.
+    """
+    if payload is not None and schedule.model.arch is None:
+        schedule.model = schedule.model.model_copy(update={"arch": payload["arch"]})
+    training = schedule.training
+    device = process_device(resolve_device(training.device), ranks)
+    torch.manual_seed(training.seed)
+    notes: List[str] = []
+    model, info = _build_model(schedule, payload is not None, notes if checking else None)
+    dense_weights = weight_counts(model)[1]
+    if payload is not None:
+        _check_resumable(payload, info)
+        restore_structure(model, payload, info.input_shape)
+    check_against_model(schedule, model)
+    schedule.dataset = dataset_for_model(schedule.dataset, info)
+    model.to(device)
+    loaders = _build_loaders(schedule, info, ranks, notes if checking else None)
+    optimizer = build_optimizer(model, training)
+    context = BuildContext(model, optimizer, MaskStore(model), info.input_shape, device)
+    scheduler = build_scheduler(schedule, context)
+    train_loss = _training_loss(schedule, info, device, model, notes if checking else None)
+    return RunParts(schedule, info, model, dense_weights, loaders, optimizer, scheduler, train_loss, device, notes)
 
 
 def prepare_run(schedule: Schedule, resume: Optional[str] = None, write_tensorboard: bool = True,
@@ -116,30 +130,12 @@ def prepare_run(schedule: Schedule, resume: Optional[str] = None, write_tensorbo
     process builds the same run and only the first one writes the run folder.
     """
     payload = load_checkpoint(resume) if resume else None
-    if payload is not None and schedule.model.arch is None:
-        schedule.model = schedule.model.model_copy(update={"arch": payload["arch"]})
-    training = schedule.training
-    device = process_device(resolve_device(training.device), ranks)
-    torch.manual_seed(training.seed)
-    model, info = _build_model(schedule, resuming=payload is not None)
-    dense_weights = weight_counts(model)[1]
-    if payload is not None:
-        _check_resumable(payload, info)
-        restore_structure(model, payload, info.input_shape)
-    check_against_model(schedule, model)
-    schedule.dataset = dataset_for_model(schedule.dataset, info)
-    model.to(device)
-    splits = build_datasets(schedule.dataset, info.input_shape, info.num_classes, training.seed)
-    loaders = build_loaders(splits, schedule.dataset.batch_size, schedule.dataset.workers, training.seed,
-                            ranks.rank, ranks.world_size)
-    optimizer = build_optimizer(model, training)
-    context = BuildContext(model, optimizer, MaskStore(model), info.input_shape, device)
-    scheduler = build_scheduler(schedule, context)
-    train_loss = _training_loss(schedule, info, device, model)
-    join(ranks, device)
+    parts = build_run_parts(schedule, payload, ranks)
+    join(ranks, parts.device)
     folder = RunFolder(_run_dir(schedule, resume), write_tensorboard, writes=ranks.is_main)  # nothing written before
-    run = Run(schedule, info, model, loaders, optimizer, nn.CrossEntropyLoss(), scheduler, device,
-              folder, training.epochs, training.seed, dense_weights, train_loss, ranks=ranks)
+    run = Run(schedule, parts.info, parts.model, parts.loaders, parts.optimizer, nn.CrossEntropyLoss(),
+              parts.scheduler, parts.device, folder, schedule.training.epochs, schedule.training.seed,
+              parts.dense_weights, parts.train_loss, ranks=ranks)
     if payload is not None:
         run.restore(payload)
         folder.truncate_metrics(run.start_epoch)
@@ -147,12 +143,49 @@ def prepare_run(schedule: Schedule, resume: Optional[str] = None, write_tensorbo
     return run
 
 
-def _training_loss(schedule: Schedule, info: ModelInfo, device: torch.device, model: nn.Module) -> TrainingLoss:
+def _build_loaders(schedule: Schedule, info: ModelInfo, ranks: Ranks, notes: Optional[List[str]]):
+    config = schedule.dataset
+    try:
+        splits = build_datasets(config, info.input_shape, info.num_classes, schedule.training.seed)
+    except UserError as err:
+        if notes is None:
+            raise
+        notes.append(f"dataset '{config.name}' not checked: {err}")
+        return None
+    return build_loaders(splits, config.batch_size, config.workers, schedule.training.seed, ranks.rank,
+                         ranks.world_size)
+
+
+def _training_loss(schedule: Schedule, info: ModelInfo, device: torch.device, model: nn.Module,
+                   notes: Optional[List[str]] = None) -> TrainingLoss:
     section = schedule.distillation
     if section is None:
         return TrainingLoss()
-    teacher = build_teacher(section.teacher, info.num_classes, device)
-    return DistillationLoss(section, teacher, model, info.input_shape)
+    teacher = section.teacher
+    if notes is not None:
+        teacher = _stand_in(teacher, "distillation.teacher", notes)
+        if teacher is None:
+            return TrainingLoss()
+    return DistillationLoss(section, build_teacher(teacher, info.num_classes, device), model, info.input_shape)
+
+
+def _stand_in(source, where: str, notes: List[str]):
+    """`source` (a model's arch/checkpoint/pretrained) with what is not on this machine left out, and a note;
+    None when nothing is left to build."""
+    if source.checkpoint and not Path(source.checkpoint).is_file():
+        if not source.arch:
+            notes.append(f"{where}.checkpoint {source.checkpoint} does not exist yet: not checked")
+            return None
+        notes.append(f"{where}.checkpoint {source.checkpoint} does not exist yet: checked against an untrained "
+                     f"{source.arch}")
+        source = source.model_copy(update={"checkpoint": None})
+    if source.pretrained and source.arch:
+        try:
+            build_model(source.arch, pretrained=True)
+        except UserError as err:
+            notes.append(f"{where}.pretrained: {err}: checked without its weights")
+            source = source.model_copy(update={"pretrained": False})
+    return source
 
 
 def dataset_for_model(config, info: ModelInfo):
@@ -160,14 +193,6 @@ def dataset_for_model(config, info: ModelInfo):
     if "name" in config.model_fields_set:
         return config
     return config.model_copy(update={"name": info.default_dataset})
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"device '{name}' requested but CUDA is not available here (use --device cpu)")
-    return torch.device(name)
 
 
 def build_optimizer(model: nn.Module, training) -> torch.optim.Optimizer:
@@ -203,8 +228,10 @@ def _build_component(kind: str, component, context: BuildContext):
         raise ScheduleError([Problem(component.path, str(err), component.line)]) from None
 
 
-def _build_model(schedule: Schedule, resuming: bool = False):
+def _build_model(schedule: Schedule, resuming: bool, notes: Optional[List[str]] = None):
     spec = schedule.model
+    if notes is not None:
+        spec = _stand_in(spec, "model", notes) or spec.model_copy(update={"checkpoint": None})
     arch = spec.arch or DEFAULT_ARCH
     info = model_info(arch)
     model = build_model(arch, num_classes=spec.num_classes, pretrained=spec.pretrained)

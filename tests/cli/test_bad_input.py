@@ -53,7 +53,8 @@ def test_missing_schedule_file(cli, tmp_path):
     (["summary", "--arch", "alexnett"], "did you mean 'alexnet'"),
     (["evaluate", "--arch", "digits_cnn", "--dataset", "digitz"], "did you mean 'digits'"),
     (["list", "prunerz"], "Invalid value"),
-    (["frobnicate"], "No such command"),
+    (["frobnicate"], "unknown command 'frobnicate'"),
+    (["evalute"], "did you mean 'evaluate'"),
 ])
 def test_command_line_mistakes(cli, tmp_path, args, expected):
     result = cli(*args, "--out", tmp_path / "o") if args[0] == "train" and len(args) > 1 else cli(*args)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from compressor.compression.checkpoint import save_checkpoint
+from compressor.compression.core.checkpoint import save_checkpoint
 from compressor.compression.models import build_model
 
 FAST = ["--batch-size", "2", "--repeats", "3", "--warmup", "1"]

@@ -1,7 +1,7 @@
 """Distillation mistakes on the command line and in the file: message, exit 2, nothing written."""
 import pytest
 
-from compressor.compression.checkpoint import save_checkpoint
+from compressor.compression.core.checkpoint import save_checkpoint
 from compressor.compression.models import build_model
 
 

@@ -9,7 +9,7 @@ import torch
 import torch.multiprocessing as mp
 
 from compressor.compression.distributed import Ranks, barrier, leave
-from compressor.compression.errors import TrainingInterrupted
+from compressor.compression.core.errors import TrainingInterrupted
 from compressor.compression.schedule import parse_schedule_text
 from compressor.compression.training import Reporter, TrainOptions, apply_overrides, fit, prepare_run
 from compressor.compression.training.stopping import StopRequest

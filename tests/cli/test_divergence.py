@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from compressor.compression.errors import TrainingDiverged
+from compressor.compression.core.errors import TrainingDiverged
 from compressor.compression.schedule import parse_schedule_text
 from compressor.compression.training import TrainOptions, apply_overrides, fit, prepare_run
 from helpers import train_schedule

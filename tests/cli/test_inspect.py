@@ -3,7 +3,7 @@ import sys
 
 import torch
 
-from compressor.compression.checkpoint import save_checkpoint
+from compressor.compression.core.checkpoint import save_checkpoint
 from compressor.compression.models import build_model
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from compressor.compression.checkpoint import save_checkpoint
+from compressor.compression.core.checkpoint import save_checkpoint
 from compressor.compression.models import build_model
 from compressor.compression.quantization.stats_format import check_stats_match_model, read_stats
 

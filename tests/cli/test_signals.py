@@ -6,7 +6,7 @@ import time
 import pytest
 import torch
 
-from compressor.compression.checkpoint import load_checkpoint
+from compressor.compression.core.checkpoint import load_checkpoint
 from processes import compressor_process, final_weights, run_compressor, wait_for
 
 SCHEDULE = """version: 1

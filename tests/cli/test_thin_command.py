@@ -1,6 +1,7 @@
 import torch
 
-from compressor.compression.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from compressor.compression.core.checkpoint import load_checkpoint, save_checkpoint
+from compressor.compression.restore import model_from_checkpoint
 from compressor.compression.models import build_model
 
 

@@ -6,7 +6,7 @@ from torch import nn
 
 from compressor.compression.benchmark import (compare, compare_loaded, dense_counterpart, measure_latency,
                                               shared_input_shape)
-from compressor.compression.errors import UserError
+from compressor.compression.core.errors import UserError
 from compressor.compression.model_source import load_model
 from compressor.compression.models import model_info
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from compressor.compression.checkpoint import save_checkpoint
+from compressor.compression.core.checkpoint import save_checkpoint
 from compressor.compression.distillation import DistillationLoss, DistillationSection
 from compressor.compression.models import build_model
 from compressor.compression.schedule import parse_schedule_text

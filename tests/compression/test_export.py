@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from compressor.compression.errors import UserError
+from compressor.compression.core.errors import UserError
 from compressor.compression.export import calibration_images, export_fp32, export_int8
 from compressor.compression.model_source import load_model
 from compressor.compression.quantization.int8_backend import convert_to_int8

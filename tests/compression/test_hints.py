@@ -6,10 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from compressor.compression.checkpoint import save_checkpoint
+from compressor.compression.core.checkpoint import save_checkpoint
 from compressor.compression.distillation import DistillationLoss, DistillationSection
 from compressor.compression.hints import FeatureTap, attention_loss, mse_loss
-from compressor.compression.errors import ScheduleError, UserError
+from compressor.compression.core.errors import ScheduleError, UserError
 from compressor.compression.models import build_model
 from compressor.compression.schedule import parse_schedule_text
 from helpers import train_schedule

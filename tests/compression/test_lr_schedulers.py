@@ -2,8 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from compressor.compression.components import LR_SCHEDULERS
-from compressor.compression.errors import ScheduleError
+from compressor.compression.core.components import LR_SCHEDULERS
+from compressor.compression.core.errors import ScheduleError
 from compressor.compression.lr_schedulers import build_lr_scheduler
 from compressor.compression.schedule import parse_schedule_text
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from compressor.compression.checkpoint import save_checkpoint
+from compressor.compression.core.checkpoint import save_checkpoint
 from compressor.compression.models import build_model
 from compressor.compression.report import LATENCY_KEYS, compression_report, state_dict_bytes
 from compressor.compression.summary import summarize

@@ -5,7 +5,7 @@ import torch
 from PIL import Image
 from pydantic import ValidationError
 
-from compressor.compression.errors import UserError
+from compressor.compression.core.errors import UserError
 from compressor.datasets import DatasetConfig, build_datasets, build_loaders
 
 

@@ -10,8 +10,8 @@ from typing import Any, Dict, List, Optional
 import torch
 from torch import nn
 
-from ...components import BuildContext
-from ...errors import UserError
+from ...core.components import BuildContext
+from ...core.errors import UserError
 from ...policies import Policy, StepContext
 from .layers import WEIGHT_TYPES, LayerQuant, PREFIX, Switch, install, install_input, keep_qat_state_out, learned
 from .overrides import Bits, layer_plan

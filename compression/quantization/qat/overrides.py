@@ -7,7 +7,7 @@ from typing import Dict, Iterable, Optional, Tuple
 
 from torch import nn
 
-from ...errors import UserError
+from ...core.errors import UserError
 
 _FIELDS = ("bits_activations", "bits_weights", "bits_bias")
 

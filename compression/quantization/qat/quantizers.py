@@ -5,7 +5,7 @@ from typing import Any, Dict, List, Optional
 
 from torch import nn
 
-from ...components import QUANTIZERS
+from ...core.components import QUANTIZERS
 from .base import QATQuantizer
 from .configs import LSQConfig, PACTConfig, QATConfig, RangeLinearQATConfig
 from .tensor_quantizers import (

@@ -3,7 +3,7 @@ import os
 import pytest
 import torch
 
-from compressor.compression.errors import UserError
+from compressor.compression.core.errors import UserError
 from compressor.compression.models import MODELS, ModelInfo, build_model, model_info
 
 BUILT_IN = ["digits_cnn", "simplenet_mnist", "resnet20_cifar", "resnet32_cifar", "resnet44_cifar",

@@ -1,7 +1,7 @@
 """Pruning through the whole training loop: masks hold, are saved, and survive resume."""
 import torch
 
-from compressor.compression.checkpoint import load_checkpoint
+from compressor.compression.core.checkpoint import load_checkpoint
 from helpers import train_schedule
 
 AGP = """version: 1

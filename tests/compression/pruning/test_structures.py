@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from compressor.compression.errors import UserError
+from compressor.compression.core.errors import UserError
 from compressor.compression.pruning.structures import (check_group_type, expand_structure_mask, lowest_k_mask,
                                                        structure_scores)
 

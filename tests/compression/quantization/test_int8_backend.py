@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from compressor.compression.errors import UserError
+from compressor.compression.core.errors import UserError
 from compressor.compression.models import build_model
 from compressor.compression.quantization.int8_backend import (NO_KERNEL, REQUESTED, convert_to_int8,
                                                                   full_range_activations)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from compressor.compression.errors import UserError
+from compressor.compression.core.errors import UserError
 from compressor.compression.models import build_model
 from compressor.compression.quantization.ptq import fold_batchnorm, layer_plan, simulate
 from compressor.compression.quantization.ptq_config import PostTrainConfig

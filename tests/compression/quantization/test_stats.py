@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from compressor.compression.errors import UserError
+from compressor.compression.core.errors import UserError
 from compressor.compression.models import build_model
 from compressor.compression.quantization.stats import ModuleStats, TensorStats, collect_activation_stats
 from compressor.compression.quantization.stats_format import check_stats_match_model, read_stats, write_stats

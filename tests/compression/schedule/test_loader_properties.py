@@ -2,7 +2,7 @@
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compressor.compression.errors import ScheduleError, UserError
+from compressor.compression.core.errors import ScheduleError, UserError
 from compressor.compression.schedule import Schedule, parse_schedule_text
 from compressor.compression.schedule.parse import TOP_LEVEL_KEYS
 from schedule_strategies import SCHEDULES, documents, dump, mutations, text_mutations

@@ -2,7 +2,7 @@ import textwrap
 
 import pytest
 
-from compressor.compression.errors import ScheduleError
+from compressor.compression.core.errors import ScheduleError
 from compressor.compression.schedule import parse_schedule_text
 
 LR = """

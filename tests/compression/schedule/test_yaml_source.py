@@ -1,6 +1,6 @@
 import pytest
 
-from compressor.compression.errors import ScheduleError
+from compressor.compression.core.errors import ScheduleError
 from compressor.compression.schedule.yaml_source import load_yaml_file, load_yaml_text
 
 

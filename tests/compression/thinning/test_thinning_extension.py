@@ -3,8 +3,9 @@ import pytest
 import torch
 
 import compressor.compression.thinning  # noqa: F401  (registers the extensions)
-from compressor.compression.checkpoint import load_checkpoint, model_from_checkpoint
-from compressor.compression.errors import ScheduleError
+from compressor.compression.core.checkpoint import load_checkpoint
+from compressor.compression.restore import model_from_checkpoint
+from compressor.compression.core.errors import ScheduleError
 from compressor.compression.schedule import parse_schedule_text
 from compressor.compression.thinning import recorded_plan, zero_weakest_filter_groups
 from compressor.compression.training import TrainOptions, apply_overrides, fit, prepare_run

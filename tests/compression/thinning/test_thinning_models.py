@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from compressor.compression.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from compressor.compression.core.checkpoint import load_checkpoint, save_checkpoint
+from compressor.compression.restore import model_from_checkpoint
 from compressor.compression.thinning import recorded_plan, remove_structures
 
 # (arch, input size): the torchvision models run on 64x64 inputs to keep the test fast.

@@ -68,7 +68,7 @@ def test_a_refused_request_leaves_the_optimizer_as_it_was(masked_model):
     model, optimizer, _, _ = trained_then_zeroed(
         masked_model, lambda params: torch.optim.SGD(params, lr=0.05, momentum=0.9))
     params_before = list(optimizer.param_groups[0]["params"])
-    from compressor.compression.errors import UserError
+    from compressor.compression.core.errors import UserError
 
     with pytest.raises(UserError):
         remove_structures(model, EXAMPLE, optimizer=optimizer, layers=["layer1.0.conv1", "fc"])

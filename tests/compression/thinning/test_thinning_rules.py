@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from compressor.compression.errors import UserError
+from compressor.compression.core.errors import UserError
 from compressor.compression.models import build_model
 from compressor.compression.thinning import (ThinningPlan, apply_plan, find_zero_structures, recorded_plan,
                                               remove_structures)

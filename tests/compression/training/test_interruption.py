@@ -4,8 +4,8 @@ import signal
 import pytest
 import torch
 
-from compressor.compression.checkpoint import load_checkpoint
-from compressor.compression.errors import TrainingInterrupted
+from compressor.compression.core.checkpoint import load_checkpoint
+from compressor.compression.core.errors import TrainingInterrupted
 from compressor.compression.schedule import parse_schedule_text
 from compressor.compression.training import Reporter, TrainOptions, apply_overrides, fit, prepare_run
 from compressor.compression.training.stopping import StopRequest

@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from compressor.compression.checkpoint import load_checkpoint
+from compressor.compression.core.checkpoint import load_checkpoint
 from compressor.compression.schedule import parse_schedule_text
 from compressor.compression.training import TrainOptions, apply_overrides, fit, prepare_run
 from helpers import train_schedule
@@ -70,7 +70,7 @@ def test_same_seed_same_result_other_seed_differs(tmp_path):
 
 
 def test_resume_of_another_model_is_refused(tmp_path):
-    from compressor.compression.errors import UserError
+    from compressor.compression.core.errors import UserError
 
     run_schedule(tmp_path, "a", epochs=1)
     other = SCHEDULE.replace("digits_cnn", "simplenet_mnist").replace("name: digits", "name: fake")

@@ -4,7 +4,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from compressor.compression.distillation import TrainingLoss
 from compressor.compression.policies import LRPolicy, Policy
-from compressor.compression.registry import NoArgs
+from compressor.compression.core.registry import NoArgs
 from compressor.compression.schedule.model import PolicySpec
 from compressor.compression.scheduler import CompressionScheduler, ScheduledPolicy
 from compressor.compression.training.loop import train_one_epoch

@@ -1,7 +1,7 @@
 """A user's mistake in a QAT quantizer is one message naming its YAML path."""
 import pytest
 
-from compressor.compression.errors import ScheduleError
+from compressor.compression.core.errors import ScheduleError
 from compressor.compression.schedule import parse_schedule_text
 from qat_helpers import build, qat_schedule
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from compressor.compression.components import QUANTIZERS
+from compressor.compression.core.components import QUANTIZERS
 from compressor.compression.quantization.qat import qat_activation_ranges, quantized_weight
 from qat_helpers import QUANTIZER_CLASSES, build, qat_schedule
 

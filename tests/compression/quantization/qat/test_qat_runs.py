@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from compressor.compression.checkpoint import load_checkpoint, model_from_checkpoint
+from compressor.compression.core.checkpoint import load_checkpoint
+from compressor.compression.restore import model_from_checkpoint
 from compressor.compression.quantization.qat import (
     qat_activation_ranges,
     quantized_weight,

@@ -10,20 +10,20 @@ import yaml
 from torch import nn
 
 from ..benchmark import measure_latency, speedup
-from ..checkpoint import atomic_write
+from ..core.checkpoint import atomic_write
 from ..export import OPSET, max_abs_diff, run_onnx
 from ..model_source import LoadedModel
 from ..quiet import CallableModule
 from ..report import state_dict_bytes
-from ..training.loop import evaluate
-from .int8_backend import convert_to_int8
-from .int8_files import save_int8_onnx, save_int8_torchscript
-from .ptq import HISTOGRAM_CLIPS, layer_plan, simulate
-from .ptq_config import PostTrainConfig
-from .qat import qat_activation_ranges, remove_quantizers
-from .ranges import clipped_range
-from .stats_format import check_stats_match_model
-from .tolerance import SearchResult, search
+from ..evaluation import evaluate
+from ..quantization.int8_backend import convert_to_int8
+from ..quantization.int8_files import save_int8_onnx, save_int8_torchscript
+from ..quantization.ptq import HISTOGRAM_CLIPS, layer_plan, simulate
+from ..quantization.ptq_config import PostTrainConfig
+from ..quantization.qat import qat_activation_ranges, remove_quantizers
+from ..quantization.ranges import clipped_range
+from ..quantization.stats_format import check_stats_match_model
+from ..quantization.tolerance import SearchResult, search
 
 
 @dataclass

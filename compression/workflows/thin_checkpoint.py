@@ -6,9 +6,9 @@ from typing import Any, Dict, Optional, Sequence
 import torch
 from torch import nn
 
-from ..checkpoint import model_from_checkpoint
-from .plan import recorded_plan
-from .remove import remove_structures
+from ..restore import model_from_checkpoint
+from ..thinning.plan import recorded_plan
+from ..thinning.remove import remove_structures
 
 # Shapes changed: optimizer state no longer fits the parameters.
 _DROPPED = ("format", "optimizer_state")

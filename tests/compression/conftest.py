@@ -1,3 +1,4 @@
+"""Models with zeroed filter groups, shared by the thinning and workflow tests."""
 import pytest
 import torch
 from torch import nn

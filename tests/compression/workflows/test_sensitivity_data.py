@@ -3,8 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from compressor.compression import sensitivity as sens
-from compressor.compression.sensitivity_data import eval_batches
+from compressor.compression.workflows import sensitivity as sens
+from compressor.compression.workflows.sensitivity_data import eval_batches
 from helpers import random_digit_batches, seeded_model
 
 CPU = torch.device("cpu")

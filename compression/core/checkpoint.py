@@ -1,4 +1,8 @@
-"""Checkpoint files: atomic writes, weights-only loads, models rebuilt from their arch name."""
+"""Checkpoint files: atomic writes, weights-only loads, a versioned format.
+
+What a checkpoint holds is plain data (tensors, numbers, text, lists and dicts of them), so that
+every later release can read it: rebuilding a model from it is `compression.restore`'s job.
+"""
 from __future__ import annotations
 
 import errno
@@ -7,10 +11,11 @@ import pickle
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any, Dict, Tuple, Union
+from typing import Any, Dict, Union
 
 import torch
 
+from .checkpoint_migrations import FORMAT_VERSION, upgrade
 from .errors import UserError
 
 FORMAT = "compressor-checkpoint"
@@ -52,11 +57,17 @@ def _fsync(path: Union[str, Path], flags: int) -> None:
 
 
 def save_checkpoint(payload: Dict[str, Any], path: Union[str, Path]) -> None:
-    atomic_write(path, lambda tmp: torch.save({"format": FORMAT, **payload}, tmp))
+    """Write `payload` atomically, marked with this release's format and format version.
+
+    A payload without a `qat` record gets an empty one: its model has no QAT quantizers.
+    """
+    marked = {"qat": [], **payload, "format": FORMAT, "format_version": FORMAT_VERSION}
+    atomic_write(path, lambda tmp: torch.save(marked, tmp))
 
 
 def load_checkpoint(path: Union[str, Path], map_location: Union[str, torch.device] = "cpu") -> Dict[str, Any]:
-    """Load with weights_only=True: a file that would need to run code to load is refused."""
+    """Load with weights_only=True (a file that would need to run code to load is refused) and
+    bring a payload of an earlier format version up to this release's."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"checkpoint not found: {path}")
@@ -73,30 +84,4 @@ def load_checkpoint(path: Union[str, Path], map_location: Union[str, torch.devic
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise UserError(f"{path} is not a compressor checkpoint (no '{FORMAT}' marker); "
                         "it may be a bare state_dict")
-    return payload
-
-
-def model_from_checkpoint(payload: Dict[str, Any]) -> Tuple[torch.nn.Module, Any]:
-    """Rebuild the model named in the checkpoint (thinned as recorded, with its QAT quantizers) with its weights."""
-    from .models import build_model, model_info
-
-    arch = payload.get("arch")
-    info = model_info(arch)
-    model = build_model(arch, num_classes=payload.get("num_classes"))
-    restore_structure(model, payload, info.input_shape)
-    try:
-        model.load_state_dict(payload["model_state"])
-    except (RuntimeError, KeyError) as err:
-        raise UserError(f"checkpoint weights do not fit model '{arch}': {str(err).splitlines()[0]}") from None
-    from .quantization.qat import install_from_checkpoint
-
-    install_from_checkpoint(model, payload)  # a QAT model evaluates with its quantizers, as it was trained
-    return model, info
-
-
-def restore_structure(model: torch.nn.Module, payload: Dict[str, Any], input_shape) -> None:
-    """Thin a freshly built model as the checkpoint records, so that its weights fit."""
-    if payload.get("thinning"):
-        from .thinning.replay import apply_plan
-
-        apply_plan(model, payload["thinning"], torch.zeros(1, *input_shape))
+    return upgrade(payload, str(path))

@@ -7,7 +7,7 @@ from typing import Iterator, List, Sequence, Tuple
 import torch
 from torch import nn
 
-from .errors import UserError
+from ..core.errors import UserError
 
 Batches = Sequence[Tuple[torch.Tensor, torch.Tensor]]
 
@@ -74,7 +74,7 @@ def _placed(images: torch.Tensor, device, layout) -> torch.Tensor:
 def validation_batches(loaded, config, samples: int, device, seed: int = 0) -> List[Tuple[torch.Tensor, torch.Tensor]]:
     """The first `samples` images of the validation split, batched and moved to `device` once,
     already in the layout eval_batches() picks for this model."""
-    from ..datasets import build_datasets, build_loaders
+    from ...datasets import build_datasets, build_loaders
 
     layout = torch.channels_last if channels_last_input(loaded.model, device) else None
     splits = build_datasets(config, loaded.info.input_shape, loaded.info.num_classes, seed)

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Dict, List, Sequence, Union
 
-from .checkpoint import atomic_write
+from ..core.checkpoint import atomic_write
 from .sensitivity import Row
 
 CSV_HEADER = ("parameter", "sparsity", "top1", "top5", "loss")

@@ -1,8 +1,9 @@
 """Thinning as a step on a checkpoint file's payload."""
 import torch
 
-from compressor.compression.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
-from compressor.compression.thinning import thin_checkpoint
+from compressor.compression.core.checkpoint import load_checkpoint, save_checkpoint
+from compressor.compression.restore import model_from_checkpoint
+from compressor.compression.workflows.thin_checkpoint import thin_checkpoint
 
 
 def test_thin_checkpoint_returns_a_smaller_payload_that_rebuilds_with_equal_outputs(masked_model, tmp_path):

@@ -1,0 +1,38 @@
+"""A model rebuilt from a checkpoint's record alone: its arch, its thinning plan, its weights and
+its QAT quantizers (no schedule is parsed)."""
+from __future__ import annotations
+
+from typing import Any, Dict, Tuple
+
+import torch
+from torch import nn
+
+from .core.errors import UserError
+from .models import ModelInfo, build_model, model_info
+from .quantization.qat import install_from_record
+from .thinning.replay import apply_plan
+
+
+def model_from_checkpoint(payload: Dict[str, Any]) -> Tuple[nn.Module, ModelInfo]:
+    """Rebuild the model named in the checkpoint (thinned as recorded, with its QAT quantizers) with its weights."""
+    arch = payload.get("arch")
+    if not isinstance(arch, str) or not isinstance(payload.get("model_state"), dict):
+        raise UserError("the checkpoint has no model to rebuild (no 'arch' name or no 'model_state')")
+    info = model_info(arch)
+    model = build_model(arch, num_classes=payload.get("num_classes"))
+    restore_structure(model, payload, info.input_shape)
+    try:
+        model.load_state_dict(payload["model_state"])
+    except (RuntimeError, KeyError) as err:
+        raise UserError(f"checkpoint weights do not fit model '{arch}': {str(err).splitlines()[0]}") from None
+    if "qat" not in payload:
+        raise UserError("the checkpoint has no QAT record (every checkpoint written since format version 2 has "
+                        "one): it is damaged or was not written by compressor")
+    install_from_record(model, payload["qat"])  # a QAT model evaluates with its quantizers, as trained
+    return model, info
+
+
+def restore_structure(model: nn.Module, payload: Dict[str, Any], input_shape) -> None:
+    """Thin a freshly built model as the checkpoint records, so that its weights fit."""
+    if payload.get("thinning"):
+        apply_plan(model, payload["thinning"], torch.zeros(1, *input_shape))

@@ -1,0 +1,49 @@
+"""The options of `train` and `validate`, each declared once: its type, its help, what it overrides.
+
+The command line builds its flags from these fields; `apply_overrides` writes them into the
+schedule's sections and validates them as if the file had said so.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, Dict, Optional, Tuple
+
+
+def _option(help_text: str, overrides: Optional[Tuple[str, str]] = None, kind: type = str) -> Any:
+    """A field whose value None keeps what the schedule says; `overrides` = (section, field)."""
+    return field(default=None, metadata={"help": help_text, "overrides": overrides, "kind": kind})
+
+
+@dataclass
+class TrainOptions:
+    """Command-line values; None keeps what the schedule says."""
+
+    arch: Optional[str] = _option("Model name (see `compressor list models`).", ("model", "arch"))
+    pretrained: Optional[bool] = _option("Pretrained weights from the local torch cache.", ("model", "pretrained"),
+                                         bool)
+    checkpoint: Optional[str] = _option("Start from this checkpoint's model and weights.", ("model", "checkpoint"))
+    dataset: Optional[str] = _option("Dataset name (default: the model's own).", ("dataset", "name"))
+    data_dir: Optional[str] = _option("Folder with the dataset files.", ("dataset", "data_dir"))
+    batch_size: Optional[int] = _option("Images per batch.", ("dataset", "batch_size"), int)
+    workers: Optional[int] = _option("Data loading processes.", ("dataset", "workers"), int)
+    epochs: Optional[int] = _option("Number of epochs (overrides training.epochs).", ("training", "epochs"), int)
+    lr: Optional[float] = _option("Initial learning rate.", ("training", "lr"), float)
+    seed: Optional[int] = _option("Seed for weights, data order and dropout.", ("training", "seed"), int)
+    device: Optional[str] = _option("cpu, cuda, cuda:N or auto.", ("training", "device"))
+    out: Optional[str] = _option("Run folder (default runs/<schedule>-<timestamp>).", ("training", "out"))
+    resume: Optional[str] = _option("Continue from this checkpoint.pt.")
+    kd_teacher: Optional[str] = _option("Distil from this teacher: a checkpoint file or a model name.")
+    kd_temp: Optional[float] = _option("Distillation temperature.", ("distillation", "temperature"), float)
+    kd_distill_wt: Optional[float] = _option("Weight of the distillation loss.", ("distillation", "distill_weight"),
+                                             float)
+    kd_student_wt: Optional[float] = _option("Weight of the student's cross-entropy.",
+                                             ("distillation", "student_weight"), float)
+    kd_teacher_wt: Optional[float] = _option("Distiller's teacher weight (the teacher is frozen).",
+                                             ("distillation", "teacher_weight"), float)
+    kd_start_epoch: Optional[int] = _option("First epoch that distils.", ("distillation", "start_epoch"), int)
+
+
+def overridden_fields(section: str) -> Dict[str, str]:
+    """Option name -> field of `section` that it overrides."""
+    return {option.name: option.metadata["overrides"][1] for option in fields(TrainOptions)
+            if option.metadata["overrides"] and option.metadata["overrides"][0] == section}

@@ -1,0 +1,2 @@
+"""Multi-step workflows built from the library parts: post-training quantization, sensitivity
+analysis, thinning a checkpoint. Nothing in the library parts imports them."""
