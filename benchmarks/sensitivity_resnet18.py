@@ -24,9 +24,9 @@ import time
 import torch
 
 from compressor.compression.model_source import load_model
+from compressor.compression.sparsity import prunable_weights
 from compressor.compression.workflows.sensitivity import baseline_top1, parse_sparsities, sensitivity_sweep
 from compressor.compression.workflows.sensitivity_data import validation_batches
-from compressor.compression.sparsity import prunable_weights
 from compressor.datasets import DatasetConfig
 
 FULL_LEVELS = parse_sparsities("0:0.95:0.05")

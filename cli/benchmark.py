@@ -5,8 +5,8 @@ import click
 
 from ..compression.benchmark import compare_loaded, dense_counterpart
 from ..compression.core.errors import UserError
-from ..compression.model_source import load_model
 from ..compression.device import resolve_device
+from ..compression.model_source import load_model
 from .common import console, emit_json, json_option, model_options, render_table
 
 

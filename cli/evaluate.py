@@ -4,10 +4,10 @@ from __future__ import annotations
 import click
 import torch
 
+from ..compression.device import resolve_device
+from ..compression.evaluation import evaluate as evaluate_loader
 from ..compression.model_source import load_model, test_loader
 from ..compression.sparsity import model_sparsity
-from ..compression.evaluation import evaluate as evaluate_loader
-from ..compression.device import resolve_device
 from .common import dataset_options, emit_json, json_option, model_options, render_mapping
 from .options import dataset_config
 

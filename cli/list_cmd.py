@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import click
 
+from ..compression.builtins import load_builtins
 from ..compression.core import components
 from ..compression.models import MODELS
-from ..compression.builtins import load_builtins
 from ..datasets import DATASETS
 from .common import emit_json, json_option, render_table
 

@@ -5,9 +5,8 @@ from typing import Optional
 
 from pydantic import ValidationError
 
-from ..compression.core.errors import UserError
+from ..compression.core.errors import UserError, did_you_mean
 from ..datasets import DATASETS, DatasetConfig
-from ..compression.core.errors import did_you_mean
 
 
 def dataset_config(default_name: str, name: Optional[str], data_dir: Optional[str],

@@ -6,13 +6,13 @@ from pathlib import Path
 import click
 
 from ..compression.core.errors import UserError
+from ..compression.device import resolve_device
 from ..compression.export import require_onnx
 from ..compression.model_source import LoadedModel, load_model
-from ..compression.quantization.stats import calibration_loader, collect_activation_stats
-from ..compression.workflows.post_training import quantize_post_training, quantize_qat_model
 from ..compression.quantization.qat import qat_activation_ranges
+from ..compression.quantization.stats import calibration_loader, collect_activation_stats
 from ..compression.quantization.stats_format import read_stats, write_stats
-from ..compression.device import resolve_device
+from ..compression.workflows.post_training import quantize_post_training, quantize_qat_model
 from .common import dataset_options, emit_json, json_option, render_mapping
 from .options import dataset_config
 from .quantize_render import default_out, ptq_settings, quantize_data, render_quantize

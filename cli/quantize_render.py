@@ -6,14 +6,14 @@ from typing import Any, Dict, Optional
 
 from pydantic import ValidationError
 
-from ..datasets import build_datasets, build_loaders
 from ..compression.core.errors import UserError
 from ..compression.model_source import test_loader
-from ..compression.workflows.post_training import QuantizeData
 from ..compression.quantization.ptq_config import PostTrainConfig
 from ..compression.quantization.registration import post_train_config
 from ..compression.quantization.stats import calibration_loader
 from ..compression.schedule import load_schedule
+from ..compression.workflows.post_training import QuantizeData
+from ..datasets import build_datasets, build_loaders
 from .common import console, emit_json, render_table
 
 

@@ -8,12 +8,19 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..compression.core.errors import UserError
+from ..compression.device import resolve_device
 from ..compression.model_source import load_model
-from ..compression.workflows.sensitivity import (GRANULARITIES, baseline_top1, dense_top1, parse_sparsities,
-                                       sensitivity_sweep, suggest_schedule, suggested_levels)
+from ..compression.workflows.sensitivity import (
+    GRANULARITIES,
+    baseline_top1,
+    dense_top1,
+    parse_sparsities,
+    sensitivity_sweep,
+    suggest_schedule,
+    suggested_levels,
+)
 from ..compression.workflows.sensitivity_data import validation_batches
 from ..compression.workflows.sensitivity_outputs import write_csv, write_plot, write_tensorboard, write_text
-from ..compression.device import resolve_device
 from .common import console, dataset_options, emit_json, json_option, render_table
 from .options import dataset_config
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import click
 
 from ..compression.core.checkpoint import load_checkpoint
-from ..compression.distributed import leave, ranks_from_environment
 from ..compression.core.errors import UserError
+from ..compression.distributed import leave, ranks_from_environment
 from ..compression.schedule import load_schedule, parse_schedule_text
 from ..compression.training import TrainOptions, apply_overrides, fit, prepare_run
 from .common import console, emit_json, json_option, options_from, render_table

@@ -8,9 +8,9 @@ from torch import nn
 
 from ..datasets import DatasetConfig, build_datasets, build_loaders
 from .core.checkpoint import load_checkpoint
-from .restore import model_from_checkpoint
 from .core.errors import UserError
 from .models import ModelInfo, build_model, model_info
+from .restore import model_from_checkpoint
 
 
 @dataclass

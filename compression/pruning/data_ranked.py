@@ -12,8 +12,8 @@ from typing import Dict, Optional
 import torch
 
 from ..core.components import PRUNERS
-from ..distributed import is_main_process, sum_across_ranks
 from ..core.errors import UserError
+from ..distributed import is_main_process, sum_across_ranks
 from .base import PruneStep
 from .configs import RankedStructureAGPConfig, RankedStructureConfig
 from .structure_pruners import RankedStructureAGPPruner, RankedStructurePruner

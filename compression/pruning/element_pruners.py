@@ -6,7 +6,7 @@ from typing import Dict
 import torch
 
 from ..core.components import PRUNERS
-from .base import PruneStep, Pruner, per_weight_value
+from .base import Pruner, PruneStep, per_weight_value
 from .configs import AGPConfig, LevelsConfig, SensitivitiesConfig, SplicingConfig, ThresholdsConfig
 from .ranking import agp_target, magnitude_mask, threshold_mask
 

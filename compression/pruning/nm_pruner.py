@@ -7,7 +7,7 @@ import torch
 
 from ..core.components import PRUNERS
 from ..core.errors import UserError
-from .base import PruneStep, Pruner
+from .base import Pruner, PruneStep
 from .configs import NMConfig
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Any, Dict
 
-
 from ...datasets import DatasetConfig
 from ..builtins import load_builtins
 from ..core.components import COMPONENT_SECTIONS

@@ -7,8 +7,8 @@ from typing import Dict, List, Optional, Tuple
 from pydantic import BaseModel
 
 from ...datasets import DatasetConfig
-from ..distillation import DistillationSection
 from ..core.registry import Entry
+from ..distillation import DistillationSection
 from .sections import ModelSection, TrainingSection
 
 

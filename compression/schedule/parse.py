@@ -7,8 +7,8 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 from ...datasets import DatasetConfig
 from ..builtins import load_builtins
 from ..core.components import COMPONENT_SECTIONS, POLICY_KEYS
-from ..distillation import DistillationSection
 from ..core.errors import Problem, ScheduleError, did_you_mean
+from ..distillation import DistillationSection
 from .model import ComponentSpec, PolicySpec, Schedule
 from .policy_args import POLICY_ARGS
 from .sections import ModelSection, TrainingSection

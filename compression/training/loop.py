@@ -9,9 +9,9 @@ from typing import Any, Callable, Dict, List, Optional
 import torch
 from torch import nn
 
+from ..core.errors import TrainingDiverged, TrainingInterrupted
 from ..distributed import active as distributed_active
 from ..distributed import any_rank, mean_across_ranks, sum_across_ranks
-from ..core.errors import TrainingDiverged, TrainingInterrupted
 from ..evaluation import EvalResult, evaluate
 from ..policies import StepContext
 from ..scheduler import CompressionScheduler

@@ -11,14 +11,14 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from ..core.checkpoint import load_checkpoint
-from ..restore import model_from_checkpoint
-from ..distributed import Ranks, broadcast_from_main
 from ..distillation import TrainingLoss
+from ..distributed import Ranks, broadcast_from_main
 from ..evaluation import evaluate
 from ..models import ModelInfo, build_model
 from ..quantization.qat import QATPolicy, QATQuantizer, qat_record
 from ..quantization.qat.layers import PREFIX as QAT_PREFIX
 from ..report import compression_report
+from ..restore import model_from_checkpoint
 from ..schedule.model import Schedule
 from ..scheduler import CompressionScheduler
 from ..thinning import recorded_plan

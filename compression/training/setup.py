@@ -13,17 +13,16 @@ from torch import nn
 
 from ...datasets import build_datasets, build_loaders
 from ..core.checkpoint import load_checkpoint
-from ..restore import restore_structure
 from ..core.components import POLICY_KEYS, BuildContext
-from ..device import resolve_device
-from ..distributed import Ranks, join, process_device
-from ..distillation import (DistillationLoss, DistillationSection, TrainingLoss, build_teacher,
-                            teacher_from_flag)
 from ..core.errors import Problem, ScheduleError, UserError
+from ..device import resolve_device
+from ..distillation import DistillationLoss, DistillationSection, TrainingLoss, build_teacher, teacher_from_flag
+from ..distributed import Ranks, join, process_device
 from ..lr_schedulers import build_lr_scheduler
 from ..models import ModelInfo, build_model, model_info
 from ..policies import LRPolicy
 from ..pruning.masks import MaskStore
+from ..restore import restore_structure
 from ..schedule.model import Schedule
 from ..schedule.model_check import check_against_model
 from ..scheduler import CompressionScheduler, ScheduledPolicy

@@ -11,11 +11,9 @@ from torch import nn
 
 from ..benchmark import measure_latency, speedup
 from ..core.checkpoint import atomic_write
+from ..evaluation import evaluate
 from ..export import OPSET, max_abs_diff, run_onnx
 from ..model_source import LoadedModel
-from ..quiet import CallableModule
-from ..report import state_dict_bytes
-from ..evaluation import evaluate
 from ..quantization.int8_backend import convert_to_int8
 from ..quantization.int8_files import save_int8_onnx, save_int8_torchscript
 from ..quantization.ptq import HISTOGRAM_CLIPS, layer_plan, simulate
@@ -24,6 +22,8 @@ from ..quantization.qat import qat_activation_ranges, remove_quantizers
 from ..quantization.ranges import clipped_range
 from ..quantization.stats_format import check_stats_match_model
 from ..quantization.tolerance import SearchResult, search
+from ..quiet import CallableModule
+from ..report import state_dict_bytes
 
 
 @dataclass

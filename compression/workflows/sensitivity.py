@@ -9,11 +9,11 @@ import torch
 from torch import nn
 
 from ..core.errors import UserError, did_you_mean
+from ..evaluation import EvalResult, evaluate
 from ..pruning.ranking import magnitude_mask
-from .sensitivity_data import eval_batches, fast_layout
 from ..pruning.structures import expand_structure_mask, lowest_k_mask, structure_scores
 from ..sparsity import prunable_weights
-from ..evaluation import EvalResult, evaluate
+from .sensitivity_data import eval_batches, fast_layout
 
 GRANULARITIES = ("element", "filter", "channel")
 _GROUPS = {("filter", 4): "Filters", ("channel", 4): "Channels", ("filter", 2): "Rows", ("channel", 2): "Cols"}

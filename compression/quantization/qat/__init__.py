@@ -5,8 +5,8 @@ WRPNQuantizer and LSQQuantizer in the QUANTIZERS registry.
 """
 from . import quantizers  # noqa: F401  (registration)
 from .base import QATPolicy, QATQuantizer
-from .record import install_from_record, qat_record
 from .export import qat_activation_ranges, quantized_weight, remove_quantizers
+from .record import install_from_record, qat_record
 
 __all__ = ["QATPolicy", "QATQuantizer", "install_from_record", "qat_activation_ranges", "quantized_weight",
            "qat_record", "remove_quantizers"]

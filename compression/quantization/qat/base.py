@@ -13,7 +13,7 @@ from torch import nn
 from ...core.components import BuildContext
 from ...core.errors import UserError
 from ...policies import Policy, StepContext
-from .layers import WEIGHT_TYPES, LayerQuant, PREFIX, Switch, install, install_input, keep_qat_state_out, learned
+from .layers import PREFIX, WEIGHT_TYPES, LayerQuant, Switch, install, install_input, keep_qat_state_out, learned
 from .overrides import Bits, layer_plan
 from .tensor_quantizers import RangeLinearWeight, TensorQuantizer
 

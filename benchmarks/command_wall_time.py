@@ -1,0 +1,71 @@
+"""Wall time of whole commands (start-up included), this tree against an earlier release.
+
+    python benchmarks/command_wall_time.py --checkpoint runs/x/best.pt --reference /tmp/old [--rounds 10]
+
+`--reference` is a folder holding an earlier release's `compressor` package (for example
+`git archive <commit> cli compression datasets` unpacked under FOLDER/compressor/, with an
+empty `__init__.py`); it is put first on PYTHONPATH for its runs. Runs alternate between the two
+so that a change in the machine's load hits both alike. Prints a table, then one JSON line.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+COMMANDS = {
+    "--help": ["--help"],
+    "evaluate": ["evaluate", "--checkpoint", "{checkpoint}", "--json"],
+}
+
+
+def wall_time(args: List[str], pythonpath: Optional[str]) -> float:
+    env = dict(os.environ)
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "compressor.cli", *args], env=env, capture_output=True, text=True,
+                          cwd="/")  # not the source tree: the reference must not see this one
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed ({pythonpath or 'this tree'}): {done.stderr.strip()[-500:]}")
+    return seconds
+
+
+def measure(checkpoint: str, reference: str, rounds: int) -> Dict[str, Dict[str, List[float]]]:
+    times: Dict[str, Dict[str, List[float]]] = {name: {"this": [], "reference": []} for name in COMMANDS}
+    for _ in range(rounds):
+        for name, template in COMMANDS.items():
+            args = [part.format(checkpoint=checkpoint) for part in template]
+            times[name]["this"].append(wall_time(args, None))
+            times[name]["reference"].append(wall_time(args, reference))
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", required=True, help="a digits checkpoint both releases can read")
+    parser.add_argument("--reference", required=True, help="folder holding the earlier release's compressor package")
+    parser.add_argument("--rounds", type=int, default=10)
+    args = parser.parse_args()
+    checkpoint = str(Path(args.checkpoint).resolve())
+    times = measure(checkpoint, str(Path(args.reference).resolve()), args.rounds)
+    result = {}
+    print(f"{'command':<10} {'tree':<10} {'median s':>9} {'min s':>7} {'max s':>7}")
+    for name, by_tree in times.items():
+        for tree, values in by_tree.items():
+            print(f"{name:<10} {tree:<10} {statistics.median(values):>9.2f} {min(values):>7.2f} {max(values):>7.2f}")
+            result[f"{name}_{tree}_median_s"] = round(statistics.median(values), 3)
+            result[f"{name}_{tree}_min_s"] = round(min(values), 3)
+            result[f"{name}_{tree}_max_s"] = round(max(values), 3)
+    print(json.dumps({"benchmark": "command_wall_time", "rounds": args.rounds, **result}))
+
+
+if __name__ == "__main__":
+    main()
