@@ -38,7 +38,7 @@ def train(schedule_path, as_json, **values):
     ranks = ranks_from_environment()
     try:
         with stop_on_signals() as stop:
-            report = _train(apply_overrides(schedule, options), resume, ranks, stop, as_json)
+            report = _train(apply_overrides(schedule, options), options, ranks, stop, as_json)
     finally:
         leave()
     if not ranks.is_main:
@@ -49,8 +49,9 @@ def train(schedule_path, as_json, **values):
         render_report(report)
 
 
-def _train(schedule, resume, ranks, stop, as_json):
-    run = prepare_run(schedule, resume=resume, ranks=ranks)
+def _train(schedule, options, ranks, stop, as_json):
+    run = prepare_run(schedule, resume=options.resume, ranks=ranks, overwrite=bool(options.overwrite),
+                      strict=bool(options.strict))
     if run.start_epoch >= run.epochs:
         raise UserError(f"nothing to do: the checkpoint has finished {run.start_epoch} of {run.epochs} epochs "
                         "(raise --epochs to train further)")
@@ -59,6 +60,12 @@ def _train(schedule, resume, ranks, stop, as_json):
         processes = f" in {count} process{'es' if count > 1 else ''} (DDP)" if ranks.enabled else ""
         console.print(f"training {run.info.name} on {run.schedule.dataset.name}{processes} -> {run.folder.path}",
                       highlight=False)
+        for note in run.notes:
+            console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+        for warning in run.warnings:
+            console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+        if run.replaced:
+            console.print(f"the earlier contents of {run.folder.path} were moved to {run.replaced}", highlight=False)
     return fit(run, None if as_json or not ranks.is_main else RichReporter(), stop)
 
 

@@ -10,7 +10,7 @@ from .common import console, emit_json, json_option, options_from
 
 @click.command()
 @click.option("--schedule", "schedule_path", required=True, type=click.Path(), help="Schedule YAML file.")
-@options_from(TrainOptions, exclude=("out", "resume"))
+@options_from(TrainOptions, exclude=("out", "resume", "overwrite"))
 @json_option
 def validate(schedule_path, as_json, **values):
     """Check a schedule as `train` would with the same options: syntax, classes, arguments, timing,
@@ -25,14 +25,16 @@ def validate(schedule_path, as_json, **values):
       compressor validate --schedule my_resnet.yaml --arch resnet18 --dataset fake
     """
     schedule = apply_overrides(load_schedule(schedule_path), TrainOptions(**values))
-    parts = build_run_parts(schedule, checking=True)
+    parts = build_run_parts(schedule, checking=True, strict=bool(values.get("strict")))
     counts = {section: len(items) for section, items in schedule.components.items()}
     if as_json:
         emit_json({"valid": True, "schedule": schedule_path, "arch": parts.info.name,
-                   "policies": len(schedule.policies), **counts, "notes": parts.notes})
+                   "policies": len(schedule.policies), **counts, "notes": parts.notes, "warnings": parts.warnings})
         return
     for note in parts.notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+    for warning in parts.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     sections = ", ".join(f"{n} {section}" for section, n in counts.items() if n)
     console.print(f"[green]valid:[/] {schedule_path} ({parts.info.name}; {len(schedule.policies)} policies"
                   f"{'; ' + sections if sections else ''})", highlight=False)

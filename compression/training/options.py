@@ -32,6 +32,10 @@ class TrainOptions:
     device: Optional[str] = _option("cpu, cuda, cuda:N or auto.", ("training", "device"))
     out: Optional[str] = _option("Run folder (default runs/<schedule>-<timestamp>).", ("training", "out"))
     resume: Optional[str] = _option("Continue from this checkpoint.pt.")
+    overwrite: Optional[bool] = _option("Replace the run in --out: the old folder is moved aside whole, to "
+                                        "<out>.replaced-<timestamp>.", kind=bool)
+    strict: Optional[bool] = _option("Refuse to run when a policy is due after the last epoch (instead of a "
+                                     "warning).", kind=bool)
     kd_teacher: Optional[str] = _option("Distil from this teacher: a checkpoint file or a model name.")
     kd_temp: Optional[float] = _option("Distillation temperature.", ("distillation", "temperature"), float)
     kd_distill_wt: Optional[float] = _option("Weight of the distillation loss.", ("distillation", "distill_weight"),

@@ -48,6 +48,9 @@ class Run:
     best_epoch: int = -1
     ranks: Ranks = field(default_factory=Ranks)
     resumed_progress: Optional[EpochProgress] = None  # an epoch interrupted part-way, from the checkpoint
+    replaced: Optional[Path] = None  # where --overwrite moved the folder's earlier contents
+    notes: List[str] = field(default_factory=list)  # settings changed to fit this machine
+    warnings: List[str] = field(default_factory=list)  # policies this run's length skips or cuts short
     _wrapper: Optional[DistributedDataParallel] = None
     _wrapped_shapes: Tuple = ()
 

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any, Dict, Optional
 
@@ -12,6 +14,7 @@ from threadpoolctl import ThreadpoolController
 from torch import nn
 
 from ..core.checkpoint import atomic_write, save_checkpoint
+from ..core.errors import UserError
 from ..sparsity import layer_sparsities, prunable_weights
 
 
@@ -22,6 +25,36 @@ def _if_writing(method):
         if self.writes:
             method(self, *args, **kwargs)
     return guarded
+
+
+def check_run_folder(path: Path, resume: Optional[str], overwrite: bool) -> None:
+    """Refuse to write a run into a folder that already holds something, unless it is the folder of
+    the checkpoint being resumed, or `overwrite` says to move it aside first (`move_aside`)."""
+    if resume and overwrite:
+        raise UserError("give --resume (continue the run) or --overwrite (replace it), not both")
+    if overwrite or not path.exists():
+        return
+    if not path.is_dir():
+        raise UserError(f"--out {path} is a file, not a folder")
+    if resume and path.resolve() == Path(resume).resolve().parent:
+        return
+    if any(path.iterdir()):
+        raise UserError(f"--out {path} already holds a run (or other files): continue it with --resume "
+                        f"{path / 'checkpoint.pt'}, replace it with --overwrite, or choose another --out")
+
+
+def move_aside(path: Path) -> Optional[Path]:
+    """Rename an existing, non-empty `path` to `<path>.replaced-<timestamp>` in one step; returns the new name."""
+    if not path.exists() or (path.is_dir() and not any(path.iterdir())):
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = path.with_name(f"{path.name}.replaced-{stamp}")
+    number = 1
+    while target.exists():
+        number += 1
+        target = path.with_name(f"{path.name}.replaced-{stamp}-{number}")
+    os.replace(path, target)
+    return target
 
 
 class RunFolder:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,13 +24,14 @@ from ..models import ModelInfo, build_model, model_info
 from ..policies import LRPolicy
 from ..pruning.masks import MaskStore
 from ..restore import restore_structure
+from ..schedule.coverage import skipped_by_length
 from ..schedule.model import Schedule
 from ..schedule.model_check import check_against_model
 from ..scheduler import CompressionScheduler, ScheduledPolicy
 from ..sparsity import weight_counts
 from .options import TrainOptions, overridden_fields
 from .run import Run
-from .run_folder import RunFolder
+from .run_folder import RunFolder, check_run_folder, move_aside
 
 DEFAULT_ARCH = "digits_cnn"
 _SECTIONS = ("model", "dataset", "training")
@@ -88,17 +90,22 @@ class RunParts:
     scheduler: CompressionScheduler
     train_loss: TrainingLoss
     device: torch.device
-    notes: List[str] = field(default_factory=list)  # what `checking` could only check in part
+    notes: List[str] = field(default_factory=list)  # settings changed to fit this machine; what `checking` stood in for
+    warnings: List[str] = field(default_factory=list)  # policies the run's length skips or cuts short
 
 
 def build_run_parts(schedule: Schedule, payload: Optional[Dict[str, Any]] = None, ranks: Ranks = Ranks(),
-                    checking: bool = False) -> RunParts:
+                    checking: bool = False, strict: bool = False) -> RunParts:
     """Every build and check `train` makes before its first batch; `validate` calls it with `checking`.
 
     `checking` stands in for what may not exist yet where a schedule is checked (a start or
     teacher checkpoint still to be trained, pretrained weights or data files not on this
-    machine): the model's architecture, untrained, and a note instead of an error.
+    machine): the model's architecture, untrained, and a note instead of an error. Policies due
+    after the last epoch are warnings, or with `strict` a ScheduleError.
     """
+    skipped = skipped_by_length(schedule, schedule.training.epochs)
+    if strict and skipped:
+        raise ScheduleError(skipped, f"{schedule.source} with {schedule.training.epochs} epochs")
     if payload is not None and schedule.model.arch is None:
         schedule.model = schedule.model.model_copy(update={"arch": payload["arch"]})
     training = schedule.training
@@ -113,33 +120,49 @@ def build_run_parts(schedule: Schedule, payload: Optional[Dict[str, Any]] = None
     check_against_model(schedule, model)
     schedule.dataset = dataset_for_model(schedule.dataset, info)
     model.to(device)
+    schedule.dataset = _workers_within_cores(schedule.dataset, notes)
     loaders = _build_loaders(schedule, info, ranks, notes if checking else None)
     optimizer = build_optimizer(model, training)
     context = BuildContext(model, optimizer, MaskStore(model), info.input_shape, device)
     scheduler = build_scheduler(schedule, context)
     train_loss = _training_loss(schedule, info, device, model, notes if checking else None)
-    return RunParts(schedule, info, model, dense_weights, loaders, optimizer, scheduler, train_loss, device, notes)
+    return RunParts(schedule, info, model, dense_weights, loaders, optimizer, scheduler, train_loss, device, notes,
+                    [str(problem) for problem in skipped])
 
 
 def prepare_run(schedule: Schedule, resume: Optional[str] = None, write_tensorboard: bool = True,
-                ranks: Ranks = Ranks()) -> Run:
+                ranks: Ranks = Ranks(), overwrite: bool = False, strict: bool = False) -> Run:
     """Model, data, optimizer and policies, seeded; restored from `resume` when given.
 
-    With several processes (`ranks` from torchrun) this joins their process group; every
-    process builds the same run and only the first one writes the run folder.
+    A run folder that already holds something is refused unless it is the one being resumed, or
+    `overwrite` moves it aside whole. With several processes (`ranks` from torchrun) this joins
+    their process group; every process builds the same run and only the first one writes.
     """
+    folder_path = _run_dir(schedule, resume)
+    check_run_folder(folder_path, resume, overwrite)
     payload = load_checkpoint(resume) if resume else None
-    parts = build_run_parts(schedule, payload, ranks)
+    parts = build_run_parts(schedule, payload, ranks, strict=strict)
     join(ranks, parts.device)
-    folder = RunFolder(_run_dir(schedule, resume), write_tensorboard, writes=ranks.is_main)  # nothing written before
+    moved = move_aside(folder_path) if overwrite and ranks.is_main else None
+    folder = RunFolder(folder_path, write_tensorboard, writes=ranks.is_main)  # nothing written before
     run = Run(schedule, parts.info, parts.model, parts.loaders, parts.optimizer, nn.CrossEntropyLoss(),
               parts.scheduler, parts.device, folder, schedule.training.epochs, schedule.training.seed,
-              parts.dense_weights, parts.train_loss, ranks=ranks)
+              parts.dense_weights, parts.train_loss, ranks=ranks, replaced=moved, notes=parts.notes,
+              warnings=parts.warnings)
     if payload is not None:
         run.restore(payload)
         folder.truncate_metrics(run.start_epoch)
     folder.write_schedule(schedule.text)
     return run
+
+
+def _workers_within_cores(config, notes: List[str]):
+    """More loading processes than this process may use cores only compete with training for them."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if config.workers <= cores:
+        return config
+    notes.append(f"dataset.workers {config.workers} lowered to {cores}, the cores this process may use")
+    return config.model_copy(update={"workers": cores})
 
 
 def _build_loaders(schedule: Schedule, info: ModelInfo, ranks: Ranks, notes: Optional[List[str]]):

@@ -45,3 +45,66 @@ def test_resume_when_already_finished_is_a_user_error(cli, tmp_path):
     cli("train", "--schedule", schedule, "--out", tmp_path / "r", "--json")
     result = cli("train", "--resume", tmp_path / "r" / "checkpoint.pt")
     assert result.code == 2 and "nothing to do" in result.err
+
+
+def _contents(folder):
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir()) if path.is_file()}
+
+
+def test_a_run_folder_is_never_written_over_without_overwrite(cli, tmp_path):
+    schedule = tmp_path / "s.yaml"
+    schedule.write_text(SCHEDULE.replace("epochs: 2", "epochs: 1"))
+    assert cli("train", "--schedule", schedule, "--out", tmp_path / "run", "--json").code == 0
+    before = _contents(tmp_path / "run")
+    again = cli("train", "--schedule", schedule, "--out", tmp_path / "run", "--seed", 7, "--json")
+    assert again.code == 2 and "already holds a run" in again.err and "--overwrite" in again.err
+    assert _contents(tmp_path / "run") == before
+    both = cli("train", "--resume", tmp_path / "run" / "checkpoint.pt", "--overwrite", "--epochs", 2)
+    assert both.code == 2 and "not both" in both.err
+    assert _contents(tmp_path / "run") == before
+
+
+def test_overwrite_moves_the_earlier_run_aside_whole(cli, tmp_path):
+    schedule = tmp_path / "s.yaml"
+    schedule.write_text(SCHEDULE.replace("epochs: 2", "epochs: 1"))
+    assert cli("train", "--schedule", schedule, "--out", tmp_path / "run", "--json").code == 0
+    before = _contents(tmp_path / "run")
+    result = cli("train", "--schedule", schedule, "--out", tmp_path / "run", "--overwrite", "--seed", 7, "--json")
+    assert result.code == 0, result.err
+    moved = [path for path in tmp_path.iterdir() if path.name.startswith("run.replaced-")]
+    assert len(moved) == 1 and _contents(moved[0]) == before
+    assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 1
+    assert _contents(tmp_path / "run")["best.pt"] != before["best.pt"]
+
+
+def test_a_folder_holding_other_files_is_refused(cli, tmp_path):
+    schedule = tmp_path / "s.yaml"
+    schedule.write_text(SCHEDULE)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    result = cli("train", "--schedule", schedule, "--out", tmp_path / "mine")
+    assert result.code == 2 and "already holds" in result.err
+    assert [path.name for path in (tmp_path / "mine").iterdir()] == ["notes.txt"]
+
+
+AGP = SCHEDULE + """pruners:
+  agp: {class: AutomatedGradualPruner, initial_sparsity: 0.2, final_sparsity: 0.8, weights: [fc1.weight]}
+policies:
+  - pruner: {instance_name: agp}
+    starting_epoch: 3
+    ending_epoch: 6
+"""
+
+
+def test_policies_a_short_run_skips_are_warnings_and_errors_under_strict(cli, tmp_path):
+    schedule = tmp_path / "s.yaml"
+    schedule.write_text(AGP)
+    checked = cli("validate", "--schedule", schedule, "--epochs", 4, "--json")
+    assert checked.code == 0, checked.err
+    [warning] = checked.json()["warnings"]
+    assert "policies[0] (line 8)" in warning and "runs 1 of 3 times, reaching sparsity 20.0% instead of 80.0%" in warning
+    refused = cli("train", "--schedule", schedule, "--out", tmp_path / "run", "--strict")
+    assert refused.code == 2 and "pruner 'agp' is due at epochs 3 to 5, but the run has 2 epochs" in refused.err
+    assert not (tmp_path / "run").exists()
+    warned = cli("train", "--schedule", schedule, "--out", tmp_path / "run", "--epochs", 1)
+    assert warned.code == 0 and "warning: policies[0]" in warned.err and "never runs" in warned.err
