@@ -56,6 +56,7 @@ def run_epoch(run, epoch: int, reporter: Reporter, stop: StopRequest) -> None:
     record["epoch_seconds"] = time.perf_counter() - started  # training and validation of this process
     run.scheduler.on_epoch_end(epoch, record)
     run.sync_ranks()
+    _after_epoch_end_policies(run, record)
     run.finish_epoch(epoch, record)
     reporter.on_epoch_end(record)
     if epoch + 1 < run.epochs and _agree(torch.tensor([False, stop.requested], device=run.device))[1]:
@@ -132,8 +133,23 @@ def _check_weights(model: nn.Module, epoch: int) -> None:
             raise TrainingDiverged(f"weight {name} became non-finite during epoch {epoch}")
 
 
+def _after_epoch_end_policies(run, record: Dict[str, Any]) -> None:
+    """The epoch is recorded as the model it ends with: when an epoch-end policy pruned or thinned
+    it, its size is counted again and it is validated again."""
+    if _size(run.model) == {key: record[key] for key in ("sparsity", "nnz", "weights")}:
+        return
+    record.update(_size(run.model))
+    with run.scheduler.masks.forward_masked():
+        val = evaluate(run.model, run.loaders.val, run.criterion, run.device, across_ranks=True)
+    record.update(val_loss=val.loss, top1=val.top1, top5=val.top5)
+
+
+def _size(model: nn.Module) -> Dict[str, Any]:
+    nnz, total = weight_counts(model)
+    return {"sparsity": 1.0 - nnz / total if total else 0.0, "nnz": nnz, "weights": total}
+
+
 def _epoch_record(run, epoch: int, train_loss: float, val: EvalResult) -> Dict[str, Any]:
-    nnz, total = weight_counts(run.model)
     record = {
         "epoch": epoch,
         "train_loss": train_loss,
@@ -141,8 +157,7 @@ def _epoch_record(run, epoch: int, train_loss: float, val: EvalResult) -> Dict[s
         "top1": val.top1,
         "top5": val.top5,
         "lr": run.optimizer.param_groups[0]["lr"],
-        "sparsity": 1.0 - nnz / total if total else 0.0,
-        "nnz": nnz,
+        **_size(run.model),
     }
     steps = len(run.loaders.train)  # steps run in this process this epoch (fewer when resumed part-way)
     components = {**run.train_loss.epoch_components(steps), **run.scheduler.mean_policy_losses(steps)}

@@ -21,6 +21,7 @@ from ..report import compression_report
 from ..restore import model_from_checkpoint
 from ..schedule.model import Schedule
 from ..scheduler import CompressionScheduler
+from ..sparsity import weight_counts
 from ..thinning import recorded_plan
 from .run_folder import RunFolder
 from .stopping import EpochProgress
@@ -46,6 +47,7 @@ class Run:
     best_top1: float = -1.0
     best_density: float = 2.0
     best_epoch: int = -1
+    best_weights: float = float("inf")  # Conv/Linear weights of the best model (fewer once thinned)
     ranks: Ranks = field(default_factory=Ranks)
     resumed_progress: Optional[EpochProgress] = None  # an epoch interrupted part-way, from the checkpoint
     replaced: Optional[Path] = None  # where --overwrite moved the folder's earlier contents
@@ -95,11 +97,13 @@ class Run:
     def finish_epoch(self, epoch: int, record: Dict[str, Any]) -> None:
         self.history.append(record)
         # As Distiller ranks them: the fewest non-zero weights first (pruned or thinned away),
-        # then the most accurate at that size.
+        # then the fewest weights (thinned away), then the most accurate at that size.
         density = round(record["nnz"] / self.dense_weights, 4)
-        is_best = (-density, record["top1"]) > (-self.best_density, self.best_top1)
+        is_best = (-density, -record["weights"], record["top1"]) > (-self.best_density, -self.best_weights,
+                                                                      self.best_top1)
         if is_best:
-            self.best_density, self.best_top1, self.best_epoch = density, record["top1"], epoch
+            self.best_density, self.best_weights = density, record["weights"]
+            self.best_top1, self.best_epoch = record["top1"], epoch
         self.folder.log_epoch(record, self.model)
         self.folder.save(self.state(epoch), best=is_best)
 
@@ -124,6 +128,7 @@ class Run:
             "best_top1": self.best_top1,
             "best_density": self.best_density,
             "best_epoch": self.best_epoch,
+            "best_weights": self.best_weights,
         }
 
     def _qat_quantizers(self) -> List[Tuple[str, str, QATQuantizer]]:
@@ -146,6 +151,8 @@ class Run:
         self.history = list(payload.get("metrics", []))
         self.best_top1, self.best_epoch = payload.get("best_top1", -1.0), payload.get("best_epoch", -1)
         self.best_density = payload.get("best_density", 2.0)
+        # checkpoints before this key: the model's own size (their runs ranked without it)
+        self.best_weights = payload.get("best_weights", weight_counts(self.model)[1])
         self.start_epoch = payload["epoch"] + 1
         if "epoch_progress" in payload:
             self.resumed_progress = EpochProgress(**payload["epoch_progress"])

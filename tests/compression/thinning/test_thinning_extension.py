@@ -60,6 +60,22 @@ def test_filter_remover_thins_at_the_end_of_its_epoch_and_training_goes_on(tmp_p
     assert params(rebuilt) == params(run.model) and report["params"] == params(run.model)
 
 
+def test_thinning_at_the_end_of_the_last_epoch_is_the_model_that_epoch_records_and_keeps(tmp_path):
+    text = SCHEDULE.replace("epochs: [0]", "epochs: [1]")
+    schedule = apply_overrides(parse_schedule_text(text), TrainOptions(out=str(tmp_path / "run")))
+    run = prepare_run(schedule, write_tensorboard=False)
+    mask_zeroed(run, zero_weakest_filter_groups(run.model, torch.zeros(1, 3, 32, 32), 0.5))
+
+    report = fit(run)
+
+    first, last = run.history
+    assert last["weights"] < first["weights"] and last["nnz"] < first["nnz"]
+    assert last["sparsity"] < first["sparsity"]  # the zeroed filters are gone, no longer counted as zeros
+    assert run.best_epoch == 1
+    best, _ = model_from_checkpoint(load_checkpoint(tmp_path / "run" / "best.pt"))
+    assert params(best) == params(run.model) == report["params"]
+
+
 @pytest.mark.parametrize("arguments,kind", [
     ("class: ChannelRemover", "channels"),
     ("class: StructureRemover\n    thinning_func_str: remove_channels", "channels"),
