@@ -25,7 +25,8 @@ def atomic_write(path: Union[str, Path], write) -> None:
     """Call write(file_path) on a temporary file beside `path`, then rename it over `path`.
 
     The data reach the disk before the rename, and the rename before returning, so after a
-    crash or a power loss `path` holds the old file or the new one, never a torn one.
+    crash or a power loss `path` holds the old file or the new one, never a torn one. The file
+    gets the mode a plain open() would give it, not the temporary file's private 0600.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -33,6 +34,7 @@ def atomic_write(path: Union[str, Path], write) -> None:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_current_umask())
         _fsync(tmp, os.O_RDONLY)
         os.replace(tmp, path)
     except BaseException:
@@ -40,6 +42,21 @@ def atomic_write(path: Union[str, Path], write) -> None:
             os.unlink(tmp)
         raise
     _fsync(path.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+
+
+def _current_umask() -> int:
+    """The process's umask, read from /proc where Linux shows it (reading it elsewhere means
+    setting it for a moment, which another thread creating a file could notice)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _fsync(path: Union[str, Path], flags: int) -> None:

@@ -1,4 +1,6 @@
 import collections
+import os
+import stat
 
 import pytest
 import torch
@@ -44,6 +46,23 @@ def test_a_failed_write_leaves_the_previous_file(tmp_path):
         atomic_write(target, crash)
     assert load_checkpoint(target)["epoch"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_a_written_file_gets_the_mode_open_would_give_it(tmp_path, umask):
+    def mode(path):
+        return stat.S_IMODE(os.stat(path).st_mode)
+
+    previous = os.umask(umask)
+    try:
+        with open(tmp_path / "plain.txt", "w") as stream:
+            stream.write("x")
+        atomic_write(tmp_path / "written.txt", lambda tmp: open(tmp, "w").close())
+        save_checkpoint({"epoch": 1}, tmp_path / "c.pt")
+    finally:
+        os.umask(previous)
+    assert mode(tmp_path / "written.txt") == mode(tmp_path / "plain.txt") == 0o666 & ~umask
+    assert mode(tmp_path / "c.pt") == mode(tmp_path / "plain.txt")
 
 
 def test_the_data_reach_the_disk_before_the_rename_and_the_rename_after(tmp_path, monkeypatch):
