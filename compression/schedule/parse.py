@@ -54,7 +54,8 @@ def parse_schedule(doc: YamlDocument) -> Schedule:
     _check_names(doc, schedule, problems)
     for section in COMPONENT_SECTIONS:
         schedule.components[section] = _components(doc, section, data.get(section), problems)
-    schedule.policies = _policies(doc, data.get("policies"), schedule.components, problems)
+    defined = {section: _instance_names(data.get(section)) for section in COMPONENT_SECTIONS}
+    schedule.policies = _policies(doc, data.get("policies"), defined, schedule.components, problems)
     if problems:
         raise ScheduleError(problems, doc.source)
     return schedule
@@ -106,8 +107,14 @@ def _components(doc: YamlDocument, section: str, block: Any, problems: List[Prob
     return specs
 
 
-def _policies(doc: YamlDocument, block: Any, components: Dict[str, Dict[str, ComponentSpec]],
-              problems: List[Problem]) -> List[PolicySpec]:
+def _instance_names(block: Any) -> List[str]:
+    """The names an instance is defined under, valid or not: an invalid instance has its own problem,
+    and a policy that names it must not add a second one."""
+    return [name for name in block if isinstance(name, str)] if isinstance(block, dict) else []
+
+
+def _policies(doc: YamlDocument, block: Any, defined: Dict[str, List[str]],
+              components: Dict[str, Dict[str, ComponentSpec]], problems: List[Problem]) -> List[PolicySpec]:
     if block is None:
         return []
     if not isinstance(block, list):
@@ -115,13 +122,14 @@ def _policies(doc: YamlDocument, block: Any, components: Dict[str, Dict[str, Com
         return []
     policies = []
     for index, item in enumerate(block):
-        policy = _policy(doc, index, item, components, problems)
+        policy = _policy(doc, index, item, defined, components, problems)
         if policy is not None:
             policies.append(policy)
     return policies
 
 
-def _policy(doc: YamlDocument, index: int, item: Any, components, problems: List[Problem]) -> Optional[PolicySpec]:
+def _policy(doc: YamlDocument, index: int, item: Any, defined, components,
+            problems: List[Problem]) -> Optional[PolicySpec]:
     path = ("policies", index)
     if not isinstance(item, dict):
         problems.append(doc.problem(path, "expected a mapping such as {pruner: {instance_name: ...}, epochs: [...]}"))
@@ -136,7 +144,7 @@ def _policy(doc: YamlDocument, index: int, item: Any, components, problems: List
         problems.append(doc.problem(path, f"a policy names exactly one of {', '.join(POLICY_KEYS)} (found {named})"))
         return None
     kind = kinds[0]
-    target = _policy_target(doc, path + (kind,), kind, item[kind], components, problems)
+    target = _policy_target(doc, path + (kind,), kind, item[kind], defined, components, problems)
     epochs = _policy_epochs(doc, path, item, problems)
     if target is None or epochs is None:
         return None
@@ -144,7 +152,7 @@ def _policy(doc: YamlDocument, index: int, item: Any, components, problems: List
     return PolicySpec(index, kind, instance, args, epochs, doc.line_of(path))
 
 
-def _policy_target(doc, path, kind, body, components, problems) -> Optional[Tuple[str, Any]]:
+def _policy_target(doc, path, kind, body, defined, components, problems) -> Optional[Tuple[str, Any]]:
     if not isinstance(body, dict):
         problems.append(doc.problem(path, "expected a mapping with 'instance_name:'"))
         return None
@@ -153,18 +161,18 @@ def _policy_target(doc, path, kind, body, components, problems) -> Optional[Tupl
             problems.append(doc.problem(path + (key,), did_you_mean(str(key), ["instance_name", "args"], "key")))
     name = body.get("instance_name")
     section = POLICY_KEYS[kind]
-    defined = components.get(section, {})
     if not isinstance(name, str):
         problems.append(doc.problem(path + ("instance_name",), "required: the name of an instance under " + section))
         return None
-    if name not in defined:
-        message = did_you_mean(name, defined, "instance")
+    if name not in defined[section]:
+        message = did_you_mean(name, defined[section], "instance")
         message = f"'{name}' is not defined under {section}" + message[len(f"unknown instance '{name}'"):]
         message = message.replace("(available:", "(defined:").replace("(none available)", f"({section} defines none)")
         problems.append(doc.problem(path + ("instance_name",), message))
         return None
     args = validate_model(doc, path + ("args",), POLICY_ARGS[kind], body.get("args") or {}, problems)
-    return (name, args) if args is not None else None
+    valid = name in components.get(section, {})
+    return (name, args) if args is not None and valid else None
 
 
 def _policy_epochs(doc, path, item, problems) -> Optional[Tuple[int, ...]]:

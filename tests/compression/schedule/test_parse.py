@@ -105,6 +105,29 @@ def test_undefined_instance_in_empty_section():
     assert "'agp' is not defined under pruners" in problem.message
 
 
+AGP_POLICY = "policies:\n  - pruner: {instance_name: agp}\n    epochs: [0]\n"
+
+
+def test_a_misspelt_class_is_the_only_problem_of_the_policy_that_names_it():
+    problem = only("pruners:\n  agp:\n    class: AutomatedGradualPrunr\n    initial_sparsity: 0.1\n"
+                   "    final_sparsity: 0.5\n    weights: [fc1.weight]\n" + AGP_POLICY)
+    assert problem.path == "pruners.agp.class" and problem.line == 3
+    assert "AutomatedGradualPrunr" in problem.message and "did you mean 'AutomatedGradualPruner'" in problem.message
+
+
+def test_invalid_arguments_are_the_only_problem_of_the_policy_that_names_it():
+    problem = only("pruners:\n  agp:\n    class: AutomatedGradualPruner\n    initial_sparsity: 0.1\n"
+                   "    final_sparsity: high\n    weights: [fc1.weight]\n" + AGP_POLICY)
+    assert problem.path == "pruners.agp.final_sparsity" and problem.line == 5
+
+
+def test_an_undefined_instance_is_reported_beside_an_invalid_one():
+    found = problems("pruners:\n  agp: {class: AutomatedGradualPrunr}\n"
+                     "policies:\n  - pruner: {instance_name: apg}\n    epochs: [0]\n")
+    assert [p.path for p in found] == ["pruners.agp.class", "policies[0].pruner.instance_name"]
+    assert "'apg' is not defined under pruners" in found[1].message and "(defined: agp)" in found[1].message
+
+
 def test_frequency_zero():
     problem = only(LR + "policies:\n  - lr_scheduler: {instance_name: step}\n    ending_epoch: 5\n    frequency: 0\n")
     assert problem.path == "policies[0].frequency" and ">= 1" in problem.message and problem.line == 11
