@@ -12,7 +12,9 @@ from ..compression.device import resolve_device
 from ..compression.model_source import load_model
 from ..compression.workflows.sensitivity import (
     GRANULARITIES,
+    at_chance,
     baseline_top1,
+    baseline_warnings,
     dense_top1,
     parse_sparsities,
     sensitivity_sweep,
@@ -39,7 +41,7 @@ from .options import dataset_config
               help="Validation images each evaluation uses.")
 @click.option("--tolerance", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="Top-1 points a layer may lose in the suggested schedule.")
-@click.option("--out", type=click.Path(file_okay=False), help="Output folder [default: sensitivity-<model>].")
+@click.option("--out", type=click.Path(file_okay=False), help="Output folder [default: runs/sensitivity-<model>].")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @json_option
 def sensitivity(arch, checkpoint, pretrained, dataset, data_dir, batch_size, workers, sparsities, granularity,
@@ -62,14 +64,19 @@ def sensitivity(arch, checkpoint, pretrained, dataset, data_dir, batch_size, wor
     rows = _sweep(model, batches, levels, granularity, target)
     baseline = _baseline(rows, model, batches, target)
     seconds = time.perf_counter() - started
-    folder = Path(out or f"sensitivity-{loaded.info.name}")
+    classes, samples = loaded.info.num_classes, sum(len(targets) for _, targets in batches)
+    warnings = baseline_warnings(baseline, classes, samples)
+    for warning in warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    folder = Path(out or Path("runs") / f"sensitivity-{loaded.info.name}")
     ckpt = str(Path(checkpoint).resolve()) if checkpoint else None
-    schedule = suggest_schedule(rows, tolerance, baseline, loaded.info.name, ckpt, config.name)
-    paths = _write(rows, schedule, folder)
+    schedule = suggest_schedule(rows, tolerance, baseline, loaded.info.name, ckpt, config.name, warnings)
+    paths = _write(rows, schedule, folder, warnings)
     layers = suggested_levels(rows, tolerance, baseline)
     if as_json:
-        emit_json({**{k: str(v) for k, v in paths.items()}, "baseline_top1": baseline, "layers": layers,
-                   "evaluations": len(rows), "seconds": round(seconds, 3)})
+        emit_json({**{k: str(v) for k, v in paths.items()}, "baseline_top1": baseline,
+                   "baseline_at_chance": at_chance(baseline, classes, samples), "warnings": warnings,
+                   "layers": layers, "evaluations": len(rows), "seconds": round(seconds, 3)})
         return
     _render(rows, layers, baseline, tolerance)
     console.print(f"wrote {paths['csv']}, {paths['png']}, {paths['schedule']} and TensorBoard events "
@@ -108,10 +115,10 @@ def _baseline(rows, model, batches, target) -> float:
     return baseline_top1(model, batches, target) if top1 is None else top1
 
 
-def _write(rows, schedule, folder: Path):
+def _write(rows, schedule, folder: Path, warnings):
     paths = {"csv": folder / "sensitivity.csv", "png": folder / "sensitivity.png",
              "schedule": folder / "suggested_schedule.yaml"}
-    write_csv(rows, paths["csv"])
+    write_csv(rows, paths["csv"], warnings)
     write_plot(rows, paths["png"])
     write_tensorboard(rows, folder / "tensorboard")
     write_text(schedule, paths["schedule"])

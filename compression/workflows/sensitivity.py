@@ -204,6 +204,31 @@ def dense_top1(rows: Sequence[Row]) -> Optional[float]:
     return next((row.top1 for row in rows if row.sparsity <= 0), None)
 
 
+def at_chance(top1: float, num_classes: int, samples: int) -> bool:
+    """Whether a top-1 (in percent) is no better than guessing among `num_classes` on `samples` images.
+
+    A model that guesses is right with probability p = 1 / num_classes per image, so its measured
+    top-1 is a binomial proportion whose standard error is sqrt(p (1 - p) / samples): on a few
+    hundred images, guessing alone can score a few points above 100 / num_classes. A top-1 within
+    two standard errors above chance (or anywhere below it) cannot be told apart from guessing;
+    an untrained model's sweep then measures noise, not sensitivity.
+    """
+    if num_classes < 1 or samples < 1:
+        raise ValueError(f"need at least one class and one sample, got {num_classes} and {samples}")
+    p = 1.0 / num_classes
+    margin = 2.0 * math.sqrt(p * (1.0 - p) / samples)
+    return top1 <= 100.0 * (p + margin)
+
+
+def baseline_warnings(top1: float, num_classes: int, samples: int) -> List[str]:
+    """The warnings a sweep with this baseline deserves (none when its results mean something)."""
+    if not at_chance(top1, num_classes, samples):
+        return []
+    return [f"the baseline top-1 {top1:.2f}% is at chance level for {num_classes} classes "
+            f"({100.0 / num_classes:.2f}% on {samples} images): the model has not learned the task "
+            "(untrained weights?), so these sensitivities and the suggested schedule are meaningless"]
+
+
 def suggested_levels(rows: Sequence[Row], tolerance: float, baseline: float) -> Dict[str, float]:
     """Per parameter: the largest level whose top-1 stays within `tolerance` points of the baseline."""
     levels: Dict[str, float] = {}
@@ -215,14 +240,16 @@ def suggested_levels(rows: Sequence[Row], tolerance: float, baseline: float) -> 
 
 
 def suggest_schedule(rows: Sequence[Row], tolerance: float, baseline_top1: float, arch: str,
-                     checkpoint: Optional[str] = None, dataset: Optional[str] = None) -> str:
-    """A runnable YAML schedule: one AGP pruner per distinct suggested level."""
+                     checkpoint: Optional[str] = None, dataset: Optional[str] = None,
+                     warnings: Sequence[str] = ()) -> str:
+    """A runnable YAML schedule: one AGP pruner per distinct suggested level; each warning a comment."""
     by_level: Dict[float, List[str]] = {}
     for name, level in suggested_levels(rows, tolerance, baseline_top1).items():
         if level > 0:
             by_level.setdefault(level, []).append(name)
     lines = [f"# Suggested by `compressor sensitivity` (tolerance {tolerance:g} top-1 points below "
-             f"the baseline {baseline_top1:.2f}).", "version: 1", "", "model:", f"  arch: {arch}"]
+             f"the baseline {baseline_top1:.2f}).", *_comments(warnings),
+             "version: 1", "", "model:", f"  arch: {arch}"]
     if checkpoint:
         lines.append(f"  checkpoint: {_quote(checkpoint)}")
     if dataset:
@@ -231,6 +258,10 @@ def suggest_schedule(rows: Sequence[Row], tolerance: float, baseline_top1: float
     if not by_level:
         return "\n".join(lines + ["# No layer can be pruned within the tolerance: no pruners.", ""])
     return "\n".join(lines + _pruner_lines(by_level) + _policy_lines(by_level) + [""])
+
+
+def _comments(warnings: Sequence[str]) -> List[str]:
+    return ["# warning: " + " ".join(warning.split()) for warning in warnings]
 
 
 def _pruner_name(level: float) -> str:

@@ -15,10 +15,13 @@ CSV_HEADER = ("parameter", "sparsity", "top1", "top5", "loss")
 PathLike = Union[str, Path]
 
 
-def write_csv(rows: Sequence[Row], path: PathLike) -> None:
+def write_csv(rows: Sequence[Row], path: PathLike, warnings: Sequence[str] = ()) -> None:
+    """Distiller's CSV; each warning a `# warning: ...` line above the header (none: Distiller's file as is)."""
     def write(tmp: str) -> None:
         with open(tmp, "w", newline="") as handle:
             writer = csv.writer(handle)
+            for warning in warnings:
+                handle.write("# warning: " + " ".join(warning.split()) + writer.dialect.lineterminator)
             writer.writerow(CSV_HEADER)
             for row in rows:
                 writer.writerow([row.parameter, f"{row.sparsity:g}", f"{row.top1:.4f}",

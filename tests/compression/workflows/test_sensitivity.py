@@ -115,6 +115,31 @@ def test_outputs_csv_png_tensorboard(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+@pytest.mark.parametrize("top1, classes, samples, expected", [
+    (12.0, 10, 256, True), (60.0, 10, 256, False), (3.0, 10, 256, True),
+    (13.7, 10, 256, True), (13.8, 10, 256, False),  # chance 10% + 2 x 1.875% standard error
+    (12.0, 10, 100_000, False), (0.0, 1000, 64, True), (100.0, 1, 8, True)])
+def test_at_chance_allows_for_the_sampling_error_of_guessing(top1, classes, samples, expected):
+    assert sens.at_chance(top1, classes, samples) is expected
+
+
+def test_baseline_warnings_only_at_chance():
+    assert sens.baseline_warnings(60.0, 10, 256) == []
+    [warning] = sens.baseline_warnings(12.0, 10, 256)
+    assert "12.00%" in warning and "chance level for 10 classes (10.00% on 256 images)" in warning
+
+
+def test_warnings_become_comments_of_the_csv_and_the_schedule(tmp_path):
+    warning = "the baseline is at chance, so this suggestion is meaningless"
+    write_csv(_crafted_rows(), tmp_path / "s.csv", [warning])
+    lines = (tmp_path / "s.csv").read_text().splitlines()
+    assert lines[:2] == ["# warning: " + warning, "parameter,sparsity,top1,top5,loss"]
+    text = suggest_schedule(_crafted_rows(), 1.0, 80.0, "digits_cnn", warnings=[warning])
+    parse_schedule_text(text)
+    assert "# warning: " + warning in text.splitlines()[:2]
+    assert "warning" not in suggest_schedule(_crafted_rows(), 1.0, 80.0, "digits_cnn")
+
+
 @pytest.mark.parametrize("granularity", ["element", "filter", "channel"])
 def test_level_pruner_matches_pruned_weight_bit_for_bit(granularity):
     weight = torch.randn(8, 4, 3, 3)
