@@ -7,7 +7,8 @@ from ..compression.benchmark import compare_loaded, dense_counterpart
 from ..compression.core.errors import UserError
 from ..compression.device import resolve_device
 from ..compression.model_source import load_model
-from .common import console, emit_json, json_option, model_options, render_table
+from .common import (console, emit_json, json_option, model_options, print_measurement_warnings, render_table,
+                     speedup_text)
 
 
 @click.command()
@@ -72,4 +73,6 @@ def _render(result):
     render_table(f"latency: batch {result['batch_size']} of {shape} on {result['device']}, "
                  f"{result['repeats']} interleaved runs each",
                  ["", "model", "median ms", "p10 ms", "p90 ms", "images/s"], rows)
-    console.print(f"speedup: {result['speedup']:.2f}x (comparison median / model median)", highlight=False)
+    console.print(f"speedup: {speedup_text(result)} (comparison / model, median and 10th to 90th percentile "
+                  "of the interleaved runs)", highlight=False)
+    print_measurement_warnings(result)

@@ -79,6 +79,18 @@ def _looks_numeric(cell: Any) -> bool:
     return bool(text) and text.replace(",", "").replace(".", "").replace("x", "").replace("-", "").isdigit()
 
 
+def speedup_text(result: Dict[str, Any]) -> str:
+    """`1.52x (1.40x to 1.61x)`; a speed-up whose interval holds 1.0 is no gain and is not shown as one."""
+    value, low, high = (result[key] for key in ("speedup", "speedup_low", "speedup_high"))
+    interval = f"{low:.2f}x to {high:.2f}x"
+    return f"{value:.2f}x ({interval})" if result["speedup_measurable"] else f"no measurable difference ({interval})"
+
+
+def print_measurement_warnings(result: Dict[str, Any]) -> None:
+    for warning in result.get("measurement_warnings") or []:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+
+
 def render_mapping(title: str, values: Dict[str, Any]) -> None:
     render_table(title, ["", "value"], [(key, format_value(value)) for key, value in values.items()])
 

@@ -14,7 +14,7 @@ from ..compression.quantization.stats import calibration_loader
 from ..compression.schedule import load_schedule
 from ..compression.workflows.post_training import QuantizeData
 from ..datasets import build_datasets, build_loaders
-from .common import console, emit_json, render_table
+from .common import console, emit_json, print_measurement_warnings, render_table, speedup_text
 
 
 def ptq_settings(schedule_path: Optional[str], flags: Dict[str, Any]) -> PostTrainConfig:
@@ -53,8 +53,9 @@ def render_quantize(result, as_json: bool) -> None:
     if "int8_latency_ms" in report:
         rows += [("weights file", f"{report['fp32_file_bytes'] / 1e6:.2f} MB", f"{report['int8_file_bytes'] / 1e6:.2f} MB"),
                  (f"latency (batch {report['latency_batch_size']})", f"{report['fp32_latency_ms']:.2f} ms",
-                  f"{report['int8_latency_ms']:.2f} ms ({report['speedup']:.2f}x)")]
+                  f"{report['int8_latency_ms']:.2f} ms, {speedup_text(report)}")]
     render_table(f"{report['arch']}: FP32 vs quantized ({report['int8']})", ["", "FP32", "quantized"], rows)
+    print_measurement_warnings(report)
     if report["fp32_layers"]:
         console.print(f"kept in FP32: {', '.join(report['fp32_layers'])}", highlight=False, soft_wrap=True)
     if result.search is not None and not result.search.met:

@@ -8,7 +8,8 @@ from ..compression.core.errors import UserError
 from ..compression.distributed import leave, ranks_from_environment
 from ..compression.schedule import load_schedule, parse_schedule_text
 from ..compression.training import TrainOptions, apply_overrides, fit, prepare_run
-from .common import console, emit_json, json_option, options_from, render_table
+from .common import (console, emit_json, json_option, options_from, print_measurement_warnings, render_table,
+                     speedup_text)
 from .progress import RichReporter
 from .signals import stop_on_signals
 
@@ -81,10 +82,11 @@ def render_report(report) -> None:
     ]
     if report.get("latency_ms") is not None:
         rows.append((f"latency (batch {report['latency_batch_size']})", f"{report['dense_latency_ms']:.2f} ms",
-                     f"{report['latency_ms']:.2f} ms", f"{report['speedup']:.2f}x"))
+                     f"{report['latency_ms']:.2f} ms", speedup_text(report)))
     rows.append(("test top-1 / top-5", "", f"{report['top1']:.2f}% / {report['top5']:.2f}%", ""))
     render_table(f"compression report: {report['arch']}, best epoch {report['best_epoch']} "
                  f"(sparsity {report['sparsity']:.1%})", ["", "dense", "compressed", "dense / compressed"], rows)
+    print_measurement_warnings(report)
     console.print(f"run folder: {report['out']}", highlight=False, soft_wrap=True)
 
 

@@ -1,20 +1,25 @@
 """Measured latency and throughput of models run side by side: interleaved repetitions, medians."""
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
+from dataclasses import dataclass, field, fields
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
 
 from .core.errors import UserError
+from .device import available_cores
 from .model_source import LoadedModel
 from .models import ModelInfo, build_model
 
 Device = Union[str, torch.device]
+
+# A latency whose 10th-90th percentile spread exceeds this fraction of its median is not to be trusted.
+SPREAD_LIMIT = 0.25
 
 
 @dataclass(frozen=True)
@@ -29,9 +34,25 @@ class LatencyResult:
     throughput: float  # images per second at the median latency
     batch_size: int
     repeats: int
+    samples_ms: Tuple[float, ...] = field(default=(), repr=False)  # each measured run, in round order
 
     def to_dict(self) -> Dict[str, Any]:
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "samples_ms"}
+
+    @classmethod
+    def from_samples(cls, samples_ms: Sequence[float], batch_size: int) -> "LatencyResult":
+        """The summary of measured runs (milliseconds per batch of `batch_size`)."""
+        ordered = sorted(samples_ms)
+        median = statistics.median(ordered)
+        return cls(median_ms=median, p10_ms=_percentile(ordered, 0.10), p90_ms=_percentile(ordered, 0.90),
+                   min_ms=ordered[0], max_ms=ordered[-1],
+                   throughput=batch_size / (median / 1000.0) if median > 0 else float("inf"),
+                   batch_size=batch_size, repeats=len(ordered), samples_ms=tuple(samples_ms))
+
+    @property
+    def spread(self) -> float:
+        """10th to 90th percentile, as a fraction of the median."""
+        return (self.p90_ms - self.p10_ms) / self.median_ms if self.median_ms > 0 else float("inf")
 
 
 def measure_latency(models: Dict[str, nn.Module], input_shape: Sequence[int], batch_size: int = 8,
@@ -64,7 +85,7 @@ def measure_latency(models: Dict[str, nn.Module], input_shape: Sequence[int], ba
     finally:
         for name, model in models.items():
             model.train(modes[name])
-    return {name: _result(times[name], batch_size) for name in names}
+    return {name: LatencyResult.from_samples(times[name], batch_size) for name in names}
 
 
 def compare(candidate: nn.Module, baseline: nn.Module, input_shape: Sequence[int],
@@ -77,7 +98,7 @@ def compare(candidate: nn.Module, baseline: nn.Module, input_shape: Sequence[int
     return {
         "candidate": results["candidate"].to_dict(),
         "baseline": results["baseline"].to_dict(),
-        "speedup": speedup(results["candidate"], results["baseline"]),
+        **speedup_summary(results["candidate"], results["baseline"]),
         "batch_size": results["candidate"].batch_size,
         "input_shape": list(input_shape),
     }
@@ -108,6 +129,41 @@ def shared_input_shape(first: ModelInfo, second: ModelInfo) -> tuple:
 
 def speedup(candidate: LatencyResult, baseline: LatencyResult) -> float:
     return baseline.median_ms / candidate.median_ms if candidate.median_ms > 0 else float("inf")
+
+
+def speedup_summary(candidate: LatencyResult, baseline: LatencyResult,
+                    names: Tuple[str, str] = ("model", "comparison")) -> Dict[str, Any]:
+    """`speedup` (baseline median / candidate median) with its spread and what can be said of it.
+
+    `speedup_low`/`speedup_high`: 10th and 90th percentiles of the ratio in each round (the two
+    models ran back to back, so a change in the machine's load hits both). `speedup_measurable`
+    is False when that interval holds 1.0: no difference this measurement can tell.
+    `measurement_warnings`: reasons not to trust the figures (a wide spread, a busy machine).
+    """
+    value = speedup(candidate, baseline)
+    ratios = sorted(b / c for b, c in zip(baseline.samples_ms, candidate.samples_ms) if c > 0)
+    low, high = (_percentile(ratios, 0.10), _percentile(ratios, 0.90)) if ratios else (value, value)
+    return {"speedup": value, "speedup_low": low, "speedup_high": high,
+            "speedup_measurable": not low <= 1.0 <= high,
+            "measurement_warnings": measurement_warnings({names[0]: candidate, names[1]: baseline})}
+
+
+def measurement_warnings(results: Dict[str, LatencyResult]) -> List[str]:
+    """Why the latencies in `results` may not be trusted: a spread too wide, a machine too busy."""
+    warnings = [f"{name}: latency varied by {result.spread:.0%} of its median (10th to 90th percentile): "
+                f"too wide to trust" for name, result in results.items() if result.spread > SPREAD_LIMIT]
+    load, cores = _load_average(), available_cores()
+    if load is not None and load > cores:
+        warnings.append(f"the machine was busy: 1-minute load average {load:.1f} above the {cores} cores this "
+                        "process may use")
+    return warnings
+
+
+def _load_average() -> Optional[float]:
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):  # not on every platform
+        return None
 
 
 def _check_options(models: Dict[str, nn.Module], batch_size: int, warmup: int, repeats: int,
@@ -149,17 +205,6 @@ def _time_forward(model: nn.Module, batch: torch.Tensor, device: torch.device) -
 def _synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def _result(samples: List[float], batch_size: int) -> LatencyResult:
-    ordered = sorted(samples)
-    median = statistics.median(ordered)
-    return LatencyResult(
-        median_ms=median, p10_ms=_percentile(ordered, 0.10), p90_ms=_percentile(ordered, 0.90),
-        min_ms=ordered[0], max_ms=ordered[-1],
-        throughput=batch_size / (median / 1000.0) if median > 0 else float("inf"),
-        batch_size=batch_size, repeats=len(samples),
-    )
 
 
 def _percentile(ordered: List[float], fraction: float) -> float:

@@ -9,10 +9,11 @@ from typing import Any, Dict, Optional, Sequence, Union
 import torch
 from torch import nn
 
-from .benchmark import Device, measure_latency, speedup
+from .benchmark import Device, measure_latency, speedup_summary
 from .summary import summarize
 
-LATENCY_KEYS = ("dense_latency_ms", "latency_ms", "speedup", "latency_batch_size")
+LATENCY_KEYS = ("dense_latency_ms", "latency_ms", "speedup", "speedup_low", "speedup_high", "speedup_measurable",
+                "measurement_warnings", "latency_batch_size")
 
 
 def compression_report(dense_model: nn.Module, compressed_model: nn.Module, input_shape: Sequence[int],
@@ -30,7 +31,8 @@ def compression_report(dense_model: nn.Module, compressed_model: nn.Module, inpu
     optimizer state, masks and metrics), or None without one. Latency comes from one
     interleaved `measure_latency` run of both models with few repeats (milliseconds for
     digits_cnn, a few seconds for resnet18 on CPU); with `measure_speed=False` the latency
-    keys are None. Both models are moved to `device` to be timed.
+    keys are None. `speedup_low`/`speedup_high`/`speedup_measurable`/`measurement_warnings` say how far
+    the speed-up can be trusted (see `speedup_summary`). Both models are moved to `device` to be timed.
 
     Called at the end of `compressor train` (Run.finish) as:
         compression_report(build_model(info.name, num_classes=info.num_classes), best,
@@ -66,4 +68,5 @@ def _latency(dense_model: nn.Module, compressed_model: nn.Module, input_shape: S
     results = measure_latency({"dense": dense_model, "compressed": compressed_model}, input_shape,
                               batch_size=batch_size, warmup=warmup, repeats=repeats, device=device)
     return {"dense_latency_ms": results["dense"].median_ms, "latency_ms": results["compressed"].median_ms,
-            "speedup": speedup(results["compressed"], results["dense"]), "latency_batch_size": batch_size}
+            **speedup_summary(results["compressed"], results["dense"], ("compressed", "dense")),
+            "latency_batch_size": batch_size}

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import copy
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +15,7 @@ from ...datasets import build_datasets, build_loaders
 from ..core.checkpoint import load_checkpoint
 from ..core.components import POLICY_KEYS, BuildContext
 from ..core.errors import Problem, ScheduleError, UserError
-from ..device import resolve_device
+from ..device import available_cores, resolve_device
 from ..distillation import DistillationLoss, DistillationSection, TrainingLoss, build_teacher, teacher_from_flag
 from ..distributed import Ranks, join, process_device
 from ..lr_schedulers import build_lr_scheduler
@@ -158,7 +157,7 @@ def prepare_run(schedule: Schedule, resume: Optional[str] = None, write_tensorbo
 
 def _workers_within_cores(config, notes: List[str]):
     """More loading processes than this process may use cores only compete with training for them."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = available_cores()
     if config.workers <= cores:
         return config
     notes.append(f"dataset.workers {config.workers} lowered to {cores}, the cores this process may use")

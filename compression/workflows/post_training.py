@@ -9,7 +9,7 @@ import torch
 import yaml
 from torch import nn
 
-from ..benchmark import measure_latency, speedup
+from ..benchmark import measure_latency, speedup_summary
 from ..core.checkpoint import atomic_write
 from ..evaluation import evaluate
 from ..export import OPSET, max_abs_diff, run_onnx
@@ -110,7 +110,7 @@ def _real_int8(model: nn.Module, per_channel: bool, fp32_modules, ranges, data: 
         "int8_activation_bits": int8.activation_bits,
         "fp32_modules": int8.fp32_modules, "fp32_file_bytes": state_dict_bytes(cpu_model), "int8_file_bytes": size,
         "fp32_latency_ms": latency["fp32"].median_ms, "int8_latency_ms": latency["int8"].median_ms,
-        "speedup": speedup(latency["int8"], latency["fp32"]), "latency_batch_size": batch.shape[0]})
+        **speedup_summary(latency["int8"], latency["fp32"], ("int8", "fp32")), "latency_batch_size": batch.shape[0]})
     if write_onnx:
         _int8_onnx(int8, data.calibration[0].cpu(), out / "model_int8.onnx", result)
 

@@ -64,3 +64,12 @@ def test_bad_input_exits_2_without_traceback(cli, tmp_path, monkeypatch, args, e
     assert result.code == 2, result.err
     assert expected in result.err
     assert "Traceback" not in result.err and result.out == ""
+
+
+def test_a_speedup_is_shown_with_its_interval_and_never_as_a_gain_when_it_holds_one():
+    from compressor.cli.common import speedup_text
+
+    gain = {"speedup": 1.52, "speedup_low": 1.40, "speedup_high": 1.61, "speedup_measurable": True}
+    assert speedup_text(gain) == "1.52x (1.40x to 1.61x)"
+    noise = {"speedup": 1.32, "speedup_low": 0.95, "speedup_high": 1.40, "speedup_measurable": False}
+    assert speedup_text(noise) == "no measurable difference (0.95x to 1.40x)"

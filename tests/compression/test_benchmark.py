@@ -4,8 +4,10 @@ import pytest
 import torch
 from torch import nn
 
-from compressor.compression.benchmark import (compare, compare_loaded, dense_counterpart, measure_latency,
-                                              shared_input_shape)
+from compressor.compression import benchmark
+from compressor.compression.benchmark import (LatencyResult, compare, compare_loaded, dense_counterpart,
+                                              measure_latency, measurement_warnings, shared_input_shape,
+                                              speedup_summary)
 from compressor.compression.core.errors import UserError
 from compressor.compression.model_source import load_model
 from compressor.compression.models import model_info
@@ -107,3 +109,32 @@ def test_dense_counterpart_is_a_fresh_model_of_the_same_arch():
     result = compare_loaded(loaded, dense, "ckpt", "dense", batch_size=2, warmup=0, repeats=3)
     assert result["candidate"]["name"] == "ckpt" and result["baseline"]["arch"] == "digits_cnn"
     assert result["input_shape"] == [1, 8, 8] and result["speedup"] > 0
+
+
+def test_a_speedup_carries_its_interval_over_the_paired_rounds():
+    fast = LatencyResult.from_samples([1.0, 1.1, 0.9, 1.0, 1.05], batch_size=8)
+    slow = LatencyResult.from_samples([2.0, 2.2, 1.8, 2.0, 2.1], batch_size=8)
+    summary = speedup_summary(fast, slow)
+    assert summary["speedup"] == pytest.approx(2.0)
+    assert summary["speedup_low"] == pytest.approx(2.0) and summary["speedup_high"] == pytest.approx(2.0)
+    assert summary["speedup_measurable"] is True
+
+
+def test_a_speedup_whose_interval_holds_one_is_not_measurable():
+    first = LatencyResult.from_samples([1.0, 1.2, 0.9, 1.1, 1.0, 0.95], batch_size=8)
+    second = LatencyResult.from_samples([1.1, 1.0, 1.0, 1.2, 0.9, 1.0], batch_size=8)
+    summary = speedup_summary(first, second)
+    assert summary["speedup_low"] < 1.0 < summary["speedup_high"] and summary["speedup_measurable"] is False
+
+
+def test_a_wide_spread_and_a_busy_machine_are_reported(monkeypatch):
+    steady = LatencyResult.from_samples([1.0] * 10, batch_size=8)
+    noisy = LatencyResult.from_samples([1.0, 2.0] * 5, batch_size=8)
+    monkeypatch.setattr(benchmark.os, "getloadavg", lambda: (0.5, 0.5, 0.5))
+    assert measurement_warnings({"steady": steady}) == []
+    [wide] = measurement_warnings({"steady": steady, "noisy": noisy})
+    assert wide.startswith("noisy: latency varied by 67% of its median")
+    monkeypatch.setattr(benchmark.os, "getloadavg", lambda: (9.0, 9.0, 9.0))
+    monkeypatch.setattr(benchmark, "available_cores", lambda: 2)
+    assert measurement_warnings({"steady": steady}) == [
+        "the machine was busy: 1-minute load average 9.0 above the 2 cores this process may use"]
