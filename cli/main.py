@@ -12,13 +12,29 @@ import click
 from ..compression.core.errors import TrainingDiverged, TrainingInterrupted, UserError, did_you_mean
 from .common import console
 
-# command -> (module of compressor.cli, click command in it); a command's module is imported only
-# when that command runs, so each command loads what it uses and no more.
+# command -> (module of compressor.cli, click command in it, the first line of its help). A command's
+# module is imported only when that command runs, so each command loads what it uses and no more,
+# and `compressor --help` lists them all without importing any.
 COMMANDS = {
-    "train": ("train", "train"), "evaluate": ("evaluate", "evaluate"), "summary": ("summary", "summary"),
-    "benchmark": ("benchmark", "benchmark"), "validate": ("validate", "validate"), "schema": ("schema", "schema"),
-    "list": ("list_cmd", "list_command"), "thin": ("thin", "thin"), "quantize": ("quantize", "quantize"),
-    "export": ("export", "export"), "sensitivity": ("sensitivity", "sensitivity"),
+    "train": ("train", "train", "Train and compress a model as the schedule says; write the run folder."),
+    "evaluate": ("evaluate", "evaluate", "Evaluate a model on the test split of its dataset."),
+    "summary": ("summary", "summary",
+                "Per-layer table: shape, parameters, non-zeros, sparsity, zeroed filters/channels, MACs."),
+    "benchmark": ("benchmark", "benchmark",
+                  "Latency and throughput of a model and of a comparison, in one interleaved run, and `speedup`."),
+    "validate": ("validate", "validate", "Check a schedule as `train` would, with the same options, running nothing."),
+    "schema": ("schema", "schema", "Print the JSON Schema of the schedule file (for editor validation and completion)."),
+    "list": ("list_cmd", "list_command",
+             "List pruners, quantizers, regularizers, lr_schedulers, extensions, models or datasets."),
+    "thin": ("thin", "thin",
+             "Remove zeroed filters/channels and everything that depends on them; outputs stay the same."),
+    "quantize": ("quantize", "quantize",
+                 "Quantize a trained model: collect activation statistics, then build a real int8 model."),
+    "export": ("export", "export",
+               "Write a deployable file, run it once in onnxruntime / TorchScript and compare with PyTorch."),
+    "sensitivity": ("sensitivity", "sensitivity",
+                    "Sweep each Conv/Linear layer's sparsity alone; write CSV, plot, TensorBoard and a suggested "
+                    "schedule."),
 }
 
 
@@ -29,8 +45,15 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> Optional[click.Command]:
         if cmd_name not in COMMANDS:
             return None
-        module, attribute = COMMANDS[cmd_name]
+        module, attribute, _ = COMMANDS[cmd_name]
         return getattr(importlib.import_module(f"{__package__}.{module}"), attribute)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list from COMMANDS, without importing the commands."""
+        width = formatter.width - 6 - max(len(name) for name in COMMANDS)
+        rows = [(name, _shortened(summary, width)) for name, (_, _, summary) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def resolve_command(self, ctx: click.Context, args: List[str]):
         if args and not args[0].startswith("-") and args[0] not in COMMANDS:
@@ -49,6 +72,10 @@ def cli() -> None:
       compressor summary --arch resnet18
       compressor list models
     """
+
+
+def _shortened(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:max(width - 3, 10)].rsplit(" ", 1)[0] + "..."
 
 
 def main(argv=None) -> None:

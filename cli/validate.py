@@ -13,8 +13,10 @@ from .common import console, emit_json, json_option, options_from
 @options_from(TrainOptions, exclude=("out", "resume", "overwrite"))
 @json_option
 def validate(schedule_path, as_json, **values):
-    """Check a schedule as `train` would with the same options: syntax, classes, arguments, timing,
-    layer names against the model, every component built, the data, the teacher and its hints.
+    """Check a schedule as `train` would, with the same options, running nothing.
+
+    Syntax, classes, arguments, timing, layer names against the model, every component built,
+    the data, the teacher and its hints: what `train` checks and builds before its first batch.
 
     A start or teacher checkpoint not trained yet, pretrained weights or data files not on this
     machine are noted, and checked as far as they can be without them.
