@@ -1,6 +1,7 @@
 """Options and rendering shared by the commands."""
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import fields
@@ -13,6 +14,19 @@ from rich.table import Table
 console = Console(stderr=True)
 if not console.is_terminal:  # logs and pipes: do not squeeze tables into 80 columns
     console.width = max(console.width, 160)
+
+
+def threads_option(func: Callable) -> Callable:
+    """`--threads N` (default: the cores this process may use), set before the command runs."""
+    @functools.wraps(func)
+    def with_threads(*args, threads=None, **kwargs):
+        from ..compression.device import use_threads
+
+        use_threads(threads)
+        return func(*args, **kwargs)
+
+    return click.option("--threads", type=int,
+                        help="CPU threads (default: the cores this process may use).")(with_threads)
 
 
 def json_option(func: Callable) -> Callable:

@@ -8,7 +8,7 @@ from ..compression.device import resolve_device
 from ..compression.evaluation import evaluate as evaluate_loader
 from ..compression.model_source import load_model, test_loader
 from ..compression.sparsity import model_sparsity
-from .common import dataset_options, emit_json, json_option, model_options, render_mapping
+from .common import dataset_options, emit_json, json_option, model_options, render_mapping, threads_option
 from .options import dataset_config
 
 
@@ -16,6 +16,7 @@ from .options import dataset_config
 @model_options
 @dataset_options
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@threads_option
 @json_option
 def evaluate(checkpoint, arch, pretrained, dataset, data_dir, batch_size, workers, device, as_json):
     """Evaluate a model on the test split of its dataset.

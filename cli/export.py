@@ -5,7 +5,7 @@ import click
 
 from ..compression.export import FORMATS, calibration_images, export_fp32, export_int8
 from ..compression.model_source import load_model
-from .common import dataset_options, emit_json, json_option, model_options, render_mapping
+from .common import dataset_options, emit_json, json_option, model_options, render_mapping, threads_option
 from .options import dataset_config
 
 
@@ -17,6 +17,7 @@ from .options import dataset_config
 @click.option("--calibration-size", type=click.IntRange(min=1), default=64, show_default=True,
               help="Training images that calibrate the int8 ranges.")
 @dataset_options
+@threads_option
 @json_option
 def export(checkpoint, arch, pretrained, fmt, out, int8, calibration_size, dataset, data_dir, batch_size,
            workers, as_json):

@@ -13,7 +13,7 @@ from ..compression.quantization.qat import qat_activation_ranges
 from ..compression.quantization.stats import calibration_loader, collect_activation_stats
 from ..compression.quantization.stats_format import read_stats, write_stats
 from ..compression.workflows.post_training import quantize_post_training, quantize_qat_model
-from .common import dataset_options, emit_json, json_option, render_mapping
+from .common import dataset_options, emit_json, json_option, render_mapping, threads_option
 from .options import dataset_config
 from .quantize_render import default_out, ptq_settings, quantize_data, render_quantize
 
@@ -40,6 +40,7 @@ from .quantize_render import default_out, ptq_settings, quantize_data, render_qu
               help="Calibration images: the first N of the dataset's training split.")
 @dataset_options
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@threads_option
 @json_option
 def quantize(checkpoint, collect_stats, stats_path, schedule_path, bits_activations, bits_parameters, mode,
              clip_acts, per_channel, tolerance, out, write_onnx, calibration_size, device, as_json, **data):

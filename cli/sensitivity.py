@@ -23,7 +23,7 @@ from ..compression.workflows.sensitivity import (
 )
 from ..compression.workflows.sensitivity_data import validation_batches
 from ..compression.workflows.sensitivity_outputs import write_csv, write_plot, write_tensorboard, write_text
-from .common import console, dataset_options, emit_json, json_option, render_table
+from .common import console, dataset_options, emit_json, json_option, render_table, threads_option
 from .options import dataset_config
 
 
@@ -43,6 +43,7 @@ from .options import dataset_config
               help="Top-1 points a layer may lose in the suggested schedule.")
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder [default: runs/sensitivity-<model>].")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@threads_option
 @json_option
 def sensitivity(arch, checkpoint, pretrained, dataset, data_dir, batch_size, workers, sparsities, granularity,
                 eval_samples, tolerance, out, device, as_json):

@@ -5,11 +5,12 @@ import click
 
 from ..compression.model_source import load_model
 from ..compression.summary import summarize
-from .common import emit_json, json_option, model_options, render_table
+from .common import emit_json, json_option, model_options, render_table, threads_option
 
 
 @click.command()
 @model_options
+@threads_option
 @json_option
 def summary(checkpoint, arch, pretrained, as_json):
     """Per-layer table: shape, parameters, non-zeros, sparsity, zeroed filters/channels, MACs.

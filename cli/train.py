@@ -9,7 +9,7 @@ from ..compression.distributed import leave, ranks_from_environment
 from ..compression.schedule import load_schedule, parse_schedule_text
 from ..compression.training import TrainOptions, apply_overrides, fit, prepare_run
 from .common import (console, emit_json, json_option, options_from, print_measurement_warnings, render_table,
-                     speedup_text)
+                     speedup_text, threads_option)
 from .progress import RichReporter
 from .signals import stop_on_signals
 
@@ -17,6 +17,7 @@ from .signals import stop_on_signals
 @click.command()
 @click.option("--schedule", "schedule_path", type=click.Path(), help="Schedule YAML file.")
 @options_from(TrainOptions)
+@threads_option
 @json_option
 def train(schedule_path, as_json, **values):
     """Train and compress a model as the schedule says; write the run folder.

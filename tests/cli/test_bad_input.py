@@ -53,6 +53,7 @@ def test_missing_schedule_file(cli, tmp_path):
     (["summary", "--arch", "alexnett"], "did you mean 'alexnet'"),
     (["evaluate", "--arch", "digits_cnn", "--dataset", "digitz"], "did you mean 'digits'"),
     (["list", "prunerz"], "Invalid value"),
+    (["evaluate", "--arch", "digits_cnn", "--threads", "0"], "--threads must be at least 1"),
     (["frobnicate"], "unknown command 'frobnicate'"),
     (["evalute"], "did you mean 'evaluate'"),
 ])
