@@ -136,9 +136,10 @@ def _check_weights(model: nn.Module, epoch: int) -> None:
 def _after_epoch_end_policies(run, record: Dict[str, Any]) -> None:
     """The epoch is recorded as the model it ends with: when an epoch-end policy pruned or thinned
     it, its size is counted again and it is validated again."""
-    if _size(run.model) == {key: record[key] for key in ("sparsity", "nnz", "weights")}:
+    size = _size(run.model)
+    if size == {key: record[key] for key in size}:
         return
-    record.update(_size(run.model))
+    record.update(size)
     with run.scheduler.masks.forward_masked():
         val = evaluate(run.model, run.loaders.val, run.criterion, run.device, across_ranks=True)
     record.update(val_loss=val.loss, top1=val.top1, top5=val.top5)
