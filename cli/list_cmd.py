@@ -3,21 +3,12 @@ from __future__ import annotations
 
 import click
 
-from ..compression.builtins import load_builtins
-from ..compression.core import components
-from ..compression.models import MODELS
-from ..datasets import DATASETS
+from ..compression.catalog import KINDS, read_catalog
 from .common import emit_json, json_option, render_table
-
-REGISTRIES = {
-    "pruners": components.PRUNERS, "quantizers": components.QUANTIZERS,
-    "regularizers": components.REGULARIZERS, "lr_schedulers": components.LR_SCHEDULERS,
-    "extensions": components.EXTENSIONS, "models": MODELS, "datasets": DATASETS,
-}
 
 
 @click.command("list")
-@click.argument("kind", type=click.Choice(list(REGISTRIES)))
+@click.argument("kind", type=click.Choice(KINDS))
 @json_option
 def list_command(kind, as_json):
     """List pruners, quantizers, regularizers, lr_schedulers, extensions, models or datasets.
@@ -27,10 +18,7 @@ def list_command(kind, as_json):
       compressor list models
       compressor list lr_schedulers --json
     """
-    load_builtins()
-    entries = list(REGISTRIES[kind])
-    items = [{"name": e.name, "description": e.description, "arguments": _arguments(e.config), **e.extra}
-             for e in entries]
+    items = read_catalog()["registries"][kind]
     if as_json:
         emit_json({"kind": kind, "items": items})
         return
@@ -41,8 +29,3 @@ def list_command(kind, as_json):
         return
     render_table(f"{kind} ({len(items)})", ["name", "description", "arguments"],
                  [(i["name"], i["description"], ", ".join(i["arguments"])) for i in items])
-
-
-def _arguments(config) -> list:
-    return [name if info.is_required() else f"{name}={info.default!r}"
-            for name, info in config.model_fields.items()]

@@ -5,7 +5,7 @@ import json
 
 import click
 
-from ..compression.schedule.json_schema import schedule_json_schema
+from ..compression.catalog import read_catalog
 
 
 @click.command()
@@ -16,4 +16,4 @@ def schema():
     Example:
       compressor schema > schedule.schema.json
     """
-    click.echo(json.dumps(schedule_json_schema(), indent=2))
+    click.echo(json.dumps(read_catalog()["schedule_schema"], indent=2))

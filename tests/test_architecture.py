@@ -26,7 +26,7 @@ LAYERS: Dict[str, int] = {
     "restore": 5, "model_source": 5, "builtins": 5,
     "benchmark": 6, "report": 6, "distillation": 6, "export": 6,
     "schedule": 7,
-    "scheduler": 8,
+    "scheduler": 8, "catalog": 8,
     "training": 9,
     "workflows": 10,
     "cli": 11,

@@ -1,0 +1,36 @@
+"""The shipped catalog (what `list` and `schema` print) is the code's, and reading it imports no torch."""
+import configparser
+import subprocess
+import sys
+from pathlib import Path
+
+from compressor.compression.catalog import KINDS, build_catalog, read_catalog
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_shipped_catalog_is_what_the_code_builds():
+    shipped, built = read_catalog(), build_catalog()
+    assert set(shipped["registries"]) == set(KINDS) == set(built["registries"])
+    for kind in KINDS:
+        names = [item["name"] for item in built["registries"][kind]]
+        assert [item["name"] for item in shipped["registries"][kind]] == names, (
+            f"{kind} differ: run `python -m compressor.compression.catalog`")
+    assert shipped == built, "catalog.json is stale: run `python -m compressor.compression.catalog`"
+
+
+def test_the_catalog_is_installed_with_the_package():
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    assert "catalog.json" in config["options.package_data"]["compressor.compression"]
+
+
+def test_list_and_schema_import_no_torch():
+    script = ("import sys\nfrom compressor.cli.main import cli\n"
+              "for args in (['list', 'models'], ['list', 'pruners', '--json'], ['schema']):\n"
+              "    try:\n        cli(args, standalone_mode=False)\n    except SystemExit:\n        pass\n"
+              "print('HEAVY', sorted(m for m in ('torch', 'torchvision', 'sklearn') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "HEAVY []"
+    assert "digits_cnn" in done.stdout and "AutomatedGradualPruner" in done.stdout and '"$defs"' in done.stdout
