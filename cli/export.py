@@ -1,4 +1,4 @@
-"""`compressor export`: a deployable ONNX or TorchScript file, run once and compared with PyTorch."""
+"""`compressor export`: a deployable ONNX, torch.export or TorchScript file, run once and compared with PyTorch."""
 from __future__ import annotations
 
 import click
@@ -21,12 +21,16 @@ from .options import dataset_config
 @json_option
 def export(checkpoint, arch, pretrained, fmt, out, int8, calibration_size, dataset, data_dir, batch_size,
            workers, as_json):
-    """Write a deployable file, run it once in onnxruntime / TorchScript and compare with PyTorch.
+    """Write a deployable file, run it once in onnxruntime / torch.export / TorchScript and compare with PyTorch.
+
+    pt2 is a torch.export ExportedProgram: `torch.export.load(path).module()` runs it with torch
+    alone; with --int8 it holds int8 weights and the int8 model's activation quantization.
 
     \b
     Examples:
       compressor export --checkpoint runs/digits_baseline-x/best.pt --format onnx --out digits.onnx
       compressor export --checkpoint best.pt --format onnx --out digits_int8.onnx --int8 --json
+      compressor export --checkpoint best.pt --format pt2 --out digits_int8.pt2 --int8
       compressor export --arch resnet18 --format torchscript --out resnet18.pt
     """
     loaded = load_model(checkpoint, arch, bool(pretrained))

@@ -33,7 +33,7 @@ from .quantize_render import default_out, ptq_settings, quantize_data, render_qu
 @click.option("--per-channel/--per-tensor", default=None, help="Weight scales per output channel or per tensor.")
 @click.option("--tolerance", type=click.FloatRange(min=0), help="Largest top-1 drop (points) to accept: "
               "tries clip modes, then puts the most sensitive layers back in FP32.")
-@click.option("--out", type=click.Path(file_okay=False), help="Folder for quant_params.yaml and model_int8.pt.")
+@click.option("--out", type=click.Path(file_okay=False), help="Folder for quant_params.yaml, model_int8.pt2 and model_int8.pt.")
 @click.option("--onnx", "write_onnx", is_flag=True,
               help="Also write model_int8.onnx: the same int8 model as ONNX QDQ, checked once in onnxruntime.")
 @click.option("--calibration-size", type=click.IntRange(min=1), default=256, show_default=True,

@@ -60,6 +60,9 @@ def render_quantize(result, as_json: bool) -> None:
         console.print(f"kept in FP32: {', '.join(report['fp32_layers'])}", highlight=False, soft_wrap=True)
     if result.search is not None and not result.search.met:
         console.print("tolerance not met: kept the most accurate choice found", highlight=False)
+    if "program_max_abs_diff" in report:
+        console.print(f"int8 .pt2 (torch.export) vs int8: max abs diff {report['program_max_abs_diff']:.2e}, "
+                      f"top-1 agreement {100 * report['program_top1_agreement']:.1f}%", highlight=False)
     if "onnx_max_abs_diff" in report:
         console.print(f"int8 ONNX in onnxruntime vs int8: max abs diff {report['onnx_max_abs_diff']:.2e}",
                       highlight=False)

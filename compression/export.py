@@ -1,6 +1,7 @@
-"""Deployable files: ONNX (FP32, or int8 as QuantizeLinear/DequantizeLinear) and TorchScript.
+"""Deployable files: ONNX (FP32, or int8 as QuantizeLinear/DequantizeLinear), torch.export
+ExportedProgram (`.pt2`, FP32 or int8 weights with quantized activations) and TorchScript.
 
-Every file written is loaded back and run once in its runtime (onnxruntime, TorchScript)
+Every file written is loaded back and run once in its runtime (onnxruntime, torch.export, TorchScript)
 and compared with PyTorch: `max_abs_diff` of the outputs, and for int8 the fraction of
 images whose top-1 class agrees with the PyTorch int8 model.
 
@@ -26,10 +27,11 @@ from .core.checkpoint import atomic_write
 from .core.errors import UserError
 from .model_source import LoadedModel
 from .quantization.int8_backend import Int8Model, convert_to_int8
+from .quantization.int8_program import load_program, save_fp32_program, save_int8_program
 from .quantization.int8_files import file_bytes, load_int8_torchscript, save_int8_onnx, save_int8_torchscript
 from .quiet import torch_deprecations_silenced
 
-FORMATS = ("onnx", "torchscript")
+FORMATS = ("onnx", "pt2", "torchscript")
 OPSET = 17
 PathLike = Union[str, Path]
 
@@ -62,6 +64,9 @@ def export_fp32(model: nn.Module, input_shape: Sequence[int], fmt: str, out: Pat
     if fmt == "onnx":
         atomic_write(out, lambda tmp: _onnx_fp32(model, batch, tmp))
         actual = run_onnx(out, batch)
+    elif fmt == "pt2":
+        save_fp32_program(model, (batch,), out)
+        actual = run_program(out, batch)
     else:
         atomic_write(out, lambda tmp: _torchscript_fp32(model, batch, tmp))
         actual = _run_torchscript(out, batch)
@@ -85,6 +90,9 @@ def export_int8(model: nn.Module, fmt: str, out: PathLike, calibration: torch.Te
     if fmt == "onnx":
         quantized_by = _onnx_int8(int8, model, batches, out)
         actual = run_onnx(out, calibration)
+    elif fmt == "pt2":
+        save_int8_program(int8, (batches[0],), out)
+        actual = run_program(out, calibration)
     else:
         save_int8_torchscript(int8, (batches[0],), out)
         actual = _run_torchscript(out, calibration, engine)
@@ -123,6 +131,12 @@ def run_onnx(path: PathLike, batch: torch.Tensor) -> torch.Tensor:
     session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     return torch.from_numpy(session.run(None, {name: batch.numpy()})[0])
+
+
+def run_program(path: PathLike, batch: torch.Tensor) -> torch.Tensor:
+    """Run a `.pt2` file once as a user would: `torch.export.load(path).module()(batch)`."""
+    with torch.no_grad():
+        return load_program(path)(batch)
 
 
 def top1_agreement(actual: torch.Tensor, expected: torch.Tensor) -> float:

@@ -43,6 +43,20 @@ class Int8Model:
     activation_bits: int = 8  # levels the uint8 activations use: 7 bits where the CPU lacks VNNI
     fp32_modules: Dict[str, str] = field(default_factory=dict)  # name -> why it stayed FP32
     unused_ranges: Tuple[str, ...] = ()  # ranges given for outputs that fusion removed
+    calibrated: Optional[fx.GraphModule] = field(default=None, repr=False)  # observed graph before convert
+
+    def reference(self) -> fx.GraphModule:
+        """The same quantization as float ops between quantize/dequantize ops (no engine kernels).
+
+        Scales, zero points and weight quantization are this model's; only the arithmetic
+        differs (float products instead of the engine's integer ones).
+        """
+        from torch.ao.quantization.quantize_fx import _convert_to_reference_decomposed_fx
+
+        if self.calibrated is None:
+            raise UserError("this int8 model keeps no calibrated graph to write a reference form from")
+        with quantized_engine(self.engine), torch_deprecations_silenced():
+            return _convert_to_reference_decomposed_fx(copy.deepcopy(self.calibrated))
 
     def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
         with quantized_engine(self.engine), torch.no_grad():
@@ -84,6 +98,7 @@ def convert_to_int8(model: nn.Module, example_inputs: Sequence[torch.Tensor], ca
         prepared = _prepare(model, example_inputs, mapping)
         _calibrate(prepared, calibration_batches)
         unused = _apply_ranges(prepared, model, ranges)
+        calibrated = copy.deepcopy(prepared)
         try:
             converted = torch.ao.quantization.quantize_fx.convert_fx(prepared)
         except Exception as err:  # noqa: BLE001  (any failure of the converter is the model's)
@@ -92,7 +107,7 @@ def convert_to_int8(model: nn.Module, example_inputs: Sequence[torch.Tensor], ca
             _channels_last_input(converted)
         float_ops = _float_ops(converted, example_inputs)
     return Int8Model(converted, engine, 8 if full_range else 7, _fp32_report(float_ops, fp32_modules),
-                     tuple(unused))
+                     tuple(unused), calibrated)
 
 
 def _check_names(model: nn.Module, fp32_modules: Collection[str], ranges: Dict[str, Range]) -> None:

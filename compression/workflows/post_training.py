@@ -12,10 +12,11 @@ from torch import nn
 from ..benchmark import measure_latency, speedup_summary
 from ..core.checkpoint import atomic_write
 from ..evaluation import evaluate
-from ..export import OPSET, max_abs_diff, run_onnx
+from ..export import OPSET, max_abs_diff, run_onnx, run_program, top1_agreement
 from ..model_source import LoadedModel
 from ..quantization.int8_backend import convert_to_int8
 from ..quantization.int8_files import save_int8_onnx, save_int8_torchscript
+from ..quantization.int8_program import save_int8_program
 from ..quantization.ptq import HISTOGRAM_CLIPS, layer_plan, simulate
 from ..quantization.ptq_config import PostTrainConfig
 from ..quantization.qat import qat_activation_ranges, remove_quantizers
@@ -111,8 +112,18 @@ def _real_int8(model: nn.Module, per_channel: bool, fp32_modules, ranges, data: 
         "fp32_modules": int8.fp32_modules, "fp32_file_bytes": state_dict_bytes(cpu_model), "int8_file_bytes": size,
         "fp32_latency_ms": latency["fp32"].median_ms, "int8_latency_ms": latency["int8"].median_ms,
         **speedup_summary(latency["int8"], latency["fp32"], ("int8", "fp32")), "latency_batch_size": batch.shape[0]})
+    _int8_program(int8, data.calibration[0].cpu(), out / "model_int8.pt2", result)
     if write_onnx:
         _int8_onnx(int8, data.calibration[0].cpu(), out / "model_int8.onnx", result)
+
+
+def _int8_program(int8, batch: torch.Tensor, path: Path, result: QuantizeResult) -> None:
+    """The same int8 model as a torch.export file, loaded back and run once on a calibration batch."""
+    size = save_int8_program(int8, (batch[:1],), path)
+    actual, expected = run_program(path, batch), int8(batch)
+    result.files["int8_program"] = str(path)
+    result.report.update({"int8_program_bytes": size, "program_max_abs_diff": max_abs_diff(actual, expected),
+                          "program_top1_agreement": top1_agreement(actual, expected)})
 
 
 def _int8_onnx(int8, batch: torch.Tensor, path: Path, result: QuantizeResult) -> None:

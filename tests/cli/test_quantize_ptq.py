@@ -36,6 +36,9 @@ def test_int8_model_from_stats_keeps_accuracy(cli, trained, stats, tmp_path):
     assert "conv1.output_scale" in params and "fc2.w_zero_point" in params
     deployed = torch.jit.load(str(tmp_path / "model_int8.pt"))
     assert deployed(torch.randn(2, 1, 8, 8)).shape == (2, 10)
+    program = torch.export.load(str(tmp_path / "model_int8.pt2")).module()
+    assert program(torch.randn(3, 1, 8, 8)).shape == (3, 10)
+    assert report["program_top1_agreement"] >= 0.95 and report["files"]["int8_program"].endswith("model_int8.pt2")
 
 
 def test_schedule_settings_and_fp32_override(cli, trained, stats, tmp_path):
@@ -49,6 +52,10 @@ def test_schedule_settings_and_fp32_override(cli, trained, stats, tmp_path):
     report = result.json()
     assert report["fp32_layers"] == ["fc2"] and report["clip_acts"] == "AVG"
     assert "fc2" in report["fp32_modules"]
+    program = torch.export.load(str(tmp_path / "q" / "model_int8.pt2"))
+    fc2_weights = [t for name, t in program.state_dict.items() if name.startswith("fc2.")]
+    assert fc2_weights and all(t.is_floating_point() for t in fc2_weights)  # the FP32 layer stays FP32
+    assert report["program_top1_agreement"] >= 0.95
 
 
 def test_tolerance_search_reports_its_choices(cli, trained, stats, tmp_path):

@@ -6,7 +6,7 @@ from compressor.compression.core.errors import UserError
 from compressor.compression.export import calibration_images, export_fp32, export_int8
 from compressor.compression.model_source import load_model
 from compressor.compression.quantization.int8_backend import convert_to_int8
-from compressor.datasets import DatasetConfig
+from compressor.datasets import DatasetConfig, build_datasets
 
 
 @pytest.fixture(scope="module")
@@ -15,7 +15,7 @@ def digits():
     return loaded, calibration_images(loaded, DatasetConfig(name="digits"), 48)
 
 
-@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+@pytest.mark.parametrize("fmt", ["onnx", "pt2", "torchscript"])
 def test_fp32_export_matches_pytorch(digits, fmt, tmp_path):
     loaded, _ = digits
     out = tmp_path / f"model.{fmt}"
@@ -64,9 +64,18 @@ def test_int8_torchscript_matches_pytorch_int8(digits, tmp_path):
     assert result.max_abs_diff == 0.0 and result.top1_agreement == 1.0
 
 
+def test_int8_pt2_agrees_with_pytorch_int8(digits, tmp_path):
+    loaded, images = digits
+    result = export_int8(loaded.model, "pt2", tmp_path / "int8.pt2", images)
+    assert result.top1_agreement >= 0.95 and result.max_abs_diff < 0.2 and result.format == "pt2"
+
+
 def test_calibration_images_are_the_first_training_images(digits):
     _, images = digits
-    assert images.shape == (48, 1, 8, 8)
+    train = build_datasets(DatasetConfig(name="digits"), (1, 8, 8), 10, seed=0).train
+    expected = torch.stack([train[index][0] for index in range(48)])
+    assert torch.equal(images, expected)
+    assert not torch.equal(images, torch.stack([train[index][0] for index in range(1, 49)]))
 
 
 def test_unknown_format_and_calibration_size(digits, tmp_path):
