@@ -42,3 +42,12 @@ def random_digit_batches(count=2, size=16):
 def seeded_model(arch="digits_cnn", seed=0):
     torch.manual_seed(seed)
     return build_model(arch)
+
+
+def assert_state_dicts_equal(a, b):
+    """Same keys, and every tensor bit-for-bit equal by key (zip() would stop at the shorter one)."""
+    a, b = dict(a), dict(b)
+    assert set(a) == set(b), (sorted(set(a) - set(b)), sorted(set(b) - set(a)))
+    for name in a:
+        x, y = a[name], b[name]
+        assert torch.equal(x, y) if isinstance(x, torch.Tensor) else x == y, name

@@ -1,5 +1,9 @@
+import json
+import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import torch
 
@@ -91,10 +95,22 @@ def test_list_kinds(cli):
     assert cli("list", "datasets").code == 0
 
 
-def test_module_and_console_script_are_the_same_program():
-    module = subprocess.run([sys.executable, "-m", "compressor.cli", "list", "datasets", "--json"],
-                            capture_output=True, text=True)
-    assert module.returncode == 0 and '"digits"' in module.stdout
+def test_module_and_console_script_are_the_same_program(tmp_path):
+    script = shutil.which("compressor", path=str(Path(sys.executable).parent))
+    assert script, "the `compressor` console script is not installed next to this Python"
+    env = {key: value for key, value in os.environ.items() if key != "COMPRESSOR_DEBUG"}
+
+    def both(*args):
+        return [subprocess.run([*program, *args], capture_output=True, text=True, cwd=tmp_path, env=env)
+                for program in ([sys.executable, "-m", "compressor.cli"], [script])]
+
+    module, console = both("list", "datasets", "--json")
+    assert module.returncode == console.returncode == 0, (module.stderr, console.stderr)
+    assert '"digits"' in module.stdout
+    assert json.loads(console.stdout) == json.loads(module.stdout)
+    module, console = both("--help")
+    assert module.returncode == console.returncode == 0 and "Usage: compressor" in console.stdout
+    assert console.stdout == module.stdout
     bad = subprocess.run([sys.executable, "-m", "compressor.cli", "validate", "--schedule", "nope.yaml"],
-                         capture_output=True, text=True)
-    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+                         capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and "file not found: nope.yaml" in bad.stderr

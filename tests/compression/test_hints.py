@@ -4,7 +4,6 @@ import json
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from compressor.compression.core.checkpoint import save_checkpoint
 from compressor.compression.distillation import DistillationLoss, DistillationSection
@@ -45,6 +44,31 @@ def test_attention_loss_by_hand():
     assert attention_loss(student, torch.randn(1, 3, 2, 2)).item() > 0
 
 
+def test_attention_loss_is_the_batch_mean_of_squared_distances_of_normalised_maps():
+    torch.manual_seed(0)
+    student, teacher = torch.randn(3, 4, 2, 3), torch.randn(3, 7, 2, 3)
+
+    def normalised_map(sample):  # (C, H, W) -> mean over channels of f^2, flattened, unit L2 norm
+        channels = sample.tolist()
+        energy = [sum(channel[i][j] ** 2 for channel in channels) / len(channels)
+                  for i in range(len(channels[0])) for j in range(len(channels[0][0]))]
+        norm = sum(value ** 2 for value in energy) ** 0.5
+        return [value / norm for value in energy]
+
+    distances = [sum((s - t) ** 2 for s, t in zip(normalised_map(student[n]), normalised_map(teacher[n])))
+                 for n in range(3)]
+    assert attention_loss(student, teacher).item() == pytest.approx(sum(distances) / 3, rel=1e-5)
+    # one sample at the largest distance (2, disjoint maps), one at 0: the mean over the batch is 1
+    disjoint = torch.zeros(2, 1, 1, 2)
+    disjoint[0, 0, 0, 0] = disjoint[1, 0, 0, 1] = 1.0
+    other = torch.zeros(2, 3, 1, 2)
+    other[0, :, 0, 1] = other[1, :, 0, 1] = 5.0
+    assert attention_loss(disjoint, other).item() == pytest.approx(1.0)
+    # 2-D features: f^2 itself is the map; [sqrt(3), -2] -> [3, 4] / 5 = [0.6, 0.8] against [0, 1]
+    flat = torch.tensor([[3 ** 0.5, -2.0]])
+    assert attention_loss(flat, torch.tensor([[0.0, 2.0]])).item() == pytest.approx(0.6 ** 2 + 0.2 ** 2)
+
+
 def test_attention_loss_pools_the_larger_map_to_the_smaller():
     torch.manual_seed(0)
     small = torch.rand(2, 4, 4, 4)
@@ -55,8 +79,15 @@ def test_attention_loss_pools_the_larger_map_to_the_smaller():
 
 
 def test_mse_loss_is_the_mean_squared_error():
+    a = torch.zeros(2, 2, 1, 2)
+    b = torch.tensor([1.0, -2.0, 3.0, 0.0, 0.5, 0.0, -1.0, 4.0]).reshape(2, 2, 1, 2)
+    # (1 + 4 + 9 + 0 + 0.25 + 0 + 1 + 16) / 8 elements: the mean over every element, not a sum or a per-sample mean
+    assert mse_loss(a, b).item() == pytest.approx(31.25 / 8)
+    assert mse_loss(b, a).item() == pytest.approx(31.25 / 8)
+    torch.manual_seed(0)
     a, b = torch.randn(3, 4, 2, 2), torch.randn(3, 4, 2, 2)
-    assert torch.equal(mse_loss(a, b), F.mse_loss(a, b))
+    by_hand = sum((x - y) ** 2 for x, y in zip(a.flatten().tolist(), b.flatten().tolist())) / a.numel()
+    assert mse_loss(a, b).item() == pytest.approx(by_hand, rel=1e-5)
 
 
 def test_mse_between_features_of_another_shape_is_a_user_error_naming_both_layers():

@@ -1,61 +1,97 @@
+"""The compression report, against counts made by hand on a tiny model with known weights and zeros."""
+import time
+
 import pytest
 import torch
+from torch import nn
 
-from compressor.compression.core.checkpoint import save_checkpoint
-from compressor.compression.models import build_model
 from compressor.compression.report import LATENCY_KEYS, compression_report, state_dict_bytes
-from compressor.compression.summary import summarize
 
 SHAPE = (1, 8, 8)
+FLOAT_BYTES = 4
 
 
-def _half_pruned(model):
+class Tiny(nn.Module):
+    """conv 1->4 (3x3, padding 1) on 8x8, then linear 256->classes; optionally slow."""
+
+    def __init__(self, classes=10, delay_s=0.0):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.fc = nn.Linear(4 * 8 * 8, classes)
+        self.delay_s = delay_s
+
+    def forward(self, x):
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        return self.fc(torch.relu(self.conv(x)).flatten(1))
+
+
+# By hand: conv weight 4*1*3*3 = 36, conv bias 4, fc weight 256*10 = 2560, fc bias 10.
+PARAMS = 36 + 4 + 2560 + 10
+# MACs of one image: conv 4 filters * 8*8 positions * 9 taps; fc 256 * 10.
+CONV_MACS, FC_MACS = 4 * 64 * 9, 256 * 10
+
+
+def _known_model(delay_s=0.0):
+    """Half the conv filters zeroed, one conv bias zeroed, a quarter of fc's input channels zeroed."""
+    model = Tiny(delay_s=delay_s)
     with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.Conv2d):
-                module.weight[: module.out_channels // 2].zero_()
+        model.conv.weight.fill_(0.5)
+        model.conv.weight[:2] = 0  # 18 of 36 weights
+        model.conv.bias.copy_(torch.tensor([0.0, 1.0, 1.0, 1.0]))  # 1 of 4 biases
+        model.fc.weight.fill_(-0.25)
+        model.fc.weight[:, :64] = 0  # 640 of 2560 weights
+        model.fc.bias.fill_(0.1)
     return model
 
 
 @pytest.fixture
 def pruned(tmp_path):
-    model = _half_pruned(build_model("digits_cnn"))
+    model = _known_model(delay_s=0.02)
     path = tmp_path / "best.pt"
-    save_checkpoint({"arch": "digits_cnn", "num_classes": 10, "model_state": model.state_dict()}, path)
+    torch.save({"model_state": model.state_dict()}, path)
     return model, path
 
 
 def test_report_on_a_model_with_half_its_conv_filters_zeroed(pruned):
     model, path = pruned
-    dense = build_model("digits_cnn")
+    dense = Tiny()
+    with torch.no_grad():
+        dense.fc.bias.zero_()  # as a fresh model's zero-initialised biases: not counted as sparsity
     report = compression_report(dense, model, SHAPE, path, dense_top1=97.5, top1=97.0,
                                 batch_size=2, repeats=3, warmup=1)
-    conv_weights = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Conv2d))
-    assert report["params"] == report["dense_params"] == sum(p.numel() for p in dense.parameters())
-    assert report["dense_nnz"] == report["dense_params"]
-    assert report["nnz"] == summarize(model, SHAPE).nnz
-    assert report["dense_nnz"] - report["nnz"] >= conv_weights / 2
-    assert report["macs"] == report["dense_macs"] and report["effective_macs"] < report["macs"]
-    assert report["effective_macs"] == summarize(model, SHAPE).effective_macs
-    assert report["sparsity"] == pytest.approx(summarize(model, SHAPE).sparsity)
-    assert report["dense_file_bytes"] > 0 and report["file_bytes"] > 0
+    assert report["params"] == report["dense_params"] == PARAMS
+    assert report["dense_nnz"] == PARAMS  # the dense model's count is its parameter count
+    assert report["nnz"] == PARAMS - 18 - 1 - 640
+    assert report["sparsity"] == pytest.approx((18 + 640) / (36 + 2560))  # zeros among Conv/Linear weights
+    assert report["macs"] == report["dense_macs"] == CONV_MACS + FC_MACS
+    assert report["effective_macs"] == CONV_MACS // 2 + FC_MACS * 3 // 4  # MACs scaled by each layer's density
+    payload = PARAMS * FLOAT_BYTES
+    assert report["file_bytes"] == report["dense_file_bytes"]  # same tensors, same sizes: zeros are not smaller
+    assert payload <= report["file_bytes"] <= payload + 4096
     assert report["checkpoint_bytes"] == path.stat().st_size
     assert report["dense_top1"] == 97.5 and report["top1"] == 97.0
-    assert report["dense_latency_ms"] > 0 and report["latency_ms"] > 0
+    # the compressed model sleeps 20 ms in every forward pass; the dense one does not
+    assert report["latency_ms"] >= 20.0 and report["dense_latency_ms"] > 0
+    assert report["dense_latency_ms"] < report["latency_ms"] and report["speedup"] < 1
     assert report["speedup"] == pytest.approx(report["dense_latency_ms"] / report["latency_ms"])
     assert report["latency_batch_size"] == 2
 
 
 def test_a_smaller_model_has_a_smaller_file_and_fewer_parameters():
-    small = build_model("digits_cnn", num_classes=10)
-    report = compression_report(build_model("digits_cnn", num_classes=1000), small, SHAPE, measure_speed=False)
-    assert report["params"] < report["dense_params"] and report["file_bytes"] < report["dense_file_bytes"]
+    small, large = Tiny(classes=10), Tiny(classes=1000)
+    report = compression_report(large, small, SHAPE, measure_speed=False)
+    assert report["params"] == PARAMS and report["dense_params"] == 40 + 256 * 1000 + 1000
+    assert report["dense_macs"] == CONV_MACS + 256 * 1000 and report["macs"] == CONV_MACS + FC_MACS
     assert report["checkpoint_bytes"] is None
+    # the files differ by the 990 rows of fc (weight and bias) that the small model lacks, up to zip padding
+    extra = (report["dense_params"] - report["params"]) * FLOAT_BYTES
+    assert abs(report["dense_file_bytes"] - report["file_bytes"] - extra) <= 4 * 64  # 4 tensors, 64-byte aligned
     assert report["file_bytes"] == state_dict_bytes(small)
 
 
 def test_without_speed_measurement_the_latency_keys_are_none(pruned):
     model, path = pruned
-    report = compression_report(build_model("digits_cnn"), model, SHAPE, path, None, 90.0, measure_speed=False)
+    report = compression_report(Tiny(), model, SHAPE, path, None, 90.0, measure_speed=False)
     assert all(report[key] is None for key in LATENCY_KEYS)
     assert report["dense_top1"] is None and report["top1"] == 90.0

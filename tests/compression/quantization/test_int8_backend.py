@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -68,11 +70,38 @@ def test_activation_range_sets_output_scale_of_fused_layer(digits, int8):
     assert fixed.unused_ranges == ("conv1",)
 
 
+def x86_activation_bits_from_cpuinfo():
+    """8 where the CPU has AVX512-VNNI (u8 x s8 products summed in int32), 7 where it has no VNNI at all.
+
+    None where /proc/cpuinfo says nothing (not Linux on x86) or the CPU has AVX-VNNI only: torch's
+    `_is_vnni_supported` looks at avx512_vnni alone, so there the choice is torch's, not the CPU's.
+    """
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return None
+    flags = next((set(line.split(":", 1)[1].split()) for line in lines if line.startswith("flags")), None)
+    if flags is None or ("avx_vnni" in flags and "avx512_vnni" not in flags):
+        return None
+    return 8 if "avx512_vnni" in flags else 7
+
+
 def test_activations_use_all_8_bits_where_the_engine_allows(digits):
     model, calibration, _ = digits
-    expected_bits = 8 if full_range_activations("x86") else 7
-    assert convert(model, calibration).activation_bits == expected_bits
-    onednn = convert(model, calibration, engine="onednn", activation_ranges={"relu1": (0.0, 25.5)})
+    fixed = {"relu1": (0.0, 25.5)}
+    x86 = convert(model, calibration, activation_ranges=fixed)
+    expected_bits = x86_activation_bits_from_cpuinfo()
+    if expected_bits is not None:
+        assert x86.activation_bits == expected_bits
+    assert x86.activation_bits == (8 if full_range_activations("x86") else 7)
+    # the converted op's output scale spreads the fixed range over the levels actually used
+    levels = 2 ** x86.activation_bits
+    conv1 = x86.module.get_submodule("conv1")
+    assert conv1.zero_point == 0 and conv1.scale == pytest.approx(25.5 / (levels - 1))
+    observers = [module for name, module in x86.calibrated.named_modules()
+                 if name.startswith("activation_post_process") and module.dtype == torch.quint8]
+    assert observers and all(o.quant_max - o.quant_min + 1 == levels for o in observers)
+    onednn = convert(model, calibration, engine="onednn", activation_ranges=fixed)
     assert onednn.activation_bits == 8
     assert onednn.module.get_submodule("conv1").scale == pytest.approx(25.5 / 255)
 

@@ -1,4 +1,5 @@
 import pytest
+import yaml
 
 from compressor.compression.core.errors import ScheduleError
 from compressor.compression.schedule.yaml_source import load_yaml_file, load_yaml_text
@@ -29,12 +30,32 @@ def test_empty_file_is_reported():
     assert "empty" in problem.message
 
 
+# Each payload creates the file MARKER when a loader runs it (checked below with yaml.unsafe_load).
+PAYLOADS = [
+    "a: !!python/object/apply:os.system ['touch MARKER']",
+    "a: !!python/object/apply:shutil.copyfile ['/dev/null', 'MARKER']",
+    "a: !!python/object/new:subprocess.call [['touch', 'MARKER']]",
+]
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_python_tags_are_refused_not_run(payload, tmp_path):
+    marker = tmp_path / "pwned"
+    text = payload.replace("MARKER", str(marker))
+    [problem] = problems_of(text)
+    assert "refused YAML tag" in problem.message
+    assert problem.line == 1
+    assert not marker.exists()
+    yaml.unsafe_load(text)  # the control: the same text, when run, does leave the file
+    assert marker.exists()
+
+
 @pytest.mark.parametrize("text", [
-    "a: !!python/object/apply:os.system ['touch /tmp/compressor-pwned']",
     "a: !!python/name:os.system",
+    "a: !!python/module:os",
     "a: !!python/object/new:subprocess.Popen [['true']]",
 ])
-def test_python_tags_are_refused_not_run(text, tmp_path):
+def test_python_tags_without_side_effect_are_refused(text):
     [problem] = problems_of(text)
     assert "refused YAML tag" in problem.message
     assert problem.line == 1

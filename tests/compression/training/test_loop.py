@@ -6,7 +6,7 @@ import torch
 from compressor.compression.core.checkpoint import load_checkpoint
 from compressor.compression.schedule import parse_schedule_text
 from compressor.compression.training import TrainOptions, apply_overrides, fit, prepare_run
-from helpers import train_schedule
+from helpers import assert_state_dicts_equal, train_schedule
 
 SCHEDULE = """
 version: 1
@@ -54,8 +54,7 @@ def test_resume_continues_bit_for_bit(tmp_path):
     run_schedule(tmp_path, "stopped", epochs=2)
     resumed, _ = run_schedule(tmp_path, "stopped", resume=str(tmp_path / "stopped" / "checkpoint.pt"))
     assert resumed.start_epoch == 2
-    for (name, a), (_, b) in zip(straight.model.state_dict().items(), resumed.model.state_dict().items()):
-        assert torch.equal(a, b), name
+    assert_state_dicts_equal(straight.model.state_dict(), resumed.model.state_dict())
     assert [r["top1"] for r in straight.history] == [r["top1"] for r in resumed.history]
     lines = (tmp_path / "stopped" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in lines] == [0, 1, 2, 3]
