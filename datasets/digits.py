@@ -8,7 +8,7 @@ from torch.utils.data import TensorDataset
 
 from compressor.compression.core.errors import UserError
 
-from .config import DatasetConfig
+from .config import BaseDatasetConfig, DatasetConfig
 from .registry import DATASETS, DataSplits, Shape
 
 SHAPE = (1, 8, 8)
@@ -25,7 +25,7 @@ def _split_indices(count: int):
     return train, val, test
 
 
-@DATASETS.register("digits", config=DatasetConfig,
+@DATASETS.register("digits", config=BaseDatasetConfig,
                    description="scikit-learn's 8x8 digits, 1797 images, 10 classes (bundled)")
 def digits(config: DatasetConfig, input_shape: Shape, num_classes: int) -> DataSplits:
     if tuple(input_shape) != SHAPE:

@@ -4,13 +4,13 @@ from __future__ import annotations
 from torchvision import transforms
 from torchvision.datasets import FakeData
 
-from .config import DatasetConfig
+from .config import BaseDatasetConfig, DatasetConfig
 from .registry import DATASETS, DataSplits, Shape
 
 DEFAULT_SIZE = 256
 
 
-@DATASETS.register("fake", config=DatasetConfig,
+@DATASETS.register("fake", config=BaseDatasetConfig,
                    description="random images shaped for the model (size settable)")
 def fake(config: DatasetConfig, input_shape: Shape, num_classes: int) -> DataSplits:
     train_size = config.size or DEFAULT_SIZE

@@ -8,7 +8,7 @@ from torchvision.datasets import ImageFolder
 
 from compressor.compression.core.errors import UserError
 
-from .config import DatasetConfig
+from .config import BaseDatasetConfig, DatasetConfig
 from .registry import DATASETS, DataSplits, Shape, require_data_dir
 from .transforms import IMAGENET_MEAN, IMAGENET_STD, to_model_channels, to_normalised_tensor
 
@@ -36,7 +36,7 @@ def _folder(root: str, split: str, transform: T.Compose) -> ImageFolder:
         raise UserError(f"dataset 'imagenet': {path}: {error}") from None
 
 
-@DATASETS.register("imagenet", config=DatasetConfig,
+@DATASETS.register("imagenet", config=BaseDatasetConfig,
                    description="ImageFolder train/ and val/ under --data-dir (val also serves as test)")
 def imagenet(config: DatasetConfig, input_shape: Shape, num_classes: int) -> DataSplits:
     root = require_data_dir(config)

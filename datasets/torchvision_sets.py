@@ -12,7 +12,7 @@ from torchvision import transforms as T
 
 from compressor.compression.core.errors import UserError
 
-from .config import DatasetConfig
+from .config import BaseDatasetConfig, DatasetConfig
 from .registry import DATASETS, DataSplits, Shape, require_data_dir
 from .transforms import resize_to, to_model_channels, to_normalised_tensor
 
@@ -78,13 +78,13 @@ def _splits(source: Source, config: DatasetConfig, shape: Shape) -> DataSplits:
                       num_classes=source.classes, input_shape=tuple(shape))
 
 
-@DATASETS.register("mnist", config=DatasetConfig,
+@DATASETS.register("mnist", config=BaseDatasetConfig,
                    description="MNIST 28x28 digits from --data-dir (55000/5000/10000)")
 def mnist(config: DatasetConfig, input_shape: Shape, num_classes: int) -> DataSplits:
     return _splits(MNIST, config, input_shape)
 
 
-@DATASETS.register("cifar10", config=DatasetConfig,
+@DATASETS.register("cifar10", config=BaseDatasetConfig,
                    description="CIFAR-10 32x32 colour images from --data-dir (45000/5000/10000)")
 def cifar10(config: DatasetConfig, input_shape: Shape, num_classes: int) -> DataSplits:
     return _splits(CIFAR10, config, input_shape)
