@@ -1,14 +1,42 @@
-"""Calls each policy at the hook points of the epochs it is due (Distiller's semantics)."""
+"""Calls each policy at the hook points of the epochs it is due (Distiller's semantics and hook names).
+
+`compressor train` calls these hooks, and so can any training loop (`from_yaml`, `file_config`):
+
+    scheduler = CompressionScheduler.from_yaml("schedule.yaml", model, optimizer)
+    for epoch in range(epochs):
+        scheduler.on_epoch_begin(epoch)
+        for step, (x, y) in enumerate(loader):
+            scheduler.on_minibatch_begin(epoch, step, len(loader))
+            loss = scheduler.before_backward_pass(epoch, step, len(loader), criterion(model(x), y))
+            optimizer.zero_grad(); loss.backward(); optimizer.step()
+            scheduler.on_minibatch_end(epoch, step, len(loader))
+        scheduler.on_epoch_end(epoch, metrics={"val_loss": val_loss, "top1": top1})
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import torch
+from torch import nn
 
-from .pruning.masks import MaskStore
+from .core.components import POLICY_KEYS, BuildContext
+from .core.errors import Problem, ScheduleError, UserError
+from .lr_schedulers import build_lr_scheduler
 from .policies import LRPolicy, Policy, StepContext
-from .schedule.model import PolicySpec
+from .pruning.masks import MaskStore
+from .schedule.model import PolicySpec, Schedule
+
+HOOK_ORDER = ("on_epoch_begin -> (on_minibatch_begin -> before_backward_pass -> [optimizer step] -> "
+              "on_minibatch_end) for each minibatch -> on_epoch_end")
+
+
+MASKS_KEY = "masks"  # beside the policies' keys, which are "index:name"
+
+
+class HookOrderError(UserError):
+    """A scheduler hook called out of order; the message names the order expected."""
 
 
 @dataclass
@@ -19,28 +47,71 @@ class ScheduledPolicy:
 
 
 class CompressionScheduler:
-    """Policies due in an epoch run in declaration order; lr schedulers step last at epoch end."""
+    """Policies due in an epoch run in declaration order; lr schedulers step last at epoch end.
+
+    Build one from a schedule file with `from_yaml`; call its hooks from the training loop in
+    the order HOOK_ORDER gives. `state_dict()`/`load_state_dict()` carry what resuming needs
+    (the schedule is a function of epoch and step, so nothing else is kept).
+
+    >>> scheduler = CompressionScheduler.from_yaml("schedules/digits_agp.yaml", model, optimizer)
+    >>> scheduler.on_epoch_begin(0)
+    """
 
     def __init__(self, scheduled: List[ScheduledPolicy], masks: Optional[MaskStore] = None):
         self.scheduled = list(scheduled)
         self.masks = masks if masks is not None else MaskStore(torch.nn.Module())
         self._due: List[ScheduledPolicy] = []
+        self._epoch: Optional[int] = None  # the epoch begun and not ended
+        self._step: Optional[int] = None  # the minibatch begun and not ended
         self.epoch_losses: Dict[str, torch.Tensor] = {}
 
-    def on_epoch_begin(self, epoch: int) -> None:
+    @classmethod
+    def from_yaml(cls, path: Union[str, Path], model: nn.Module, optimizer: torch.optim.Optimizer,
+                  input_shape: Optional[Sequence[int]] = None) -> "CompressionScheduler":
+        """The schedule file's pruners, regularizers, quantizers, lr schedulers and extensions on `model`.
+
+        Its `policies:` and components are used; `model:`, `dataset:` and `training:` belong to
+        `compressor train` and are ignored here. `input_shape` (C, H, W) is needed by thinning and
+        activation-ranked pruners. Layer names are checked against `model` before anything runs.
+
+        >>> scheduler = CompressionScheduler.from_yaml("schedules/digits_agp.yaml", model, optimizer)
+        """
+        from .schedule import load_schedule
+        from .schedule.model_check import check_against_model
+
+        schedule = load_schedule(path)
+        check_against_model(schedule, model)
+        device = next((p.device for p in model.parameters()), torch.device("cpu"))
+        shape = tuple(input_shape) if input_shape is not None else ()
+        return build_scheduler(schedule, BuildContext(model, optimizer, MaskStore(model), shape, device))
+
+    def on_epoch_begin(self, epoch: int, optimizer: Any = None) -> None:
+        if self._epoch is not None:
+            self._out_of_order("on_epoch_begin", f"epoch {self._epoch} has not ended (on_epoch_end)")
+        self._epoch, self._step = epoch, None
         self._due = [item for item in self.scheduled if item.spec.is_due(epoch)]
         self.epoch_losses = {}
         ctx = StepContext(epoch)
         for item in self._due:
             item.policy.on_epoch_begin(ctx)
 
-    def on_step_begin(self, ctx: StepContext) -> None:
+    def on_minibatch_begin(self, epoch: int, minibatch_id: int, minibatches_per_epoch: int,
+                           optimizer: Any = None) -> None:
+        self._check_epoch("on_minibatch_begin", epoch)
+        if self._step is not None:
+            self._out_of_order("on_minibatch_begin", f"minibatch {self._step} has not ended (on_minibatch_end)")
+        self._step = minibatch_id
+        ctx = StepContext(epoch, minibatch_id, minibatches_per_epoch)
         for item in self._due:
             item.policy.on_step_begin(ctx)
         if self.masks.forward_only:
             self.masks.mask_for_forward()
 
-    def before_backward(self, ctx: StepContext, loss: torch.Tensor) -> torch.Tensor:
+    def before_backward_pass(self, epoch: int, minibatch_id: int, minibatches_per_epoch: int,
+                             loss: torch.Tensor, optimizer: Any = None) -> torch.Tensor:
+        """`loss` plus the terms the due policies add (regularizers, QAT penalties): backpropagate this."""
+        self._check_step("before_backward_pass", epoch, minibatch_id)
+        ctx = StepContext(epoch, minibatch_id, minibatches_per_epoch)
         for item in self._due:
             extra = item.policy.before_backward(ctx, loss)
             if extra is not None:
@@ -49,26 +120,41 @@ class CompressionScheduler:
                 self.epoch_losses[item.name] = previous + extra.detach()
         return loss
 
-    def after_optimizer_step(self, ctx: StepContext) -> None:
-        """Masks are re-applied after every step, also in epochs where no pruner is due."""
+    def on_minibatch_end(self, epoch: int, minibatch_id: int, minibatches_per_epoch: int,
+                         optimizer: Any = None) -> None:
+        """After the optimizer step. Masks are re-applied after every step, also in epochs where no pruner is due."""
+        self._check_step("on_minibatch_end", epoch, minibatch_id)
+        self._step = None
+        ctx = StepContext(epoch, minibatch_id, minibatches_per_epoch)
         for item in self._due:
             item.policy.after_optimizer_step(ctx)
         if self.masks.masks:
             self.masks.apply()
 
-    def on_epoch_end(self, epoch: int, metrics: Dict[str, float]) -> None:
+    def on_epoch_end(self, epoch: int, optimizer: Any = None, metrics: Optional[Mapping[str, float]] = None) -> None:
+        """`metrics`: at least `val_loss` when a ReduceLROnPlateau is scheduled (Distiller's `min` is read as it)."""
+        if isinstance(optimizer, Mapping) and metrics is None:  # on_epoch_end(epoch, metrics)
+            optimizer, metrics = None, optimizer
+        self._check_epoch("on_epoch_end", epoch)
+        if self._step is not None:
+            self._out_of_order("on_epoch_end", f"minibatch {self._step} has not ended (on_minibatch_end)")
+        self._epoch = None
         ctx = StepContext(epoch)
         ordered = sorted(self._due, key=lambda item: isinstance(item.policy, LRPolicy))
         for item in ordered:
-            item.policy.on_epoch_end(ctx, metrics)
+            item.policy.on_epoch_end(ctx, _with_distiller_names(metrics or {}))
 
     def mean_policy_losses(self, steps: int) -> Dict[str, float]:
         return {f"{name}_loss": float(total) / max(steps, 1) for name, total in self.epoch_losses.items()}
 
     def state_dict(self) -> Dict[str, Any]:
-        return {self._key(item): item.policy.state_dict() for item in self.scheduled}
+        """Each policy's state and the pruning masks: with the model's and optimizer's, all a resume needs."""
+        return {MASKS_KEY: self.masks.state_dict(),
+                **{self._key(item): item.policy.state_dict() for item in self.scheduled}}
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
+        if MASKS_KEY in state:
+            self.masks.load_state_dict(state[MASKS_KEY])
         for item in self.scheduled:
             if self._key(item) in state:
                 item.policy.load_state_dict(state[self._key(item)])
@@ -76,3 +162,63 @@ class CompressionScheduler:
     @staticmethod
     def _key(item: ScheduledPolicy) -> str:
         return f"{item.spec.index}:{item.name}"
+
+    def _check_epoch(self, hook: str, epoch: int) -> None:
+        if self._epoch is None:
+            self._out_of_order(hook, f"epoch {epoch} has not begun (on_epoch_begin)")
+        if epoch != self._epoch:
+            self._out_of_order(hook, f"it names epoch {epoch} but epoch {self._epoch} is the one begun")
+
+    def _check_step(self, hook: str, epoch: int, minibatch_id: int) -> None:
+        self._check_epoch(hook, epoch)
+        if self._step is None:
+            self._out_of_order(hook, f"minibatch {minibatch_id} has not begun (on_minibatch_begin)")
+        if minibatch_id != self._step:
+            self._out_of_order(hook, f"it names minibatch {minibatch_id} but minibatch {self._step} is the one begun")
+
+    @staticmethod
+    def _out_of_order(hook: str, why: str) -> None:
+        raise HookOrderError(f"{hook} called out of order: {why}; the order is {HOOK_ORDER}")
+
+
+def file_config(model: nn.Module, optimizer: torch.optim.Optimizer, filename: Union[str, Path],
+                input_shape: Optional[Sequence[int]] = None) -> CompressionScheduler:
+    """Distiller's `distiller.file_config(model, optimizer, filename)`, for ported scripts.
+
+    >>> compression_scheduler = file_config(model, optimizer, "schedules/digits_agp.yaml")
+    """
+    return CompressionScheduler.from_yaml(filename, model, optimizer, input_shape)
+
+
+def build_scheduler(schedule: Schedule, context: BuildContext) -> CompressionScheduler:
+    """One runtime policy per `policies:` item; an instance used twice is built once."""
+    instances: Dict[tuple, Any] = {}
+    scheduled = []
+    for spec in schedule.policies:
+        key = (spec.kind, spec.instance)
+        component = schedule.component(POLICY_KEYS[spec.kind], spec.instance)
+        if key not in instances:
+            instances[key] = _build_component(spec.kind, component, context)
+        policy = LRPolicy(instances[key]) if spec.kind == "lr_scheduler" else instances[key].policy(spec)
+        scheduled.append(ScheduledPolicy(spec.instance, spec, policy))
+    return CompressionScheduler(scheduled, context.masks)
+
+
+def _build_component(kind: str, component, context: BuildContext):
+    """Problems only visible with the model (a Filters group on a Linear weight, ...) keep their YAML place."""
+    try:
+        if kind == "lr_scheduler":
+            return build_lr_scheduler(component, context.optimizer)
+        return component.entry.factory(component.config, context)
+    except UserError as err:
+        raise ScheduleError([Problem(component.path, str(err), component.line)]) from None
+
+
+def _with_distiller_names(metrics: Mapping[str, float]) -> Dict[str, float]:
+    """Distiller's loops pass {'min': val_loss, 'max': top1}."""
+    named = dict(metrics)
+    if "min" in named:
+        named.setdefault("val_loss", named["min"])
+    if "max" in named:
+        named.setdefault("top1", named["max"])
+    return named

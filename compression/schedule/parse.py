@@ -67,7 +67,7 @@ def _check_names(doc: YamlDocument, schedule: Schedule, problems: List[Problem])
     from ..models import MODELS
 
     arch = schedule.model.arch
-    if arch is not None and arch not in MODELS:
+    if arch is not None and ":" not in arch and arch not in MODELS:  # an import path is checked when built
         problems.append(doc.problem(("model", "arch"), did_you_mean(arch, MODELS.names(), "model")))
     name = schedule.dataset.name
     if name not in DATASETS:

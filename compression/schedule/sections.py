@@ -13,9 +13,12 @@ MAX_CLASSES = 100_000  # validate and train build the classifier layer: keep it 
 class ModelSection(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    arch: Optional[str] = Field(None, description="Model name from `compressor list models` (default: digits_cnn).")
+    arch: Optional[str] = Field(None, description="Model name from `compressor list models`, or "
+                                                  "package.module:factory (default: digits_cnn).")
     pretrained: bool = Field(False, description="Load pretrained weights from the local torch cache.")
     checkpoint: Optional[str] = Field(None, description="Start from the weights of this checkpoint.")
+    weights: Optional[str] = Field(None, description="Start from this state_dict file (a plain torch.save of "
+                                                     "model.state_dict(), or a torchvision weights enum).")
     num_classes: Optional[int] = Field(None, ge=1, le=MAX_CLASSES, description="Override the model's class count.")
 
 

@@ -13,7 +13,6 @@ from ..core.errors import TrainingDiverged, TrainingInterrupted
 from ..distributed import active as distributed_active
 from ..distributed import any_rank, mean_across_ranks, sum_across_ranks
 from ..evaluation import EvalResult, evaluate
-from ..policies import StepContext
 from ..scheduler import CompressionScheduler
 from ..sparsity import weight_counts
 from .reporting import Reporter
@@ -54,7 +53,7 @@ def run_epoch(run, epoch: int, reporter: Reporter, stop: StopRequest) -> None:
     _check_weights(run.model, epoch)
     record = _epoch_record(run, epoch, train_loss, val)
     record["epoch_seconds"] = time.perf_counter() - started  # training and validation of this process
-    run.scheduler.on_epoch_end(epoch, record)
+    run.scheduler.on_epoch_end(epoch, metrics=record)
     run.sync_ranks()
     _after_epoch_end_policies(run, record)
     run.finish_epoch(epoch, record)
@@ -82,18 +81,17 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
     steps = progress.step + len(loader)
     loss_sum = torch.tensor(progress.loss_sum, device=device)
     for step, (images, targets) in enumerate(loader, start=progress.step):
-        ctx = StepContext(epoch, step, steps)
         images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
-        scheduler.on_step_begin(ctx)
+        scheduler.on_minibatch_begin(epoch, step, steps)
         loss = loss_fn(images, model(images), targets, epoch)
-        loss = scheduler.before_backward(ctx, loss)
+        loss = scheduler.before_backward_pass(epoch, step, steps, loss)
         diverged, stopping = _step_flags(loss, stop)
         if diverged:
             raise TrainingDiverged(f"the loss became {_describe(loss)} at epoch {epoch}, step {step}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        scheduler.after_optimizer_step(ctx)
+        scheduler.on_minibatch_end(epoch, step, steps)
         loss_sum += loss.detach() * targets.size(0)
         progress.step, progress.seen = step + 1, progress.seen + targets.size(0)
         reporter.on_step_end(epoch, step, steps)

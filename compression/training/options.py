@@ -18,7 +18,10 @@ def _option(help_text: str, overrides: Optional[Tuple[str, str]] = None, kind: t
 class TrainOptions:
     """Command-line values; None keeps what the schedule says."""
 
-    arch: Optional[str] = _option("Model name (see `compressor list models`).", ("model", "arch"))
+    arch: Optional[str] = _option("Model name (see `compressor list models`) or package.module:factory.",
+                                  ("model", "arch"))
+    weights: Optional[str] = _option("Start from this state_dict file (or a torchvision weights enum, from the "
+                                     "local cache).", ("model", "weights"))
     pretrained: Optional[bool] = _option("Pretrained weights from the local torch cache.", ("model", "pretrained"),
                                          bool)
     checkpoint: Optional[str] = _option("Start from this checkpoint's model and weights.", ("model", "checkpoint"))

@@ -13,20 +13,19 @@ from torch import nn
 
 from ...datasets import build_datasets, build_loaders
 from ..core.checkpoint import load_checkpoint
-from ..core.components import POLICY_KEYS, BuildContext
-from ..core.errors import Problem, ScheduleError, UserError
+from ..core.components import BuildContext
+from ..core.errors import ScheduleError, UserError
 from ..device import available_cores, resolve_device
 from ..distillation import DistillationLoss, DistillationSection, TrainingLoss, build_teacher, teacher_from_flag
 from ..distributed import Ranks, join, process_device
-from ..lr_schedulers import build_lr_scheduler
 from ..models import ModelInfo, build_model, model_info
-from ..policies import LRPolicy
+from ..models.weights import load_weights
 from ..pruning.masks import MaskStore
 from ..restore import restore_structure
 from ..schedule.coverage import skipped_by_length
 from ..schedule.model import Schedule
 from ..schedule.model_check import check_against_model
-from ..scheduler import CompressionScheduler, ScheduledPolicy
+from ..scheduler import CompressionScheduler, build_scheduler
 from ..sparsity import weight_counts
 from .options import TrainOptions, overridden_fields
 from .run import Run
@@ -193,6 +192,10 @@ def _training_loss(schedule: Schedule, info: ModelInfo, device: torch.device, mo
 def _stand_in(source, where: str, notes: List[str]):
     """`source` (a model's arch/checkpoint/pretrained) with what is not on this machine left out, and a note;
     None when nothing is left to build."""
+    weights = getattr(source, "weights", None)
+    if weights and not Path(weights).is_file() and "_Weights." not in weights:
+        notes.append(f"{where}.weights {weights} does not exist yet: checked against an untrained {source.arch}")
+        source = source.model_copy(update={"weights": None})
     if source.checkpoint and not Path(source.checkpoint).is_file():
         if not source.arch:
             notes.append(f"{where}.checkpoint {source.checkpoint} does not exist yet: not checked")
@@ -213,6 +216,9 @@ def dataset_for_model(config, info: ModelInfo):
     """The model's default dataset unless the schedule or a flag named one."""
     if "name" in config.model_fields_set:
         return config
+    if not info.default_dataset:
+        raise UserError(f"model '{info.name}' has no default dataset: name one (dataset: {{name: ...}} or "
+                        f"--dataset), or set `default_dataset` on the model's factory")
     return config.model_copy(update={"name": info.default_dataset})
 
 
@@ -225,30 +231,6 @@ def build_optimizer(model: nn.Module, training) -> torch.optim.Optimizer:
     return cls(params, lr=training.lr, weight_decay=training.weight_decay)
 
 
-def build_scheduler(schedule: Schedule, context: BuildContext) -> CompressionScheduler:
-    """One runtime policy per `policies:` item; an instance used twice is built once."""
-    instances: Dict[tuple, Any] = {}
-    scheduled = []
-    for spec in schedule.policies:
-        key = (spec.kind, spec.instance)
-        component = schedule.component(POLICY_KEYS[spec.kind], spec.instance)
-        if key not in instances:
-            instances[key] = _build_component(spec.kind, component, context)
-        policy = LRPolicy(instances[key]) if spec.kind == "lr_scheduler" else instances[key].policy(spec)
-        scheduled.append(ScheduledPolicy(spec.instance, spec, policy))
-    return CompressionScheduler(scheduled, context.masks)
-
-
-def _build_component(kind: str, component, context: BuildContext):
-    """Problems only visible with the model (a Filters group on a Linear weight, ...) keep their YAML place."""
-    try:
-        if kind == "lr_scheduler":
-            return build_lr_scheduler(component, context.optimizer)
-        return component.entry.factory(component.config, context)
-    except UserError as err:
-        raise ScheduleError([Problem(component.path, str(err), component.line)]) from None
-
-
 def _build_model(schedule: Schedule, resuming: bool, notes: Optional[List[str]] = None):
     spec = schedule.model
     if notes is not None:
@@ -258,6 +240,10 @@ def _build_model(schedule: Schedule, resuming: bool, notes: Optional[List[str]] 
     model = build_model(arch, num_classes=spec.num_classes, pretrained=spec.pretrained)
     info = ModelInfo(info.name, info.input_shape, spec.num_classes or info.num_classes,
                      info.default_dataset, info.description)
+    if spec.weights and spec.checkpoint:
+        raise UserError("model.weights and model.checkpoint both give starting weights: keep one")
+    if spec.weights and not resuming:
+        load_weights(model, spec.weights)
     if spec.checkpoint and not resuming:  # a resumed run's own checkpoint supersedes its start
         payload = load_checkpoint(spec.checkpoint)
         _check_resumable(payload, info)

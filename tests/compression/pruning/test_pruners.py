@@ -1,7 +1,6 @@
 import pytest
 import torch
 
-from compressor.compression.policies import StepContext
 from helpers import scheduler_for, sparsity
 
 
@@ -11,15 +10,14 @@ def run_epochs(scheduler, context, epochs, steps=2):
     for epoch in epochs:
         scheduler.on_epoch_begin(epoch)
         for step in range(steps):
-            ctx = StepContext(epoch, step, steps)
-            scheduler.on_step_begin(ctx)
+            scheduler.on_minibatch_begin(epoch, step, steps)
             loss = torch.nn.functional.cross_entropy(model(torch.randn(8, *context.input_shape)),
                                                      torch.randint(0, 10, (8,)))
-            loss = scheduler.before_backward(ctx, loss)
+            loss = scheduler.before_backward_pass(epoch, step, steps, loss)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            scheduler.after_optimizer_step(ctx)
+            scheduler.on_minibatch_end(epoch, step, steps)
         scheduler.on_epoch_end(epoch, {"val_loss": 1.0})
 
 

@@ -28,6 +28,7 @@ def test_registered_and_off_until_its_first_epoch(cls, digits_batch):
     assert torch.equal(before, plain(x))
     scheduler.on_epoch_begin(0)
     assert torch.equal(context.model(x), before)
+    scheduler.on_epoch_end(0, metrics={"val_loss": 1.0})
     scheduler.on_epoch_begin(1)
     assert not torch.equal(context.model(x), before)
 

@@ -10,7 +10,7 @@ from compressor.compression.quantization.qat import (
     remove_quantizers,
 )
 from qat_helpers import build
-from helpers import train_schedule
+from helpers import assert_state_dicts_equal, train_schedule
 
 RUN = """
 version: 1
@@ -47,10 +47,9 @@ def test_resume_continues_bit_for_bit(tmp_path, cls):
     run_schedule(tmp_path, "stopped", text, epochs=1)
     resumed, _ = run_schedule(tmp_path, "stopped", text, resume=str(tmp_path / "stopped" / "checkpoint.pt"))
     assert resumed.start_epoch == 1
-    for (name, a), (_, b) in zip(straight.model.named_parameters(), resumed.model.named_parameters()):
-        assert torch.equal(a, b), name  # also the learned step sizes, which stay out of state_dict()
-    for (name, a), (_, b) in zip(straight.model.state_dict().items(), resumed.model.state_dict().items()):
-        assert torch.equal(a, b), name
+    # also the learned step sizes, which stay out of state_dict()
+    assert_state_dicts_equal(straight.model.named_parameters(), resumed.model.named_parameters())
+    assert_state_dicts_equal(straight.model.state_dict(), resumed.model.state_dict())
     assert qat_activation_ranges(straight.model) == qat_activation_ranges(resumed.model)
     assert [r["top1"] for r in straight.history] == [r["top1"] for r in resumed.history]
 
@@ -104,25 +103,23 @@ policies:
     starting_epoch: 0
     ending_epoch: 3
 """
-    from compressor.compression.policies import StepContext
-
     scheduler, context = build(text)
     model = context.model
     generator = torch.Generator().manual_seed(0)
     for epoch in range(3):
         scheduler.on_epoch_begin(epoch)
         for step in range(3):
-            ctx = StepContext(epoch, step, 3)
-            scheduler.on_step_begin(ctx)
+            scheduler.on_minibatch_begin(epoch, step, 3)
             x, y = torch.randn(16, 1, 8, 8, generator=generator), torch.randint(0, 10, (16,), generator=generator)
-            loss = scheduler.before_backward(ctx, torch.nn.functional.cross_entropy(model(x), y))
+            loss = scheduler.before_backward_pass(epoch, step, 3, torch.nn.functional.cross_entropy(model(x), y))
             context.optimizer.zero_grad()
             loss.backward()
             context.optimizer.step()
-            scheduler.after_optimizer_step(ctx)
+            scheduler.on_minibatch_end(epoch, step, 3)
             for name in ("conv2.weight", "fc1.weight"):
                 pruned = ~context.masks.get(name)
                 assert pruned.any() and model.get_parameter(name)[pruned].abs().sum() == 0
                 assert quantized_weight(model.get_submodule(name[:-7]))[pruned].abs().sum() == 0
+        scheduler.on_epoch_end(epoch, metrics={"val_loss": 1.0})
     sparsity = 1 - torch.count_nonzero(model.conv2.weight).item() / model.conv2.weight.numel()
     assert sparsity == pytest.approx(0.6, abs=0.01)

@@ -1,0 +1,146 @@
+"""The scheduler's Distiller-named hooks from a user's loop: from_yaml, order checks, metrics, resuming."""
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import compressor
+from compressor.compression.core.errors import ScheduleError
+from helpers import sparsity
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Tiny(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 8, 3, padding=1)
+        self.fc = nn.Linear(8 * 8 * 8, 10)
+
+    def forward(self, x):
+        return self.fc(F.relu(self.conv(x)).flatten(1))
+
+
+def write(tmp_path, text):
+    path = tmp_path / "schedule.yaml"
+    path.write_text(text)
+    return path
+
+
+AGP = """version: 1
+pruners:
+  agp: {class: AutomatedGradualPruner, initial_sparsity: 0.2, final_sparsity: 0.8, weights: [conv.weight, fc.weight]}
+policies:
+  - pruner: {instance_name: agp}
+    starting_epoch: 0
+    ending_epoch: 3
+    frequency: 1
+"""
+
+
+def run_epochs(scheduler, model, optimizer, epochs, steps=3):
+    for epoch in epochs:
+        generator = torch.Generator().manual_seed(epoch)  # each epoch's data, however the run was split
+        scheduler.on_epoch_begin(epoch)
+        for step in range(steps):
+            scheduler.on_minibatch_begin(epoch, step, steps)
+            images, labels = torch.randn(8, 1, 8, 8, generator=generator), torch.randint(0, 10, (8,), generator=generator)
+            loss = scheduler.before_backward_pass(epoch, step, steps, F.cross_entropy(model(images), labels))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            scheduler.on_minibatch_end(epoch, step, steps)
+        scheduler.on_epoch_end(epoch, metrics={"val_loss": 1.0, "top1": 50.0})
+
+
+def test_a_users_model_is_pruned_to_the_schedules_final_sparsity(tmp_path):
+    torch.manual_seed(0)
+    model = Tiny()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    scheduler = compressor.CompressionScheduler.from_yaml(write(tmp_path, AGP), model, optimizer)
+    run_epochs(scheduler, model, optimizer, range(4))
+    assert sparsity(model.conv.weight) == pytest.approx(0.8, abs=0.02)
+    assert sparsity(model.fc.weight) == pytest.approx(0.8, abs=0.01)
+
+
+def test_file_config_is_from_yaml_under_distillers_name(tmp_path):
+    model = Tiny()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    scheduler = compressor.file_config(model, optimizer, write(tmp_path, AGP))
+    assert [item.name for item in scheduler.scheduled] == ["agp"]
+
+
+def test_a_layer_name_the_model_lacks_is_refused_before_anything_runs(tmp_path):
+    model = Tiny()
+    with pytest.raises(ScheduleError, match="conv2.weight"):
+        compressor.CompressionScheduler.from_yaml(write(tmp_path, AGP.replace("conv.weight", "conv2.weight")), model,
+                                                  torch.optim.SGD(model.parameters(), lr=0.01))
+
+
+@pytest.mark.parametrize("calls, message", [
+    ([("on_minibatch_begin", 0, 0, 3)], "epoch 0 has not begun"),
+    ([("on_epoch_begin", 0), ("on_epoch_begin", 1)], "epoch 0 has not ended"),
+    ([("on_epoch_begin", 0), ("before_backward_pass", 0, 0, 3, torch.tensor(1.0))], "minibatch 0 has not begun"),
+    ([("on_epoch_begin", 0), ("on_minibatch_begin", 0, 0, 3), ("on_epoch_end", 0)], "minibatch 0 has not ended"),
+    ([("on_epoch_begin", 0), ("on_minibatch_begin", 1, 0, 3)], "names epoch 1 but epoch 0"),
+    ([("on_epoch_begin", 0), ("on_minibatch_begin", 0, 0, 3), ("on_minibatch_end", 0, 1, 3)], "names minibatch 1"),
+])
+def test_hooks_out_of_order_raise_naming_the_order(tmp_path, calls, message):
+    model = Tiny()
+    scheduler = compressor.CompressionScheduler.from_yaml(write(tmp_path, AGP), model,
+                                                          torch.optim.SGD(model.parameters(), lr=0.01))
+    with pytest.raises(compressor.HookOrderError, match=message) as raised:
+        for name, *args in calls:
+            getattr(scheduler, name)(*args)
+    assert "the order is on_epoch_begin -> (on_minibatch_begin" in str(raised.value)
+
+
+def test_distillers_positional_optimizer_and_min_metric_reach_a_plateau_scheduler(tmp_path):
+    text = ("version: 1\nlr_schedulers:\n  plateau: {class: ReduceLROnPlateau, patience: 0, factor: 0.5}\n"
+            "policies:\n  - lr_scheduler: {instance_name: plateau}\n    starting_epoch: 0\n    ending_epoch: 4\n"
+            "    frequency: 1\n")
+    model = Tiny()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = compressor.CompressionScheduler.from_yaml(write(tmp_path, text), model, optimizer)
+    for epoch in range(3):
+        scheduler.on_epoch_begin(epoch, optimizer)
+        scheduler.on_epoch_end(epoch, optimizer, metrics={"min": 1.0, "max": 10.0})  # no improvement
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5 ** 2)
+
+
+def test_state_dict_resumes_to_the_same_weights(tmp_path):
+    def fresh():
+        torch.manual_seed(0)
+        model = Tiny()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        return model, optimizer, compressor.CompressionScheduler.from_yaml(write(tmp_path, AGP), model, optimizer)
+
+    model, optimizer, scheduler = fresh()
+    run_epochs(scheduler, model, optimizer, range(4))
+    first, opt_first, sched_first = fresh()
+    run_epochs(sched_first, first, opt_first, range(2))
+    state = {"model": first.state_dict(), "optimizer": opt_first.state_dict(), "scheduler": sched_first.state_dict()}
+    resumed, opt_resumed, sched_resumed = fresh()
+    resumed.load_state_dict(state["model"])
+    opt_resumed.load_state_dict(state["optimizer"])
+    sched_resumed.load_state_dict(state["scheduler"])
+    run_epochs(sched_resumed, resumed, opt_resumed, range(2, 4))
+    expected, actual = model.state_dict(), resumed.state_dict()
+    assert set(expected) == set(actual)
+    assert all(torch.equal(expected[key], actual[key]) for key in expected)
+
+
+def test_masks_travel_in_the_state_dict_so_pruned_weights_stay_zero_after_a_resume(tmp_path):
+    short = AGP.replace("ending_epoch: 3", "ending_epoch: 1")
+    torch.manual_seed(0)
+    model = Tiny()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    scheduler = compressor.CompressionScheduler.from_yaml(write(tmp_path, short), model, optimizer)
+    run_epochs(scheduler, model, optimizer, range(1))
+    state = scheduler.state_dict()
+    resumed = compressor.CompressionScheduler.from_yaml(write(tmp_path, short), model, optimizer)
+    resumed.load_state_dict(state)
+    run_epochs(resumed, model, optimizer, range(1, 3))  # no pruner due: only the masks keep the zeros
+    assert sparsity(model.fc.weight) == pytest.approx(0.8, abs=0.01)
