@@ -36,7 +36,9 @@ def json_option(func: Callable) -> Callable:
 def model_options(func: Callable) -> Callable:
     func = click.option("--pretrained", is_flag=True, default=None,
                         help="Pretrained weights from the local torch cache (with --arch).")(func)
-    func = click.option("--arch", help="Model name (see `compressor list models`).")(func)
+    func = click.option("--weights", help="A state_dict file for --arch (or a torchvision weights enum, from the "
+                                          "local cache).")(func)
+    func = click.option("--arch", help="Model name (see `compressor list models`) or package.module:factory.")(func)
     return click.option("--checkpoint", type=click.Path(dir_okay=False), help="A compressor checkpoint.")(func)
 
 

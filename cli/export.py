@@ -19,7 +19,7 @@ from .options import dataset_config
 @dataset_options
 @threads_option
 @json_option
-def export(checkpoint, arch, pretrained, fmt, out, int8, calibration_size, dataset, data_dir, batch_size,
+def export(checkpoint, arch, pretrained, weights, fmt, out, int8, calibration_size, dataset, data_dir, batch_size,
            workers, as_json):
     """Write a deployable file, run it once in onnxruntime / torch.export / TorchScript and compare with PyTorch.
 
@@ -33,7 +33,7 @@ def export(checkpoint, arch, pretrained, fmt, out, int8, calibration_size, datas
       compressor export --checkpoint best.pt --format pt2 --out digits_int8.pt2 --int8
       compressor export --arch resnet18 --format torchscript --out resnet18.pt
     """
-    loaded = load_model(checkpoint, arch, bool(pretrained))
+    loaded = load_model(checkpoint, arch, bool(pretrained), weights)
     if int8:
         config = dataset_config(loaded.dataset, dataset, data_dir, batch_size, workers)
         images = calibration_images(loaded, config, calibration_size)

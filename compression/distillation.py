@@ -74,6 +74,33 @@ def build_teacher(section: TeacherSection, num_classes: int, device: torch.devic
     return teacher
 
 
+def soft_target_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """T^2 * KL(softmax(teacher / T) || softmax(student / T)), averaged over the batch (Hinton et al.)."""
+    t = temperature
+    return F.kl_div(F.log_softmax(student_logits / t, dim=1), F.softmax(teacher_logits / t, dim=1),
+                    reduction="batchmean") * t * t
+
+
+def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, targets: torch.Tensor,
+                      temperature: float = 1.0, distill_weight: float = 0.5, student_weight: float = 0.5
+                      ) -> torch.Tensor:
+    """Knowledge distillation's loss, as `compressor train` computes it with a `distillation:` section:
+
+    student_weight * cross_entropy(student, targets) + distill_weight * T^2 * KL(teacher || student at T).
+    Compute `teacher_logits` under `torch.no_grad()`.
+
+    >>> loss = distillation_loss(model(x), teacher(x).detach(), y, temperature=4.0, distill_weight=0.7,
+    ...                          student_weight=0.3)
+    """
+    if temperature <= 0:
+        raise UserError(f"temperature must be above 0, got {temperature}")
+    if student_logits.shape != teacher_logits.shape:
+        raise UserError(f"student logits {tuple(student_logits.shape)} and teacher logits "
+                        f"{tuple(teacher_logits.shape)} differ in shape")
+    return (student_weight * F.cross_entropy(student_logits, targets)
+            + distill_weight * soft_target_loss(student_logits, teacher_logits, temperature))
+
+
 class TrainingLoss:
     """Cross-entropy; the loop calls it with the inputs too, so a distillation loss can use them."""
 
@@ -106,9 +133,7 @@ class DistillationLoss(TrainingLoss):
             return student
         with torch.no_grad():
             teacher_logits = self.teacher(images)
-        t = self.section.temperature
-        distill = F.kl_div(F.log_softmax(outputs / t, dim=1), F.softmax(teacher_logits / t, dim=1),
-                           reduction="batchmean") * t * t
+        distill = soft_target_loss(outputs, teacher_logits, self.section.temperature)
         self._add("student_loss", student)
         self._add("distill_loss", distill)
         return self.section.student_weight * student + self.section.distill_weight * distill + self._hint_term()

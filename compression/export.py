@@ -85,19 +85,56 @@ def export_int8(model: nn.Module, fmt: str, out: PathLike, calibration: torch.Te
     model = model.eval()
     batches = list(calibration.split(batch_size))
     int8 = convert_to_int8(model, (batches[0],), batches, engine=engine)
-    expected = int8(calibration)
+    return write_int8(int8, fmt, out, calibration, model, batch_size)
+
+
+def write_int8(int8: Int8Model, fmt: str, out: PathLike, images: torch.Tensor, fp32: Optional[nn.Module] = None,
+               batch_size: int = 16) -> ExportResult:
+    """Write a converted int8 model as `fmt`, run the file on `images` and compare with `int8`.
+
+    An int8 op with no ONNX form makes onnxruntime's quantizer build the file from `fp32`
+    (calibrated on `images`) when it is given; without it that is an error.
+    """
+    _check_format(fmt)
+    batches = list(images.split(batch_size))
+    expected = int8(images)
     quantized_by = None
     if fmt == "onnx":
-        quantized_by = _onnx_int8(int8, model, batches, out)
-        actual = run_onnx(out, calibration)
+        require_onnx()
+        quantized_by = _onnx_int8(int8, fp32, batches, out)
+        actual = run_onnx(out, images)
     elif fmt == "pt2":
         save_int8_program(int8, (batches[0],), out)
-        actual = run_program(out, calibration)
+        actual = run_program(out, images)
     else:
         save_int8_torchscript(int8, (batches[0],), out)
-        actual = _run_torchscript(out, calibration, engine)
+        actual = _run_torchscript(out, images, int8.engine)
     return ExportResult(str(out), fmt, True, max_abs_diff(actual, expected), file_bytes(out),
                         top1_agreement(actual, expected), quantized_by)
+
+
+def export(model: Union[nn.Module, Int8Model], out: PathLike, fmt: str = "onnx",
+           input_shape: Optional[Sequence[int]] = None, calibration: Optional[torch.Tensor] = None) -> ExportResult:
+    """Write `model` as `fmt` ("onnx", "pt2" or "torchscript"), load it back, run it once and compare.
+
+    An FP32 model needs `input_shape` (C, H, W); with `calibration` images (N, C, H, W) it is
+    converted to int8 first, calibrated on them, and compared with the PyTorch int8 model. An
+    int8 model (`PostTrainLinearQuantizer.convert_to_int8()`) is written as it is, and run on
+    `calibration` (or zeros of `input_shape`) to compare.
+
+    >>> result = export(model, "model.onnx", "onnx", input_shape=(3, 32, 32))
+    >>> result = export(model, "model_int8.pt2", "pt2", calibration=images[:64])
+    """
+    if isinstance(model, Int8Model):
+        if calibration is None and input_shape is None:
+            raise UserError("export of an int8 model needs calibration images or input_shape to run it on")
+        images = calibration if calibration is not None else torch.zeros(2, *input_shape)
+        return write_int8(model, fmt, out, images)
+    if calibration is not None:
+        return export_int8(model, fmt, out, calibration)
+    if input_shape is None:
+        raise UserError("export needs input_shape (C, H, W) for an FP32 file, or calibration images for int8")
+    return export_fp32(model, input_shape, fmt, out)
 
 
 def calibration_images(loaded: LoadedModel, config: DatasetConfig, size: int) -> torch.Tensor:
@@ -155,11 +192,13 @@ def _onnx_fp32(model: nn.Module, batch: torch.Tensor, path: str) -> None:
                           dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
 
 
-def _onnx_int8(int8: Int8Model, model: nn.Module, batches: Sequence[torch.Tensor], out: PathLike) -> str:
+def _onnx_int8(int8: Int8Model, model: Optional[nn.Module], batches: Sequence[torch.Tensor], out: PathLike) -> str:
     """Write the int8 ONNX file; returns where its quantization comes from."""
     reason = save_int8_onnx(int8, (batches[0],), out, OPSET)
     if reason is None:
         return "the PyTorch int8 model"
+    if model is None:
+        raise UserError(f"int8 model cannot be written as ONNX: {reason}")
     atomic_write(out, lambda tmp: _onnx_static_quantized(model, batches, tmp))
     return f"onnxruntime's static quantizer ({reason})"
 

@@ -10,6 +10,7 @@ from ..datasets import DatasetConfig, build_datasets, build_loaders
 from .core.checkpoint import load_checkpoint
 from .core.errors import UserError
 from .models import ModelInfo, build_model, model_info
+from .models.weights import load_weights
 from .restore import model_from_checkpoint
 
 
@@ -27,16 +28,22 @@ class LoadedModel:
 
 
 def load_model(checkpoint: Optional[str] = None, arch: Optional[str] = None,
-               pretrained: bool = False) -> LoadedModel:
+               pretrained: bool = False, weights: Optional[str] = None) -> LoadedModel:
+    """A model from a compressor checkpoint, or built by name or import path (with `weights`, a state_dict file)."""
     if bool(checkpoint) == bool(arch):
         raise UserError("give exactly one of --checkpoint CKPT or --arch NAME")
+    if weights and (checkpoint or pretrained):
+        raise UserError("--weights goes with --arch (a checkpoint holds its own weights; --pretrained is another source)")
     if checkpoint:
         payload = load_checkpoint(checkpoint)
         model, info = model_from_checkpoint(payload)
         num_classes = payload.get("num_classes", info.num_classes)
         info = ModelInfo(info.name, info.input_shape, num_classes, info.default_dataset, info.description)
         return LoadedModel(model, info, payload)
-    return LoadedModel(build_model(arch, pretrained=pretrained), model_info(arch))
+    model = build_model(arch, pretrained=pretrained)
+    if weights:
+        load_weights(model, weights)
+    return LoadedModel(model, model_info(arch))
 
 
 def test_loader(loaded: LoadedModel, config: DatasetConfig, seed: int = 0):

@@ -13,7 +13,8 @@ from typing import Dict, List, Set
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TOPS = {"compression": "compressor.compression", "datasets": "compressor.datasets", "cli": "compressor.cli"}
+TOPS = {"compression": "compressor.compression", "datasets": "compressor.datasets", "cli": "compressor.cli",
+        "api": "compressor"}
 
 # Each part of the library and the lowest layer it may import from: a part imports only parts of
 # its own layer or below. Subpackages are parts; so is each module directly under compression/.
@@ -30,6 +31,7 @@ LAYERS: Dict[str, int] = {
     "training": 9,
     "workflows": 10,
     "cli": 11,
+    "api": 12,  # `import compressor`: the public Python API
 }
 
 
@@ -68,6 +70,8 @@ def _imports(module: str, path: Path, known: Set[str]) -> Set[str]:
 
 def _part(module: str) -> str:
     parts = module.split(".")
+    if len(parts) == 1:
+        return "api"
     if parts[1] != "compression":
         return parts[1]
     if len(parts) == 2:

@@ -3,7 +3,8 @@ import configparser
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TOP_LEVEL = {"cli": "compressor.cli", "compression": "compressor.compression", "datasets": "compressor.datasets"}
+TOP_LEVEL = {"cli": "compressor.cli", "compression": "compressor.compression", "datasets": "compressor.datasets",
+             "api": "compressor"}
 
 
 def declared_packages():

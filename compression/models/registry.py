@@ -8,6 +8,7 @@ import torch
 
 from ..core.errors import UserError
 from ..core.registry import Registry
+from .imported import imported_entry, is_import_path
 
 MODELS = Registry("model")
 
@@ -21,9 +22,16 @@ class ModelInfo:
     description: str
 
 
+def model_entry(name: str):
+    """A registered model, or one given by import path (`package.module:factory`)."""
+    if is_import_path(name):
+        return imported_entry(name)
+    return MODELS.get(name)
+
+
 def model_info(name: str) -> ModelInfo:
     """What a registered model expects and produces; unknown names raise UserError."""
-    entry = MODELS.get(name)
+    entry = model_entry(name)
     return ModelInfo(
         name=entry.name,
         input_shape=tuple(entry.extra["input_shape"]),
@@ -36,7 +44,7 @@ def model_info(name: str) -> ModelInfo:
 def build_model(name: str, num_classes: Optional[int] = None,
                 pretrained: bool = False) -> torch.nn.Module:
     """A fresh model; `num_classes` defaults to the model's own class count."""
-    entry = MODELS.get(name)
+    entry = model_entry(name)
     if num_classes is None:
         num_classes = entry.extra["num_classes"]
     # bool is an int subclass, but `num_classes: true` is a mistake

@@ -197,3 +197,17 @@ def _histogram_inputs(model: nn.Module, plan, calibration) -> Dict[str, torch.Te
         for handle in handles:
             handle.remove()
     return {name: torch.cat(values) for name, values in samples.items()}
+
+
+def int8_deployable(plan: Dict[str, Optional[LayerQuant]]) -> bool:
+    """Whether every quantized layer has 8-bit weights and activations (what real int8 kernels run)."""
+    return all(layer is None or (layer.bits_activations == 8 and layer.bits_weights == 8) for layer in plan.values())
+
+
+def module_output_ranges(model: nn.Module, config: PostTrainConfig, stats: Dict) -> Dict[str, Tuple[float, float]]:
+    """Output ranges of every module the stats describe (BatchNorm, ReLU, pooling...), clipped alike."""
+    clip = "NONE" if config.clip_acts in HISTOGRAM_CLIPS else config.clip_acts
+    names = {name for name, _ in model.named_modules() if name}
+    return {name: clipped_range(module_stats.output, clip, config.bits_activations, config.clip_n_stds,
+                                config.clip_half_range)
+            for name, module_stats in stats.items() if name in names}

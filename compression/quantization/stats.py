@@ -162,3 +162,15 @@ def calibration_loader(info: ModelInfo, config: DatasetConfig, size: int) -> Dat
     subset = Subset(train, range(min(size, len(train))))
     return DataLoader(subset, batch_size=config.batch_size, num_workers=config.workers, shuffle=False,
                       generator=torch.Generator().manual_seed(0))
+
+
+def collect_stats(model: nn.Module, loader: Iterable, device: Union[str, torch.device] = "cpu"
+                  ) -> Dict[str, ModuleStats]:
+    """Activation statistics of every leaf module over `loader` (min, max, mean, std, histogram inputs).
+
+    What `PostTrainLinearQuantizer(model_activation_stats=...)` reads; `save_stats(stats, path)`
+    writes Distiller's YAML stats file.
+
+    >>> stats = collect_stats(model, DataLoader(calibration_set, batch_size=64))
+    """
+    return collect_activation_stats(model, loader, device)

@@ -19,6 +19,10 @@ _BARE_SHAPE = re.compile(r"(\bshape:[ \t]*)(\([\d,\s]*\))")
 
 
 def write_stats(stats: Dict[str, ModuleStats], path: Union[str, Path]) -> None:
+    """Write statistics as Distiller's YAML stats file (what `quantize --stats` and Distiller read).
+
+    >>> write_stats(collect_stats(model, loader), "acts_quantization_stats.yaml")
+    """
     text = yaml.safe_dump(_document(stats), default_flow_style=False, sort_keys=False)
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 

@@ -51,6 +51,19 @@ def remove_structures(model: nn.Module, example_inputs: Any, kind: str = "filter
     return thinner.plan
 
 
+def thin(model: nn.Module, example_input: torch.Tensor, kind: str = "filters",
+         optimizer: Optional[torch.optim.Optimizer] = None) -> ThinningPlan:
+    """Remove the all-zero filters (or input channels, `kind="channels"`) of `model`, in place.
+
+    Outputs stay equal; what depends on a removed structure (BatchNorm, the next layer's inputs,
+    residual partners) shrinks with it. Returns the plan: `removed` per layer, `skipped` layers
+    with why, `params_before`/`params_after`. `optimizer`'s state follows the new parameters.
+
+    >>> plan = thin(model, torch.randn(1, 3, 224, 224))
+    """
+    return remove_structures(model, (example_input,), kind, optimizer)
+
+
 def _untouched(model: nn.Module, kind: str, reason: str) -> ThinningPlan:
     params = count_parameters(model)
     plan = ThinningPlan(kind=kind, params_before=params, params_after=params)

@@ -17,10 +17,9 @@ from ..model_source import LoadedModel
 from ..quantization.int8_backend import convert_to_int8
 from ..quantization.int8_files import save_int8_onnx, save_int8_torchscript
 from ..quantization.int8_program import save_int8_program
-from ..quantization.ptq import HISTOGRAM_CLIPS, layer_plan, simulate
+from ..quantization.ptq import int8_deployable, layer_plan, module_output_ranges, simulate
 from ..quantization.ptq_config import PostTrainConfig
 from ..quantization.qat import qat_activation_ranges, remove_quantizers
-from ..quantization.ranges import clipped_range
 from ..quantization.stats_format import check_stats_match_model
 from ..quantization.tolerance import SearchResult, search
 from ..quiet import CallableModule
@@ -66,8 +65,8 @@ def quantize_post_training(loaded: LoadedModel, config: PostTrainConfig, stats: 
     result = QuantizeResult(report, simulated.params, found)
     _write_params(out / "quant_params.yaml", simulated.params)
     result.files["quant_params"] = str(out / "quant_params.yaml")
-    if _int8_deployable(plan):
-        ranges = {**_module_ranges(model, config, stats), **simulated.output_ranges}
+    if int8_deployable(plan):
+        ranges = {**module_output_ranges(model, config, stats), **simulated.output_ranges}
         fp32_modules = [name for name, layer in plan.items() if layer is None]
         _real_int8(model, config.per_channel_wts, fp32_modules, ranges, data, out, result, write_onnx)
         model.to(device)
@@ -137,19 +136,6 @@ def _int8_onnx(int8, batch: torch.Tensor, path: Path, result: QuantizeResult) ->
         return
     result.files["int8_onnx"] = str(path)
     result.report["onnx_max_abs_diff"] = max_abs_diff(run_onnx(path, batch), int8(batch))
-
-
-def _module_ranges(model: nn.Module, config: PostTrainConfig, stats: Dict) -> Dict[str, tuple]:
-    """Output ranges of every module the stats describe (BatchNorm, ReLU, pooling...), clipped alike."""
-    clip = "NONE" if config.clip_acts in HISTOGRAM_CLIPS else config.clip_acts
-    names = {name for name, _ in model.named_modules() if name}
-    return {name: clipped_range(module_stats.output, clip, config.bits_activations, config.clip_n_stds,
-                                config.clip_half_range)
-            for name, module_stats in stats.items() if name in names}
-
-
-def _int8_deployable(plan) -> bool:
-    return all(layer is None or (layer.bits_activations == 8 and layer.bits_weights == 8) for layer in plan.values())
 
 
 def _evaluate(model: nn.Module, loader, device):

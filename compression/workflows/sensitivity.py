@@ -121,16 +121,39 @@ def sensitivity_sweep(model: nn.Module, batches: Batches, sparsities: Sequence[f
     weight; each weight's magnitudes are ranked once for all its levels.
     """
     _check_granularity(granularity)
+    score = _scorer(model, eval_batches(model, batches, device), device)
+    with fast_layout(model, device):
+        return _sweep(model, score, sparsities, granularity, progress, parameters)
+
+
+def sensitivity(model: nn.Module, evaluate_fn: Callable[[nn.Module], float], sparsities: Sequence[float],
+                granularity: str = "element", parameters: Optional[Sequence[str]] = None,
+                progress: Progress = None) -> List[Row]:
+    """Prune each Conv/Linear weight alone to each level, score the model with `evaluate_fn`, restore.
+
+    `evaluate_fn(model)` returns the score to record (top-1 on your validation data, say); rows
+    carry it as `top1` (`top5` and `loss` are NaN). The model ends with its weights bit-identical.
+
+    >>> rows = sensitivity(model, lambda m: my_accuracy(m, val_loader), [0.0, 0.5, 0.9])
+    """
+    _check_granularity(granularity)
+
+    def score() -> EvalResult:
+        value = float(evaluate_fn(model))
+        return EvalResult(loss=math.nan, top1=value, top5=math.nan, samples=0)
+
+    return _sweep(model, score, sparsities, granularity, progress, parameters)
+
+
+def _sweep(model, score, sparsities, granularity, progress, parameters) -> List[Row]:
     weights = _selected(prunable_weights(model), parameters)
     levels = list(sparsities)
-    score = _scorer(model, eval_batches(model, batches, device), device)
     tick = _ticker(len(weights) * len(levels), progress)
     rows: List[Row] = []
     dense = None
-    with fast_layout(model, device):
-        for name, weight in weights:
-            layer_rows, dense = _layer_rows(name, weight, levels, granularity, score, dense, tick)
-            rows += layer_rows
+    for name, weight in weights:
+        layer_rows, dense = _layer_rows(name, weight, levels, granularity, score, dense, tick)
+        rows += layer_rows
     return rows
 
 

@@ -1,0 +1,121 @@
+"""A model given as `--arch package.module:factory` goes through every command, and bad ones are refused."""
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+ARCH = "examples.own_model:Net"
+
+FILTERS = """version: 1
+training: {epochs: 2, lr: 0.05, seed: 0}
+pruners:
+  filters:
+    class: L1RankedStructureParameterPruner
+    group_type: Filters
+    desired_sparsity: 0.5
+    weights: [features.3.weight]
+extensions:
+  thin: {class: FilterRemover, thinning_func_str: remove_filters, arch: own, dataset: digits}
+policies:
+  - pruner: {instance_name: filters}
+    epochs: [0]
+  - extension: {instance_name: thin}
+    epochs: [1]
+"""
+
+
+@pytest.fixture(scope="module")
+def own_run(tmp_path_factory):
+    """A filter-pruned, thinned run of examples/own_model.py's Net, trained through the CLI."""
+    from compressor.cli.main import run
+
+    folder = tmp_path_factory.mktemp("own")
+    (folder / "schedule.yaml").write_text(FILTERS)
+    sys.path.insert(0, str(ROOT))
+    code = run(["train", "--schedule", str(folder / "schedule.yaml"), "--arch", ARCH, "--out", str(folder / "run")])
+    assert code == 0
+    return folder
+
+
+def test_train_prunes_and_thins_the_users_model(own_run):
+    payload = torch.load(own_run / "run" / "checkpoint.pt", weights_only=True)
+    assert payload["arch"] == ARCH
+    assert payload["model_state"]["features.3.weight"].shape[0] == 16  # 32 filters, half removed
+
+
+def test_evaluate_thin_quantize_and_export_rebuild_it_from_the_checkpoint(cli, own_run, tmp_path):
+    checkpoint = own_run / "run" / "checkpoint.pt"
+    evaluated = cli("evaluate", "--checkpoint", checkpoint, "--json")
+    assert evaluated.code == 0, evaluated.err
+    assert evaluated.json()["arch"] == ARCH and evaluated.json()["top1"] > 50
+    stats = tmp_path / "stats.yaml"
+    assert cli("quantize", "--checkpoint", checkpoint, "--collect-stats", stats).code == 0
+    quantized = cli("quantize", "--checkpoint", checkpoint, "--stats", stats, "--out", tmp_path / "q", "--json")
+    assert quantized.code == 0, quantized.err
+    assert quantized.json()["int8"].startswith("x86") and (tmp_path / "q" / "model_int8.pt2").is_file()
+    exported = cli("export", "--checkpoint", checkpoint, "--format", "onnx", "--out", tmp_path / "net.onnx", "--json")
+    assert exported.code == 0, exported.err
+    assert exported.json()["max_abs_diff"] < 1e-4
+
+
+@pytest.mark.parametrize("arch, message", [
+    ("no_such_module_xyz:Net", "cannot import no_such_module_xyz: ModuleNotFoundError"),
+    ("examples.own_model:Missing", "has no attribute 'Missing'"),
+    ("torch:float32", "is not callable"),
+])
+def test_an_import_path_that_does_not_give_a_model_is_refused(cli, arch, message, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT))
+    monkeypatch.chdir(tmp_path)
+    result = cli("summary", "--arch", arch)
+    assert result.code == 2 and message in result.err
+    assert len(result.err.strip().splitlines()) == 1
+
+
+def test_a_factory_without_input_shape_says_what_to_set(cli, tmp_path, monkeypatch):
+    (tmp_path / "shapeless.py").write_text("from torch import nn\n\ndef make():\n    return nn.Linear(4, 2)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    result = cli("summary", "--arch", "shapeless:make")
+    assert result.code == 2 and "set `input_shape = (C, H, W)` on make" in result.err
+
+
+def test_a_factory_that_returns_no_module_is_refused(cli, tmp_path, monkeypatch):
+    (tmp_path / "notamodel.py").write_text("def make():\n    return [1, 2]\n\nmake.input_shape = (1, 8, 8)\n"
+                                           "make.num_classes = 10\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    result = cli("summary", "--arch", "notamodel:make")
+    assert result.code == 2 and "returned list, not a torch.nn.Module" in result.err
+
+
+def test_weights_load_a_plain_state_dict_into_an_imported_model(cli, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT))
+    from examples.own_model import Net
+
+    model = Net()
+    with torch.no_grad():
+        model.features[3].weight[:16] = 0
+    torch.save({"state_dict": model.state_dict()}, tmp_path / "w.pt")
+    result = cli("summary", "--arch", ARCH, "--weights", tmp_path / "w.pt", "--json")
+    assert result.code == 0, result.err
+    layer = next(item for item in result.json()["layers"] if item["name"] == "features.3")
+    assert layer["zero_filters"] == 16
+    torch.save({"features.0.weight": torch.zeros(3)}, tmp_path / "bad.pt")
+    refused = cli("evaluate", "--arch", ARCH, "--weights", tmp_path / "bad.pt")
+    assert refused.code == 2 and "does not fit the model" in refused.err and "features.0.weight (3,)" in refused.err
+
+
+def test_train_starts_from_weights(cli, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT))
+    from examples.own_model import Net
+
+    torch.manual_seed(5)
+    start = Net()
+    torch.save(start.state_dict(), tmp_path / "start.pt")
+    (tmp_path / "s.yaml").write_text("version: 1\ntraining: {epochs: 1, lr: 0.000001}\n")
+    result = cli("train", "--schedule", tmp_path / "s.yaml", "--arch", ARCH, "--weights", tmp_path / "start.pt",
+                 "--out", tmp_path / "run")
+    assert result.code == 0, result.err
+    trained = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["model_state"]
+    delta = (trained["classifier.3.weight"] - start.state_dict()["classifier.3.weight"]).abs().max()
+    assert delta < 1e-3  # a tiny learning rate: still the weights it started from
