@@ -37,12 +37,15 @@ def test_every_released_version_has_its_corpus_of_every_kind():
 
 
 @pytest.mark.parametrize("folder,name", CASES, ids=[f"{f.name}-{n}" for f, n in CASES])
-def test_a_corpus_checkpoint_rebuilds_with_its_recorded_outputs_exactly(folder, name):
+def test_a_corpus_checkpoint_rebuilds_with_its_recorded_outputs(folder, name):
+    """Within 1e-5: the corpus was recorded on another machine, whose float kernels add in another
+    order (a few units in the last place: 2e-6 on digits logits of about 1); a wrong weight, mask,
+    quantizer or thinning step moves logits by orders of magnitude more."""
     recorded = _recorded(folder)[name]
     loaded = load_model(str(folder / f"{name}.pt"))
     with torch.no_grad():
         logits = loaded.model.eval()(recorded["inputs"])
-    assert torch.equal(logits, recorded["logits"])
+    torch.testing.assert_close(logits, recorded["logits"], rtol=0, atol=1e-5)
 
 
 def test_the_corpus_covers_what_it_names():
