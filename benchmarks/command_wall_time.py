@@ -2,6 +2,8 @@
 
     python benchmarks/command_wall_time.py --checkpoint runs/x/best.pt --reference /tmp/old [--rounds 10]
 
+Commands: --help, list models, schema, validate of schedules/digits_agp.yaml, evaluate.
+
 `--reference` is a folder holding an earlier release's `compressor` package (for example
 `git archive <commit> cli compression datasets` unpacked under FOLDER/compressor/, with an
 empty `__init__.py`); it is put first on PYTHONPATH for its runs. Runs alternate between the two
@@ -19,8 +21,12 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
+ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = {
     "--help": ["--help"],
+    "list": ["list", "models"],
+    "schema": ["schema"],
+    "validate": ["validate", "--schedule", str(ROOT / "schedules" / "digits_agp.yaml")],
     "evaluate": ["evaluate", "--checkpoint", "{checkpoint}", "--json"],
 }
 

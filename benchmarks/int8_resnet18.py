@@ -2,7 +2,8 @@
 
 Random weights, calibrated on 16 FakeData images, converted by the project's int8 backend
 (FX graph mode, BatchNorm folded, per-channel weights), saved as the deployable TorchScript
-file and loaded back, and as the int8 ONNX file run in onnxruntime. Batch 8, 3x224x224, interleaved runs, medians. The GMAC/s column is
+file and loaded back, as the torch.export `.pt2` file (int8 weights, float kernels) loaded
+back, and as the int8 ONNX file run in onnxruntime. Batch 8, 3x224x224, interleaved runs, medians. The GMAC/s column is
 the model's multiply-accumulates per batch over its median time: set it against the CPU's
 peak (cores x MACs per cycle x clock) to see how much room each model leaves. The ceiling
 line times the most favourable case for both kernels (eight 3x3 256->256 convolutions at
@@ -29,6 +30,7 @@ from compressor.compression.benchmark import measure_latency, speedup
 from compressor.compression.quantization.int8_backend import convert_to_int8
 from compressor.compression.export import OPSET
 from compressor.compression.quantization.int8_files import load_int8_torchscript, save_int8_onnx, save_int8_torchscript
+from compressor.compression.quantization.int8_program import load_program, save_int8_program
 from compressor.compression.quiet import CallableModule
 from compressor.compression.summary import count_macs
 
@@ -84,14 +86,18 @@ def main() -> None:
         deployed = CallableModule(load_int8_torchscript(int8_path))
         save_int8_onnx(int8, (batches[0],), Path(tmp) / "int8.onnx", OPSET)
         onnx_int8 = CallableModule(onnxruntime_function(Path(tmp) / "int8.onnx", args.threads))
+        program_bytes = save_int8_program(int8, (batches[0],), Path(tmp) / "int8.pt2")
+        exported = load_program(Path(tmp) / "int8.pt2")
+        program = CallableModule(lambda batch: exported(batch))  # hidden from .eval(): exported modules refuse it
     models = {"fp32 eager": fp32, "int8 (fx module)": int8.module, "int8 (TorchScript file)": deployed,
-              "int8 ONNX (onnxruntime)": onnx_int8}
+              "int8 ONNX (onnxruntime)": onnx_int8, "int8 .pt2 (torch.export)": program}
     results = measure_latency(models, SHAPE, batch_size=8, warmup=3, repeats=args.repeats, threads=args.threads)
     base = results["fp32 eager"]
     batch_gmacs = 8 * sum(count_macs(fp32, SHAPE).values()) / 1e9
     with torch.no_grad():
         probe = torch.randn(8, *SHAPE, generator=torch.Generator().manual_seed(1))
         onnx_diff = (onnx_int8(probe) - int8(probe)).abs().max().item()
+        program_agreement = (program(probe).argmax(1) == int8(probe).argmax(1)).float().mean().item()
     print(f"{'model':<26}{'median ms':>11}{'p10 ms':>9}{'p90 ms':>9}{'images/s':>10}{'GMAC/s':>8}{'speedup':>9}")
     for name, result in results.items():
         print(f"{name:<26}{result.median_ms:>11.1f}{result.p10_ms:>9.1f}{result.p90_ms:>9.1f}"
@@ -102,13 +108,16 @@ def main() -> None:
           f"GMAC/s; int8 at that rate over all of resnet18 vs FP32 eager: "
           f"{ceiling['int8'] / (batch_gmacs / base.median_ms * 1e3):.1f}x at most")
     print(f"int8 ONNX in onnxruntime vs the PyTorch int8 model: max abs diff {onnx_diff:.4f}")
+    print(f"int8 .pt2 vs the PyTorch int8 model: top-1 agreement {100 * program_agreement:.0f}% (8 images)")
     print(f"file size: FP32 state_dict {fp32_bytes / 1e6:.2f} MB, int8 TorchScript {int8_bytes / 1e6:.2f} MB "
-          f"({int8_bytes / fp32_bytes:.3f}x)")
+          f"({int8_bytes / fp32_bytes:.3f}x), int8 .pt2 {program_bytes / 1e6:.2f} MB ({program_bytes / fp32_bytes:.3f}x)")
     print(json.dumps({
         "benchmark": "int8_resnet18", "speedup": speedup(results["int8 (TorchScript file)"], base),
         "speedup_fx_module": speedup(results["int8 (fx module)"], base), "size_ratio": int8_bytes / fp32_bytes,
         "fp32_median_ms": base.median_ms, "int8_median_ms": results["int8 (TorchScript file)"].median_ms,
         "onnx_int8_median_ms": results["int8 ONNX (onnxruntime)"].median_ms, "onnx_max_abs_diff": onnx_diff,
+        "program_int8_median_ms": results["int8 .pt2 (torch.export)"].median_ms, "program_bytes": program_bytes,
+        "program_top1_agreement": program_agreement,
         "batch_gmacs": batch_gmacs, "ceiling_gmacs_per_s": ceiling, "fp32_bytes": fp32_bytes, "int8_bytes": int8_bytes, "fp32_modules": int8.fp32_modules,
         "batch_size": 8, "threads": args.threads, "repeats": args.repeats,
     }))
