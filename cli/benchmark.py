@@ -24,7 +24,7 @@ from .common import (console, emit_json, json_option, model_options, print_measu
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads (default: torch's).")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @json_option
-def benchmark(checkpoint, arch, pretrained, weights, compare_checkpoint, compare_arch, batch_size, repeats, warmup,
+def benchmark(checkpoint, arch, pretrained, weights, num_classes, input_size, compare_checkpoint, compare_arch, batch_size, repeats, warmup,
               threads, device, as_json):
     """Latency and throughput of a model and of a comparison, in one interleaved run, and `speedup`.
 
@@ -39,7 +39,7 @@ def benchmark(checkpoint, arch, pretrained, weights, compare_checkpoint, compare
       compressor benchmark --arch resnet18 --compare-arch resnet50 --json
     """
     target = _device(device)
-    candidate = load_model(checkpoint, arch, bool(pretrained), weights)
+    candidate = load_model(checkpoint, arch, bool(pretrained), weights, num_classes, input_size)
     baseline, baseline_name = _baseline(candidate, compare_checkpoint, compare_arch)
     result = compare_loaded(candidate, baseline, checkpoint or arch, baseline_name, batch_size=batch_size,
                             warmup=warmup, repeats=repeats, device=target, threads=threads)

@@ -33,7 +33,27 @@ def json_option(func: Callable) -> Callable:
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")(func)
 
 
+class InputSize(click.ParamType):
+    """C,H,W (or CxHxW) as a tuple of three ints."""
+
+    name = "C,H,W"
+
+    def convert(self, value, param, ctx):
+        from ..compression.schedule.sections import parse_input_size
+
+        if isinstance(value, tuple):
+            return value
+        try:
+            return parse_input_size(value)
+        except ValueError as err:
+            self.fail(str(err), param, ctx)
+
+
 def model_options(func: Callable) -> Callable:
+    func = click.option("--input-size", type=InputSize(),
+                        help="Input shape of one image for --arch, C,H,W (default: the model's own).")(func)
+    func = click.option("--num-classes", type=click.IntRange(min=1),
+                        help="Classes of the model's output for --arch (default: the model's own).")(func)
     func = click.option("--pretrained", is_flag=True, default=None,
                         help="Pretrained weights from the local torch cache (with --arch).")(func)
     func = click.option("--weights", help="A state_dict file for --arch (or a torchvision weights enum, from the "

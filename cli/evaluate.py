@@ -18,7 +18,7 @@ from .options import dataset_config
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @threads_option
 @json_option
-def evaluate(checkpoint, arch, pretrained, weights, dataset, data_dir, batch_size, workers, device, as_json):
+def evaluate(checkpoint, arch, pretrained, weights, num_classes, input_size, dataset, data_dir, batch_size, workers, device, as_json):
     """Evaluate a model on the test split of its dataset.
 
     \b
@@ -26,8 +26,8 @@ def evaluate(checkpoint, arch, pretrained, weights, dataset, data_dir, batch_siz
       compressor evaluate --checkpoint runs/digits_baseline-x/best.pt
       compressor evaluate --arch resnet18 --dataset fake --json
     """
-    loaded = load_model(checkpoint, arch, bool(pretrained), weights)
-    config = dataset_config(loaded.dataset, dataset, data_dir, batch_size, workers)
+    loaded = load_model(checkpoint, arch, bool(pretrained), weights, num_classes, input_size)
+    config = dataset_config(loaded.dataset, dataset, data_dir, batch_size, workers, loaded.dataset_options)
     target = resolve_device(device)
     result = evaluate_loader(loaded.model.to(target), test_loader(loaded, config), torch.nn.CrossEntropyLoss(), target)
     data = {"arch": loaded.info.name, "dataset": config.name, "samples": result.samples, "loss": result.loss,

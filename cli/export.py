@@ -19,7 +19,7 @@ from .options import dataset_config
 @dataset_options
 @threads_option
 @json_option
-def export(checkpoint, arch, pretrained, weights, fmt, out, int8, calibration_size, dataset, data_dir, batch_size,
+def export(checkpoint, arch, pretrained, weights, num_classes, input_size, fmt, out, int8, calibration_size, dataset, data_dir, batch_size,
            workers, as_json):
     """Write a deployable file, run it once in onnxruntime / torch.export / TorchScript and compare with PyTorch.
 
@@ -33,9 +33,9 @@ def export(checkpoint, arch, pretrained, weights, fmt, out, int8, calibration_si
       compressor export --checkpoint best.pt --format pt2 --out digits_int8.pt2 --int8
       compressor export --arch resnet18 --format torchscript --out resnet18.pt
     """
-    loaded = load_model(checkpoint, arch, bool(pretrained), weights)
+    loaded = load_model(checkpoint, arch, bool(pretrained), weights, num_classes, input_size)
     if int8:
-        config = dataset_config(loaded.dataset, dataset, data_dir, batch_size, workers)
+        config = dataset_config(loaded.dataset, dataset, data_dir, batch_size, workers, loaded.dataset_options)
         images = calibration_images(loaded, config, calibration_size)
         result = export_int8(loaded.model, fmt, out, images)
     else:

@@ -1,7 +1,7 @@
 """Turn flag values into the library's typed configs, reporting bad values as user errors."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Dict, Optional
 
 from pydantic import ValidationError
 
@@ -10,9 +10,15 @@ from ..datasets import DATASETS, DatasetConfig
 
 
 def dataset_config(default_name: str, name: Optional[str], data_dir: Optional[str],
-                   batch_size: Optional[int], workers: Optional[int]) -> DatasetConfig:
+                   batch_size: Optional[int], workers: Optional[int],
+                   recorded: Optional[Dict[str, Any]] = None) -> DatasetConfig:
+    """The flags' dataset; `recorded` (a checkpoint's dataset options) fills in what they leave unsaid."""
     values = {"name": name or default_name, "data_dir": data_dir, "batch_size": batch_size, "workers": workers}
     values = {key: value for key, value in values.items() if value is not None}
+    if recorded and recorded.get("name") == values["name"]:
+        if data_dir is not None:  # a new place for the files replaces the recorded one
+            recorded = {key: value for key, value in recorded.items() if key != "path"}
+        values = {**recorded, **values}
     if values["name"] not in DATASETS:
         raise UserError("--dataset: " + did_you_mean(values["name"], DATASETS.names(), "dataset"))
     try:

@@ -59,7 +59,8 @@ def quantize(checkpoint, collect_stats, stats_path, schedule_path, bits_activati
     if collect_stats:
         _collect(loaded, collect_stats, calibration_size, device, as_json, data)
         return
-    dataset = dataset_config(loaded.dataset, data["dataset"], data["data_dir"], data["batch_size"], data["workers"])
+    dataset = dataset_config(loaded.dataset, data["dataset"], data["data_dir"], data["batch_size"], data["workers"],
+                             loaded.dataset_options)
     out_dir = Path(out or default_out(checkpoint))
     flags = {"bits_activations": bits_activations, "bits_parameters": bits_parameters, "mode": mode,
              "clip_acts": clip_acts, "per_channel_wts": per_channel}
@@ -81,7 +82,8 @@ def quantize(checkpoint, collect_stats, stats_path, schedule_path, bits_activati
 
 
 def _collect(loaded: LoadedModel, path: str, size: int, device: str, as_json: bool, data: dict) -> None:
-    config = dataset_config(loaded.dataset, data["dataset"], data["data_dir"], data["batch_size"], data["workers"])
+    config = dataset_config(loaded.dataset, data["dataset"], data["data_dir"], data["batch_size"], data["workers"],
+                             loaded.dataset_options)
     loader = calibration_loader(loaded.info, config, size)
     stats = collect_activation_stats(loaded.model, loader, resolve_device(device))
     write_stats(stats, path)

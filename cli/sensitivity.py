@@ -57,7 +57,7 @@ def sensitivity(arch, checkpoint, pretrained, dataset, data_dir, batch_size, wor
     """
     levels = parse_sparsities(sparsities)
     loaded = _load(arch, checkpoint, pretrained)
-    config = dataset_config(loaded.dataset, dataset, data_dir, batch_size, workers)
+    config = dataset_config(loaded.dataset, dataset, data_dir, batch_size, workers, loaded.dataset_options)
     target = resolve_device(device)
     model = loaded.model.to(target)
     batches = validation_batches(loaded, config, eval_samples, target)

@@ -12,7 +12,7 @@ from .common import emit_json, json_option, model_options, render_table, threads
 @model_options
 @threads_option
 @json_option
-def summary(checkpoint, arch, pretrained, weights, as_json):
+def summary(checkpoint, arch, pretrained, weights, num_classes, input_size, as_json):
     """Per-layer table: shape, parameters, non-zeros, sparsity, zeroed filters/channels, MACs.
 
     \b
@@ -20,7 +20,7 @@ def summary(checkpoint, arch, pretrained, weights, as_json):
       compressor summary --arch resnet18
       compressor summary --checkpoint runs/digits_agp-x/best.pt --json
     """
-    loaded = load_model(checkpoint, arch, bool(pretrained), weights)
+    loaded = load_model(checkpoint, arch, bool(pretrained), weights, num_classes, input_size)
     result = summarize(loaded.model, loaded.info.input_shape)
     if as_json:
         emit_json({"arch": loaded.info.name, **result.to_dict()})

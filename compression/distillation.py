@@ -56,7 +56,8 @@ def teacher_from_flag(value: str) -> TeacherSection:
     return TeacherSection(arch=value)
 
 
-def build_teacher(section: TeacherSection, num_classes: int, device: torch.device) -> nn.Module:
+def build_teacher(section: TeacherSection, num_classes: Optional[int], device: torch.device) -> nn.Module:
+    """The frozen teacher, in eval mode on `device`; its class count must be `num_classes` when given."""
     if section.checkpoint:
         payload = load_checkpoint(section.checkpoint)
         teacher, info = model_from_checkpoint(payload)
@@ -66,7 +67,7 @@ def build_teacher(section: TeacherSection, num_classes: int, device: torch.devic
     else:
         classes = model_info(section.arch).num_classes
         teacher = build_model(section.arch, pretrained=section.pretrained)
-    if classes != num_classes:
+    if num_classes is not None and classes != num_classes:
         raise UserError(f"distillation.teacher has {classes} classes but the student has {num_classes}")
     teacher.to(device).eval()
     for parameter in teacher.parameters():
@@ -126,13 +127,20 @@ class DistillationLoss(TrainingLoss):
         self.hints = _hints(section, student, teacher, input_shape)
 
     def __call__(self, images, outputs, targets, epoch):
-        student = self.criterion(outputs, targets)
+        return self.combine(self.criterion(outputs, targets), images, outputs, epoch)
+
+    def combine(self, student: torch.Tensor, images: torch.Tensor, outputs: torch.Tensor,
+                epoch: int) -> torch.Tensor:
+        """The distillation loss from the student's own loss (`student`) and the batch it was computed on."""
         if epoch < self.section.start_epoch:
             if self.hints is not None:
                 self.hints.discard()
             return student
         with torch.no_grad():
             teacher_logits = self.teacher(images)
+        if teacher_logits.shape != outputs.shape:
+            raise UserError(f"distillation: the teacher's outputs {tuple(teacher_logits.shape)} and the student's "
+                            f"{tuple(outputs.shape)} differ in shape")
         distill = soft_target_loss(outputs, teacher_logits, self.section.temperature)
         self._add("student_loss", student)
         self._add("distill_loss", distill)
@@ -171,3 +179,29 @@ def _hints(section: DistillationSection, student: Optional[nn.Module], teacher: 
             hints.remove()
             raise
     return hints
+
+
+class ForwardCapture:
+    """The inputs and outputs of a model's latest forward in training mode with gradients.
+
+    For a training loop that hands the scheduler only its loss: distillation needs the batch and
+    the student's logits too, so they are taken from the forward itself.
+    """
+
+    def __init__(self, model: nn.Module):
+        self.images: Optional[torch.Tensor] = None
+        self.outputs: Optional[torch.Tensor] = None
+        self._handle = model.register_forward_hook(self._record)
+
+    def _record(self, module: nn.Module, inputs, output) -> None:
+        if module.training and torch.is_grad_enabled() and inputs:
+            self.images, self.outputs = inputs[0], output
+
+    def take(self):
+        """(images, outputs) of the latest training forward, forgotten once taken; (None, None) when none."""
+        captured = (self.images, self.outputs)
+        self.images = self.outputs = None
+        return captured
+
+    def remove(self) -> None:
+        self._handle.remove()

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence
 
 from torch import nn
 
@@ -26,24 +26,34 @@ class LoadedModel:
             return self.checkpoint["dataset"]
         return self.info.default_dataset
 
+    @property
+    def dataset_options(self) -> Dict[str, Any]:
+        """The dataset options the checkpoint's run was trained with (empty for a built model)."""
+        return dict((self.checkpoint or {}).get("dataset_options") or {})
+
 
 def load_model(checkpoint: Optional[str] = None, arch: Optional[str] = None,
-               pretrained: bool = False, weights: Optional[str] = None) -> LoadedModel:
-    """A model from a compressor checkpoint, or built by name or import path (with `weights`, a state_dict file)."""
+               pretrained: bool = False, weights: Optional[str] = None,
+               num_classes: Optional[int] = None, input_shape: Optional[Sequence[int]] = None) -> LoadedModel:
+    """A model from a compressor checkpoint, or built by name or import path (with `weights`, a state_dict file).
+
+    `num_classes` and `input_shape` override a built model's own; a checkpoint records its own.
+    """
     if bool(checkpoint) == bool(arch):
         raise UserError("give exactly one of --checkpoint CKPT or --arch NAME")
     if weights and (checkpoint or pretrained):
         raise UserError("--weights goes with --arch (a checkpoint holds its own weights; --pretrained is another source)")
     if checkpoint:
+        if num_classes or input_shape:
+            raise UserError("--num-classes and --input-size go with --arch (a checkpoint records its own)")
         payload = load_checkpoint(checkpoint)
         model, info = model_from_checkpoint(payload)
-        num_classes = payload.get("num_classes", info.num_classes)
-        info = ModelInfo(info.name, info.input_shape, num_classes, info.default_dataset, info.description)
         return LoadedModel(model, info, payload)
-    model = build_model(arch, pretrained=pretrained)
+    info = model_info(arch, input_shape, num_classes)
+    model = build_model(arch, num_classes=info.num_classes, pretrained=pretrained)
     if weights:
         load_weights(model, weights)
-    return LoadedModel(model, model_info(arch))
+    return LoadedModel(model, info)
 
 
 def test_loader(loaded: LoadedModel, config: DatasetConfig, seed: int = 0):

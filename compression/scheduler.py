@@ -23,6 +23,7 @@ from torch import nn
 
 from .core.components import POLICY_KEYS, BuildContext
 from .core.errors import Problem, ScheduleError, UserError
+from .distillation import DistillationLoss, DistillationSection, ForwardCapture, build_teacher
 from .lr_schedulers import build_lr_scheduler
 from .policies import LRPolicy, Policy, StepContext
 from .pruning.masks import MaskStore
@@ -57,9 +58,11 @@ class CompressionScheduler:
     >>> scheduler.on_epoch_begin(0)
     """
 
-    def __init__(self, scheduled: List[ScheduledPolicy], masks: Optional[MaskStore] = None):
+    def __init__(self, scheduled: List[ScheduledPolicy], masks: Optional[MaskStore] = None,
+                 distillation: Optional["DistillationHook"] = None):
         self.scheduled = list(scheduled)
         self.masks = masks if masks is not None else MaskStore(torch.nn.Module())
+        self.distillation = distillation
         self._due: List[ScheduledPolicy] = []
         self._epoch: Optional[int] = None  # the epoch begun and not ended
         self._step: Optional[int] = None  # the minibatch begun and not ended
@@ -67,12 +70,17 @@ class CompressionScheduler:
 
     @classmethod
     def from_yaml(cls, path: Union[str, Path], model: nn.Module, optimizer: torch.optim.Optimizer,
-                  input_shape: Optional[Sequence[int]] = None) -> "CompressionScheduler":
-        """The schedule file's pruners, regularizers, quantizers, lr schedulers and extensions on `model`.
+                  input_shape: Optional[Sequence[int]] = None,
+                  teacher: Optional[nn.Module] = None) -> "CompressionScheduler":
+        """The schedule file's pruners, regularizers, quantizers, lr schedulers, extensions and distillation on `model`.
 
-        Its `policies:` and components are used; `model:`, `dataset:` and `training:` belong to
-        `compressor train` and are ignored here. `input_shape` (C, H, W) is needed by thinning and
-        activation-ranked pruners. Layer names are checked against `model` before anything runs.
+        Its `policies:`, components and `distillation:` section are used; `model:`, `dataset:` and
+        `training:` belong to `compressor train` and are ignored here. `input_shape` (C, H, W) is
+        needed by thinning, activation-ranked pruners and distillation hints. Layer names are
+        checked against `model` before anything runs. With a `distillation:` section,
+        `before_backward_pass` turns your loss into the distillation loss (your loss is the
+        student's term; the batch and logits are taken from the model's training forward); the
+        teacher is `teacher` or the one the section names.
 
         >>> scheduler = CompressionScheduler.from_yaml("schedules/digits_agp.yaml", model, optimizer)
         """
@@ -83,7 +91,12 @@ class CompressionScheduler:
         check_against_model(schedule, model)
         device = next((p.device for p in model.parameters()), torch.device("cpu"))
         shape = tuple(input_shape) if input_shape is not None else ()
-        return build_scheduler(schedule, BuildContext(model, optimizer, MaskStore(model), shape, device))
+        scheduler = build_scheduler(schedule, BuildContext(model, optimizer, MaskStore(model), shape, device))
+        if schedule.distillation is not None:
+            scheduler.distillation = DistillationHook.build(schedule.distillation, model, teacher, input_shape, device)
+        elif teacher is not None:
+            raise UserError(f"a teacher was given but {path} has no distillation: section to say how to use it")
+        return scheduler
 
     def on_epoch_begin(self, epoch: int, optimizer: Any = None) -> None:
         if self._epoch is not None:
@@ -101,6 +114,8 @@ class CompressionScheduler:
         if self._step is not None:
             self._out_of_order("on_minibatch_begin", f"minibatch {self._step} has not ended (on_minibatch_end)")
         self._step = minibatch_id
+        if self.distillation is not None:
+            self.distillation.capture.take()  # a forward before this minibatch is not its forward
         ctx = StepContext(epoch, minibatch_id, minibatches_per_epoch)
         for item in self._due:
             item.policy.on_step_begin(ctx)
@@ -109,8 +124,13 @@ class CompressionScheduler:
 
     def before_backward_pass(self, epoch: int, minibatch_id: int, minibatches_per_epoch: int,
                              loss: torch.Tensor, optimizer: Any = None) -> torch.Tensor:
-        """`loss` plus the terms the due policies add (regularizers, QAT penalties): backpropagate this."""
+        """`loss` plus the terms the due policies add (regularizers, QAT penalties): backpropagate this.
+
+        With a `distillation:` section, `loss` is the student's own term of the distillation loss.
+        """
         self._check_step("before_backward_pass", epoch, minibatch_id)
+        if self.distillation is not None:
+            loss = self.distillation(loss, epoch)
         ctx = StepContext(epoch, minibatch_id, minibatches_per_epoch)
         for item in self._due:
             extra = item.policy.before_backward(ctx, loss)
@@ -145,7 +165,11 @@ class CompressionScheduler:
             item.policy.on_epoch_end(ctx, _with_distiller_names(metrics or {}))
 
     def mean_policy_losses(self, steps: int) -> Dict[str, float]:
-        return {f"{name}_loss": float(total) / max(steps, 1) for name, total in self.epoch_losses.items()}
+        """Each policy's and the distillation's loss terms, averaged over the epoch's `steps`."""
+        losses = {f"{name}_loss": float(total) / max(steps, 1) for name, total in self.epoch_losses.items()}
+        if self.distillation is not None:
+            losses.update(self.distillation.loss.epoch_components(steps))
+        return losses
 
     def state_dict(self) -> Dict[str, Any]:
         """Each policy's state and the pruning masks: with the model's and optimizer's, all a resume needs."""
@@ -179,6 +203,33 @@ class CompressionScheduler:
     @staticmethod
     def _out_of_order(hook: str, why: str) -> None:
         raise HookOrderError(f"{hook} called out of order: {why}; the order is {HOOK_ORDER}")
+
+
+@dataclass
+class DistillationHook:
+    """The `distillation:` section in a loop of your own: the student's loss becomes the distillation loss."""
+
+    loss: DistillationLoss
+    capture: ForwardCapture
+
+    @classmethod
+    def build(cls, section: DistillationSection, model: nn.Module, teacher: Optional[nn.Module],
+              input_shape: Optional[Sequence[int]], device: torch.device) -> "DistillationHook":
+        if section.hints and input_shape is None:
+            raise UserError("distillation hints need input_shape=(C, H, W) to check the layers' shapes")
+        if teacher is None:
+            teacher = build_teacher(section.teacher, None, device)
+        else:
+            teacher.eval()
+        return cls(DistillationLoss(section, teacher, model, input_shape), ForwardCapture(model))
+
+    def __call__(self, loss: torch.Tensor, epoch: int) -> torch.Tensor:
+        images, outputs = self.capture.take()
+        if images is None:
+            raise HookOrderError("before_backward_pass: the model ran no training forward in this minibatch; "
+                                 "distillation needs it (call the model in train mode between on_minibatch_begin "
+                                 f"and before_backward_pass); the order is {HOOK_ORDER}")
+        return self.loss.combine(loss, images, outputs, epoch)
 
 
 def file_config(model: nn.Module, optimizer: torch.optim.Optimizer, filename: Union[str, Path],

@@ -131,3 +131,19 @@ class DatasetConfig(FolderConfig):
             whose = f" (options of {', '.join(takers)})" if takers else ""
             raise ValueError(f"dataset '{self.name}' takes no {', '.join(foreign)}{whose}")
         return self
+
+
+def recorded_options(config: DatasetConfig) -> dict:
+    """The options a schedule set, as plain data for a checkpoint; file paths made absolute.
+
+    Commands given the checkpoint rebuild the same data from them (a folder dataset's path,
+    resize, mean and std), wherever they run from.
+    """
+    from pathlib import Path
+
+    options = config.model_dump(mode="json", exclude_unset=True)
+    options["name"] = config.name
+    for key in ("path", "data_dir"):
+        if options.get(key):
+            options[key] = str(Path(options[key]).expanduser().resolve())
+    return options

@@ -4,8 +4,8 @@ The factory is any callable returning an nn.Module (a class or a function). What
 knows of a built-in model comes from attributes of the factory:
 
     class Net(nn.Module):
-        input_shape = (1, 8, 8)      # required: (C, H, W) of one input
-        num_classes = 10             # optional: else the out_features of the last Linear
+        input_shape = (1, 8, 8)      # (C, H, W) of one input; else --input-size must say it
+        num_classes = 10             # optional: else --num-classes, else the out_features of the last Linear
         default_dataset = "digits"   # optional: else the schedule or --dataset must name one
 
 `num_classes=` is passed when the factory accepts it. The module is imported as `python -m`
@@ -37,8 +37,9 @@ def imported_entry(path: str) -> Entry:
     if path not in _ENTRIES:
         factory = _import(path)
         num_classes = getattr(factory, "num_classes", None)
+        # read from the model only when no --num-classes says it: building it may be costly
         extra = {"input_shape": _input_shape(path, factory), "default_dataset": getattr(factory, "default_dataset", ""),
-                 "num_classes": num_classes if num_classes is not None else _last_linear_classes(path, factory)}
+                 "num_classes": num_classes if num_classes is not None else partial(_last_linear_classes, path, factory)}
         description = next(iter((factory.__doc__ or "").strip().splitlines()), f"imported from {path}")
         _ENTRIES[path] = Entry(path, partial(_build, path, factory), _NoConfig, description, extra)
     return _ENTRIES[path]
@@ -79,6 +80,10 @@ def _build(path: str, factory: Callable[..., Any], num_classes: int, pretrained:
         raise UserError(f"--arch {path}: calling it failed: {type(err).__name__}: {err}") from None
     if not isinstance(model, nn.Module):
         raise UserError(f"--arch {path}: returned {type(model).__name__}, not a torch.nn.Module")
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not _accepts_num_classes(factory) and linears and linears[-1].out_features != num_classes:
+        raise UserError(f"--arch {path}: {num_classes} classes asked for, but the factory takes no num_classes "
+                        f"argument and its model has {linears[-1].out_features}")
     return model
 
 
@@ -91,7 +96,10 @@ def _accepts_num_classes(factory: Callable[..., Any]) -> bool:
 
 
 def _input_shape(path: str, factory: Any):
+    """The factory's `input_shape`, None when it has none (then --input-size must say it)."""
     shape = getattr(factory, "input_shape", None)
+    if shape is None:
+        return None
     if (not isinstance(shape, (tuple, list)) or len(shape) != 3
             or not all(isinstance(side, int) and side > 0 for side in shape)):
         raise UserError(f"--arch {path}: set `input_shape = (C, H, W)` on {path.partition(':')[2]} "
@@ -107,6 +115,6 @@ def _last_linear_classes(path: str, factory: Callable[..., Any]) -> int:
         model = None
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)] if isinstance(model, nn.Module) else []
     if not linears:
-        raise UserError(f"--arch {path}: set `num_classes = N` on {path.partition(':')[2]} "
+        raise UserError(f"--arch {path}: set `num_classes = N` on {path.partition(':')[2]} or give --num-classes N "
                         f"(it could not be read from a final Linear layer)")
     return linears[-1].out_features

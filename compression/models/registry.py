@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 
@@ -29,13 +29,21 @@ def model_entry(name: str):
     return MODELS.get(name)
 
 
-def model_info(name: str) -> ModelInfo:
-    """What a registered model expects and produces; unknown names raise UserError."""
+def model_info(name: str, input_shape: Optional[Sequence[int]] = None,
+               num_classes: Optional[int] = None) -> ModelInfo:
+    """What a model expects and produces; `input_shape` and `num_classes` override the model's own.
+
+    Unknown names raise UserError, as does an imported model whose input shape is given nowhere.
+    """
     entry = model_entry(name)
+    shape = tuple(input_shape) if input_shape else entry.extra["input_shape"]
+    if shape is None:
+        raise UserError(f"model '{name}': its input shape is unknown: set `input_shape = (C, H, W)` on "
+                        f"{name.partition(':')[2] or name} or give --input-size C,H,W")
     return ModelInfo(
         name=entry.name,
-        input_shape=tuple(entry.extra["input_shape"]),
-        num_classes=entry.extra["num_classes"],
+        input_shape=tuple(shape),
+        num_classes=num_classes or _default_classes(entry),
         default_dataset=entry.extra["default_dataset"],
         description=entry.description,
     )
@@ -46,11 +54,16 @@ def build_model(name: str, num_classes: Optional[int] = None,
     """A fresh model; `num_classes` defaults to the model's own class count."""
     entry = model_entry(name)
     if num_classes is None:
-        num_classes = entry.extra["num_classes"]
+        num_classes = _default_classes(entry)
     # bool is an int subclass, but `num_classes: true` is a mistake
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise UserError(f"model '{name}': num_classes must be a positive integer, got {num_classes!r}")
     return entry.factory(num_classes=num_classes, pretrained=pretrained)
+
+
+def _default_classes(entry) -> int:
+    classes = entry.extra["num_classes"]
+    return classes() if callable(classes) else classes
 
 
 def no_pretrained_weights(name: str) -> UserError:

@@ -2,12 +2,21 @@
 from __future__ import annotations
 
 import re
-from typing import Literal, Optional
+from typing import Literal, Optional, Tuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 _DEVICE = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
 MAX_CLASSES = 100_000  # validate and train build the classifier layer: keep it within memory
+MAX_SIDE = 16_384
+
+
+def parse_input_size(text: str) -> Tuple[int, ...]:
+    """'3,32,32' or '3x32x32' -> (3, 32, 32); anything else raises ValueError."""
+    parts = re.split(r"[x,]", text.strip().lower())
+    if len(parts) != 3 or not all(part.strip().isdigit() for part in parts):
+        raise ValueError(f"expected C,H,W such as 3,32,32, got {text!r}")
+    return tuple(int(part) for part in parts)
 
 
 class ModelSection(BaseModel):
@@ -20,6 +29,20 @@ class ModelSection(BaseModel):
     weights: Optional[str] = Field(None, description="Start from this state_dict file (a plain torch.save of "
                                                      "model.state_dict(), or a torchvision weights enum).")
     num_classes: Optional[int] = Field(None, ge=1, le=MAX_CLASSES, description="Override the model's class count.")
+    input_size: Optional[Tuple[int, int, int]] = Field(
+        None, description="Override the model's input shape: [C, H, W] (on the command line 3,32,32 or 3x32x32).")
+
+    @field_validator("input_size", mode="before")
+    @classmethod
+    def _input_size(cls, value):
+        return parse_input_size(value) if isinstance(value, str) else value
+
+    @field_validator("input_size")
+    @classmethod
+    def _positive_sides(cls, value):
+        if value is not None and not all(0 < side <= MAX_SIDE for side in value):
+            raise ValueError(f"each of C, H, W must be between 1 and {MAX_SIDE}")
+        return value
 
 
 class TrainingSection(BaseModel):

@@ -25,6 +25,10 @@ class TrainOptions:
     pretrained: Optional[bool] = _option("Pretrained weights from the local torch cache.", ("model", "pretrained"),
                                          bool)
     checkpoint: Optional[str] = _option("Start from this checkpoint's model and weights.", ("model", "checkpoint"))
+    num_classes: Optional[int] = _option("Classes of the model's output (default: the model's own).",
+                                         ("model", "num_classes"), int)
+    input_size: Optional[str] = _option("Input shape C,H,W of one image (default: the model's own).",
+                                        ("model", "input_size"))
     dataset: Optional[str] = _option("Dataset name (default: the model's own).", ("dataset", "name"))
     data_dir: Optional[str] = _option("Folder with the dataset files.", ("dataset", "data_dir"))
     batch_size: Optional[int] = _option("Images per batch.", ("dataset", "batch_size"), int)

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from ...datasets import recorded_options
 from ..core.checkpoint import load_checkpoint
 from ..distillation import TrainingLoss
 from ..distributed import Ranks, broadcast_from_main
@@ -112,7 +113,9 @@ class Run:
         return {
             "arch": self.info.name,
             "num_classes": self.info.num_classes,
+            "input_shape": list(self.info.input_shape),
             "dataset": self.schedule.dataset.name,
+            "dataset_options": recorded_options(self.schedule.dataset),
             "epoch": epoch,
             "epochs": self.epochs,
             "seed": self.seed,

@@ -236,10 +236,8 @@ def _build_model(schedule: Schedule, resuming: bool, notes: Optional[List[str]] 
     if notes is not None:
         spec = _stand_in(spec, "model", notes) or spec.model_copy(update={"checkpoint": None})
     arch = spec.arch or DEFAULT_ARCH
-    info = model_info(arch)
-    model = build_model(arch, num_classes=spec.num_classes, pretrained=spec.pretrained)
-    info = ModelInfo(info.name, info.input_shape, spec.num_classes or info.num_classes,
-                     info.default_dataset, info.description)
+    info = model_info(arch, spec.input_size, spec.num_classes)
+    model = build_model(arch, num_classes=info.num_classes, pretrained=spec.pretrained)
     if spec.weights and spec.checkpoint:
         raise UserError("model.weights and model.checkpoint both give starting weights: keep one")
     if spec.weights and not resuming:

@@ -77,7 +77,50 @@ def test_a_factory_without_input_shape_says_what_to_set(cli, tmp_path, monkeypat
     (tmp_path / "shapeless.py").write_text("from torch import nn\n\ndef make():\n    return nn.Linear(4, 2)\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     result = cli("summary", "--arch", "shapeless:make")
-    assert result.code == 2 and "set `input_shape = (C, H, W)` on make" in result.err
+    assert result.code == 2 and "set `input_shape = (C, H, W)` on make or give --input-size" in result.err
+
+
+BARE = """from torch import nn
+
+
+def make(num_classes=10):
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, num_classes))
+"""
+
+
+def test_input_size_and_num_classes_stand_in_for_the_factorys_attributes(cli, tmp_path, monkeypatch):
+    (tmp_path / "bare.py").write_text(BARE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    summary = cli("summary", "--arch", "bare:make", "--input-size", "1x8x8", "--num-classes", "7", "--json")
+    assert summary.code == 0, summary.err
+    conv, linear = summary.json()["layers"][0], summary.json()["layers"][-1]
+    assert linear["shape"] == [7, 256] and conv["macs"] == 4 * 9 * 8 * 8  # 7 classes, 8x8 inputs
+    (tmp_path / "s.yaml").write_text("version: 1\ntraining: {epochs: 1}\n")
+    trained = cli("train", "--schedule", tmp_path / "s.yaml", "--arch", "bare:make", "--input-size", "1,8,8",
+                  "--num-classes", "10", "--dataset", "digits", "--out", tmp_path / "run")
+    assert trained.code == 0, trained.err
+    payload = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    assert payload["input_shape"] == [1, 8, 8] and payload["num_classes"] == 10
+    evaluated = cli("evaluate", "--checkpoint", tmp_path / "run" / "checkpoint.pt", "--json")  # shape from the record
+    assert evaluated.code == 0 and evaluated.json()["samples"] == 360, evaluated.err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--input-size", "1,8"], "expected C,H,W such as 3,32,32"),
+    (["--input-size", "1,8,8", "--num-classes", "0"], "0 is not in the range x>=1"),
+])
+def test_bad_input_size_or_num_classes_is_refused(cli, tmp_path, monkeypatch, args, message):
+    (tmp_path / "bare.py").write_text(BARE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    result = cli("summary", "--arch", "bare:make", *args)
+    assert result.code == 2 and message in result.err
+
+
+def test_num_classes_a_factory_cannot_take_is_refused(cli, tmp_path, monkeypatch):
+    (tmp_path / "fixed.py").write_text("from torch import nn\n\ndef make():\n    return nn.Linear(64, 3)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    result = cli("summary", "--arch", "fixed:make", "--input-size", "1,8,8", "--num-classes", "5")
+    assert result.code == 2 and "takes no num_classes argument and its model has 3" in result.err
 
 
 def test_a_factory_that_returns_no_module_is_refused(cli, tmp_path, monkeypatch):

@@ -144,3 +144,54 @@ def test_masks_travel_in_the_state_dict_so_pruned_weights_stay_zero_after_a_resu
     resumed.load_state_dict(state)
     run_epochs(resumed, model, optimizer, range(1, 3))  # no pruner due: only the masks keep the zeros
     assert sparsity(model.fc.weight) == pytest.approx(0.8, abs=0.01)
+
+
+KD = """version: 1
+distillation:
+  teacher: {arch: digits_cnn}
+  temperature: 4.0
+  distill_weight: 0.7
+  student_weight: 0.3
+  start_epoch: 1
+"""
+
+
+def test_a_distillation_section_turns_the_loop_loss_into_the_distillation_loss(tmp_path):
+    torch.manual_seed(0)
+    student, teacher = Tiny(), Tiny().eval()
+    optimizer = torch.optim.SGD(student.parameters(), lr=0.1)
+    scheduler = compressor.CompressionScheduler.from_yaml(write(tmp_path, KD), student, optimizer, teacher=teacher)
+    images, labels = torch.randn(8, 1, 8, 8), torch.randint(0, 10, (8,))
+    for epoch in (0, 1):
+        scheduler.on_epoch_begin(epoch)
+        scheduler.on_minibatch_begin(epoch, 0, 1)
+        outputs = student(images)
+        own = F.cross_entropy(outputs, labels)
+        loss = scheduler.before_backward_pass(epoch, 0, 1, own)
+        with torch.no_grad():  # Hinton's loss, computed here from its definition
+            soft = F.softmax(teacher(images) / 4.0, dim=1)
+            kl = (soft * (soft.log() - F.log_softmax(outputs / 4.0, dim=1))).sum(1).mean() * 16.0
+        expected = own if epoch == 0 else 0.3 * own + 0.7 * kl  # plain loss before start_epoch
+        assert torch.allclose(loss, expected, atol=1e-5)
+        scheduler.on_minibatch_end(epoch, 0, 1)
+        scheduler.on_epoch_end(epoch)
+    assert set(scheduler.mean_policy_losses(1)) == {"student_loss", "distill_loss"}
+
+
+def test_distillation_without_a_training_forward_in_the_minibatch_names_the_order(tmp_path):
+    student = Tiny()
+    scheduler = compressor.CompressionScheduler.from_yaml(write(tmp_path, KD.replace("start_epoch: 1", "")),
+                                                          student, torch.optim.SGD(student.parameters(), lr=0.1),
+                                                          teacher=Tiny())
+    scheduler.on_epoch_begin(0)
+    student(torch.randn(2, 1, 8, 8))  # before the minibatch began: not its forward
+    scheduler.on_minibatch_begin(0, 0, 1)
+    with pytest.raises(compressor.HookOrderError, match="ran no training forward"):
+        scheduler.before_backward_pass(0, 0, 1, torch.tensor(1.0))
+
+
+def test_a_teacher_without_a_distillation_section_is_refused(tmp_path):
+    student = Tiny()
+    with pytest.raises(compressor.UserError, match="no distillation: section"):
+        compressor.CompressionScheduler.from_yaml(write(tmp_path, "version: 1\n"), student,
+                                                  torch.optim.SGD(student.parameters(), lr=0.1), teacher=Tiny())
