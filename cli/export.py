@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from ..compression.export import FORMATS, calibration_images, export_fp32, export_int8
+from ..compression.export import FORMAT_ALIASES, FORMATS, calibration_images, export_fp32, export_int8, format_name
 from ..compression.model_source import load_model
 from .common import dataset_options, emit_json, json_option, model_options, render_mapping, threads_option
 from .options import dataset_config
@@ -11,7 +11,8 @@ from .options import dataset_config
 
 @click.command()
 @model_options
-@click.option("--format", "fmt", type=click.Choice(FORMATS), required=True, help="File format.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS + tuple(FORMAT_ALIASES)), required=True,
+              help="File format (exported is pt2).")
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="File to write.")
 @click.option("--int8", is_flag=True, help="Convert to int8 first (ONNX: QuantizeLinear/DequantizeLinear).")
 @click.option("--calibration-size", type=click.IntRange(min=1), default=64, show_default=True,
@@ -19,8 +20,8 @@ from .options import dataset_config
 @dataset_options
 @threads_option
 @json_option
-def export(checkpoint, arch, pretrained, weights, num_classes, input_size, fmt, out, int8, calibration_size, dataset, data_dir, batch_size,
-           workers, as_json):
+def export(checkpoint, arch, pretrained, weights, num_classes, input_size, fmt, out, int8, calibration_size, dataset,
+           data_dir, batch_size, workers, as_json):
     """Write a deployable file, run it once in onnxruntime / torch.export / TorchScript and compare with PyTorch.
 
     pt2 is a torch.export ExportedProgram: `torch.export.load(path).module()` runs it with torch
@@ -33,6 +34,7 @@ def export(checkpoint, arch, pretrained, weights, num_classes, input_size, fmt, 
       compressor export --checkpoint best.pt --format pt2 --out digits_int8.pt2 --int8
       compressor export --arch resnet18 --format torchscript --out resnet18.pt
     """
+    fmt = format_name(fmt)
     loaded = load_model(checkpoint, arch, bool(pretrained), weights, num_classes, input_size)
     if int8:
         config = dataset_config(loaded.dataset, dataset, data_dir, batch_size, workers, loaded.dataset_options)

@@ -32,6 +32,15 @@ from .quantization.int8_files import file_bytes, load_int8_torchscript, save_int
 from .quiet import torch_deprecations_silenced
 
 FORMATS = ("onnx", "pt2", "torchscript")
+FORMAT_ALIASES = {"exported": "pt2"}  # the torch.export name the product's roadmap uses
+
+
+def format_name(fmt: str) -> str:
+    """The format `fmt` names (an alias resolved); unknown ones raise UserError."""
+    fmt = FORMAT_ALIASES.get(fmt, fmt)
+    if fmt not in FORMATS:
+        raise UserError(f"unknown export format '{fmt}': one of {', '.join(FORMATS + tuple(FORMAT_ALIASES))}")
+    return fmt
 OPSET = 17
 PathLike = Union[str, Path]
 
@@ -125,6 +134,7 @@ def export(model: Union[nn.Module, Int8Model], out: PathLike, fmt: str = "onnx",
     >>> result = export(model, "model.onnx", "onnx", input_shape=(3, 32, 32))
     >>> result = export(model, "model_int8.pt2", "pt2", calibration=images[:64])
     """
+    fmt = format_name(fmt)
     if isinstance(model, Int8Model):
         if calibration is None and input_shape is None:
             raise UserError("export of an int8 model needs calibration images or input_shape to run it on")

@@ -51,3 +51,12 @@ def test_bad_input_exits_2(cli, tmp_path, args, expected):
     result = cli("export", *args, "--out", tmp_path / "x.onnx")
     assert result.code == 2
     assert expected in result.err
+
+
+def test_exported_is_the_torch_export_format(cli, digits_ckpt, tmp_path):
+    out = tmp_path / "digits.pt2"
+    result = cli("export", "--checkpoint", digits_ckpt, "--format", "exported", "--out", out, "--json")
+    assert result.code == 0, result.err
+    assert result.json()["format"] == "pt2"
+    program = torch.export.load(str(out)).module()
+    assert program(torch.zeros(3, 1, 8, 8)).shape == (3, 10)
