@@ -162,3 +162,20 @@ def test_train_starts_from_weights(cli, tmp_path, monkeypatch):
     trained = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["model_state"]
     delta = (trained["classifier.3.weight"] - start.state_dict()["classifier.3.weight"]).abs().max()
     assert delta < 1e-3  # a tiny learning rate: still the weights it started from
+
+
+def test_thin_removes_the_zeroed_filters_of_an_imported_model(cli, tmp_path, monkeypatch):
+    from compressor.compression.core.checkpoint import save_checkpoint
+
+    monkeypatch.syspath_prepend(str(ROOT))
+    from examples.own_model import Net
+
+    model = Net()
+    with torch.no_grad():
+        model.features[3].weight[::2] = 0  # 16 of its 32 filters, bias included
+        model.features[3].bias[::2] = 0
+    save_checkpoint({"arch": ARCH, "num_classes": 10, "model_state": model.state_dict()}, tmp_path / "zeroed.pt")
+    result = cli("thin", "--checkpoint", tmp_path / "zeroed.pt", "--out", tmp_path / "thin.pt", "--json")
+    assert result.code == 0, result.err
+    thinned = torch.load(tmp_path / "thin.pt", weights_only=True)["model_state"]
+    assert thinned["features.3.weight"].shape[0] == 16 and thinned["classifier.1.weight"].shape[1] == 16 * 4 * 4
