@@ -34,11 +34,9 @@ def scaled(schedule, epochs: int):
     return apply_overrides(schedule, TrainOptions(epochs=epochs))
 
 
-def teacher_checkpoint(schedule, folder) -> str:
-    """A stand-in for the trained teacher a distillation schedule names."""
-    teacher = schedule.distillation.teacher.arch
-    path = folder / "teacher.pt"
-    save_checkpoint({"arch": teacher, "num_classes": 10, "model_state": build_model(teacher).state_dict()}, path)
+def stand_in_checkpoint(arch, path) -> str:
+    """A stand-in for a trained model a schedule starts from or distils from."""
+    save_checkpoint({"arch": arch, "num_classes": 10, "model_state": build_model(arch).state_dict()}, path)
     return str(path)
 
 
@@ -66,9 +64,11 @@ class Sparsities(Reporter):
 
 def run_scaled(path, folder):
     schedule = load_schedule(path)
-    teacher = teacher_checkpoint(schedule, folder) if schedule.distillation else None
+    teacher = (stand_in_checkpoint(schedule.distillation.teacher.arch, folder / "teacher.pt")
+               if schedule.distillation else None)
+    start = stand_in_checkpoint(schedule.model.arch, folder / "start.pt") if schedule.model.checkpoint else None
     schedule = apply_overrides(scaled(schedule, EPOCHS), TrainOptions(out=str(folder / "run"), workers=0,
-                                                                      kd_teacher=teacher))
+                                                                      kd_teacher=teacher, checkpoint=start))
     if schedule.model.arch not in ("digits_cnn", "digits_cnn_small"):
         schedule.dataset = schedule.dataset.model_copy(update={"name": "fake", "size": 8, "batch_size": 4,
                                                                "data_dir": None})
