@@ -75,12 +75,12 @@ def options_from(declared: type, exclude: Iterable[str] = ()) -> Callable:
         for declared_field in reversed(fields(declared)):
             if declared_field.name in exclude:
                 continue
-            flag = "--" + declared_field.name.replace("_", "-")
+            flags = ["--" + declared_field.name.replace("_", "-"), *declared_field.metadata.get("aliases", ())]
             kind, help_text = declared_field.metadata["kind"], declared_field.metadata["help"]
             if kind is bool:
-                func = click.option(flag, is_flag=True, default=None, help=help_text)(func)
+                func = click.option(*flags, declared_field.name, is_flag=True, default=None, help=help_text)(func)
             else:
-                func = click.option(flag, type=kind, help=help_text)(func)
+                func = click.option(*flags, declared_field.name, type=kind, help=help_text)(func)
         return func
 
     return decorate

@@ -9,6 +9,7 @@ from ..compression.evaluation import evaluate as evaluate_loader
 from ..compression.model_source import load_model, test_loader
 from ..compression.sparsity import model_sparsity
 from .common import dataset_options, emit_json, json_option, model_options, render_mapping, threads_option
+from .early_exit_render import render_early_exit
 from .options import dataset_config
 
 
@@ -16,23 +17,46 @@ from .options import dataset_config
 @model_options
 @dataset_options
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@click.option("--earlyexit-thresholds", "--earlyexit_thresholds", "earlyexit_thresholds",
+              help="Take early exits: one softmax-entropy threshold per exit, comma-separated (e.g. 0.4 or 1.2,0.9); "
+                   "reports top-1 with exits taken, each exit's share and the measured speed-up.")
+@click.option("--earlyexit-lossweights", "--earlyexit_lossweights", "earlyexit_lossweights",
+              help="With --earlyexit-thresholds: one loss weight per exit; also reports the weighted training loss.")
 @threads_option
 @json_option
-def evaluate(checkpoint, arch, pretrained, weights, num_classes, input_size, dataset, data_dir, batch_size, workers, device, as_json):
+def evaluate(checkpoint, arch, pretrained, weights, num_classes, input_size, dataset, data_dir, batch_size, workers,
+             device, earlyexit_thresholds, earlyexit_lossweights, as_json):
     """Evaluate a model on the test split of its dataset.
 
     \b
     Examples:
       compressor evaluate --checkpoint runs/digits_baseline-x/best.pt
       compressor evaluate --arch resnet18 --dataset fake --json
+      compressor evaluate --checkpoint runs/ee/best.pt --earlyexit-thresholds 0.8
     """
     loaded = load_model(checkpoint, arch, bool(pretrained), weights, num_classes, input_size)
     config = dataset_config(loaded.dataset, dataset, data_dir, batch_size, workers, loaded.dataset_options)
     target = resolve_device(device)
-    result = evaluate_loader(loaded.model.to(target), test_loader(loaded, config), torch.nn.CrossEntropyLoss(), target)
+    loader = test_loader(loaded, config)
+    early_exit = _early_exit(loaded, loader, earlyexit_thresholds, earlyexit_lossweights, target)
+    result = evaluate_loader(loaded.model.to(target), loader, torch.nn.CrossEntropyLoss(), target)
     data = {"arch": loaded.info.name, "dataset": config.name, "samples": result.samples, "loss": result.loss,
             "top1": result.top1, "top5": result.top5, "sparsity": model_sparsity(loaded.model)}
+    if early_exit is not None:
+        data["early_exit"] = early_exit
     if as_json:
         emit_json(data)
-    else:
-        render_mapping("evaluation", data)
+        return
+    render_mapping("evaluation", {key: value for key, value in data.items() if key != "early_exit"})
+    if early_exit is not None:
+        render_early_exit(early_exit)
+
+
+def _early_exit(loaded, loader, thresholds, loss_weights, device):
+    """The early-exit figures when the flags ask for them, else None."""
+    from ..compression.early_exit import early_exit_report, flag_values, with_flags
+
+    flags = flag_values({"thresholds": thresholds, "loss_weights": loss_weights})
+    if not flags:
+        return None
+    return early_exit_report(loaded.model, loader, with_flags(None, flags), loaded.info.name, device)

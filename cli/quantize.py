@@ -11,15 +11,16 @@ from ..compression.export import require_onnx
 from ..compression.model_source import LoadedModel, load_model
 from ..compression.quantization.qat import qat_activation_ranges
 from ..compression.quantization.stats import calibration_loader, collect_activation_stats
-from ..compression.quantization.stats_format import read_stats, write_stats
+from ..compression.quantization.stats_format import read_stats, schedule_stats_path, write_stats
 from ..compression.workflows.post_training import quantize_post_training, quantize_qat_model
-from .common import dataset_options, emit_json, json_option, render_mapping, threads_option
+from .common import dataset_options, emit_json, json_option, model_options, render_mapping, threads_option
 from .options import dataset_config
+from .quantize_lapq import check_lapq_flags, lapq_options
 from .quantize_render import default_out, ptq_settings, quantize_data, render_quantize
 
 
 @click.command()
-@click.option("--checkpoint", required=True, type=click.Path(dir_okay=False), help="A compressor checkpoint.")
+@model_options
 @click.option("--collect-stats", type=click.Path(dir_okay=False),
               help="Run a calibration pass and write Distiller-format activation statistics to this YAML file.")
 @click.option("--stats", "stats_path", type=click.Path(dir_okay=False),
@@ -38,12 +39,14 @@ from .quantize_render import default_out, ptq_settings, quantize_data, render_qu
               help="Also write model_int8.onnx: the same int8 model as ONNX QDQ, checked once in onnxruntime.")
 @click.option("--calibration-size", type=click.IntRange(min=1), default=256, show_default=True,
               help="Calibration images: the first N of the dataset's training split.")
+@lapq_options
 @dataset_options
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @threads_option
 @json_option
-def quantize(checkpoint, collect_stats, stats_path, schedule_path, bits_activations, bits_parameters, mode,
-             clip_acts, per_channel, tolerance, out, write_onnx, calibration_size, device, as_json, **data):
+def quantize(checkpoint, arch, pretrained, weights, num_classes, input_size, collect_stats, stats_path,
+             schedule_path, bits_activations, bits_parameters, mode,
+             clip_acts, per_channel, tolerance, out, write_onnx, calibration_size, device, as_json, lapq, **data):
     """Quantize a trained model: collect activation statistics, then build a real int8 model.
 
     \b
@@ -52,32 +55,36 @@ def quantize(checkpoint, collect_stats, stats_path, schedule_path, bits_activati
       compressor quantize --checkpoint best.pt --stats stats.yaml
       compressor quantize --checkpoint best.pt --stats stats.yaml --schedule ptq.yaml --tolerance 0.5 --json
       compressor quantize --checkpoint best.pt --stats stats.yaml --onnx
+      compressor quantize --arch resnet18 --dataset fake --stats resnet18_quant_stats.yaml --json
+      compressor quantize --checkpoint best.pt --lapq --bits-parameters 4 --json
     """
     if write_onnx:
         require_onnx()
-    loaded = load_model(checkpoint)
+    loaded = load_model(checkpoint, arch, bool(pretrained), weights, num_classes, input_size)
+    check_lapq_flags(lapq, collect_stats, tolerance, bool(qat_activation_ranges(loaded.model)))
     if collect_stats:
         _collect(loaded, collect_stats, calibration_size, device, as_json, data)
         return
     dataset = dataset_config(loaded.dataset, data["dataset"], data["data_dir"], data["batch_size"], data["workers"],
                              loaded.dataset_options)
-    out_dir = Path(out or default_out(checkpoint))
+    out_dir = Path(out or default_out(checkpoint, arch))
     flags = {"bits_activations": bits_activations, "bits_parameters": bits_parameters, "mode": mode,
              "clip_acts": clip_acts, "per_channel_wts": per_channel}
     config = ptq_settings(schedule_path, flags)
     if not stats_path and config.model_activation_stats:  # as Distiller, relative to the schedule
-        stats_path = str(Path(schedule_path).parent / config.model_activation_stats)
+        stats_path = schedule_stats_path(schedule_path, config.model_activation_stats)
     if not stats_path and qat_activation_ranges(loaded.model):
         result = quantize_qat_model(loaded, quantize_data(loaded, dataset, calibration_size), out_dir,
                                     resolve_device(device), write_onnx)
         render_quantize(result, as_json)
         return
-    if not stats_path:
+    if not stats_path and lapq is None:
         raise UserError("give --collect-stats FILE to write statistics, or --stats FILE to quantize with them "
                         "(a checkpoint trained with QAT quantizers needs neither)")
-    result = quantize_post_training(loaded, config, read_stats(stats_path),
-                                    quantize_data(loaded, dataset, calibration_size), out_dir,
-                                    resolve_device(device), tolerance, write_onnx)
+    images = quantize_data(loaded, dataset, calibration_size)
+    stats = read_stats(stats_path) if stats_path else collect_activation_stats(loaded.model, images.calibration)
+    result = quantize_post_training(loaded, config, stats, images, out_dir, resolve_device(device), tolerance,
+                                    write_onnx, lapq)
     render_quantize(result, as_json)
 
 

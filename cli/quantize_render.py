@@ -8,20 +8,27 @@ from pydantic import ValidationError
 
 from ..compression.core.errors import UserError
 from ..compression.model_source import test_loader
-from ..compression.quantization.ptq_config import PostTrainConfig
+from ..compression.quantization.ptq_config import PostTrainConfig, with_updates
 from ..compression.quantization.registration import post_train_config
 from ..compression.quantization.stats import calibration_loader
 from ..compression.schedule import load_schedule
 from ..compression.workflows.post_training import QuantizeData
 from ..datasets import build_datasets, build_loaders
 from .common import console, emit_json, print_measurement_warnings, render_table, speedup_text
+from .quantize_lapq import render_lapq
+from .quantize_ranges import render_ranges
 
 
 def ptq_settings(schedule_path: Optional[str], flags: Dict[str, Any]) -> PostTrainConfig:
-    config = post_train_config(load_schedule(schedule_path)) if schedule_path else PostTrainConfig()
+    config = PostTrainConfig()
+    if schedule_path:
+        schedule = load_schedule(schedule_path)
+        for warning in schedule.warnings:  # a duplicated key, read as PyYAML and Distiller read it
+            console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+        config = post_train_config(schedule)
     updates = {key: value for key, value in flags.items() if value is not None}
     try:
-        return PostTrainConfig.model_validate({**config.model_dump(exclude_unset=True), **updates})
+        return with_updates(config, updates)
     except ValidationError as err:
         error = err.errors()[0]
         where = ".".join(str(part) for part in error["loc"])
@@ -29,14 +36,17 @@ def ptq_settings(schedule_path: Optional[str], flags: Dict[str, Any]) -> PostTra
 
 
 def quantize_data(loaded, dataset, calibration_size: int) -> QuantizeData:
-    calibration = [images for images, *_ in calibration_loader(loaded.info, dataset, calibration_size)]
+    batches = list(calibration_loader(loaded.info, dataset, calibration_size))
     splits = build_datasets(dataset, loaded.info.input_shape, loaded.info.num_classes, 0)
     val = build_loaders(splits, dataset.batch_size, dataset.workers, 0).val
-    return QuantizeData(calibration, val, test_loader(loaded, dataset))
+    return QuantizeData([images for images, *_ in batches], val, test_loader(loaded, dataset),
+                        [labels for _, labels, *_ in batches])
 
 
-def default_out(checkpoint: str) -> Path:
-    return Path(checkpoint).parent / f"{Path(checkpoint).stem}-quantized"
+def default_out(checkpoint: Optional[str], arch: Optional[str] = None) -> Path:
+    if checkpoint:
+        return Path(checkpoint).parent / f"{Path(checkpoint).stem}-quantized"
+    return Path("runs") / f"quantize-{str(arch).replace(':', '-').replace('/', '-')}"
 
 
 def render_quantize(result, as_json: bool) -> None:
@@ -58,6 +68,9 @@ def render_quantize(result, as_json: bool) -> None:
     print_measurement_warnings(report)
     if report["fp32_layers"]:
         console.print(f"kept in FP32: {', '.join(report['fp32_layers'])}", highlight=False, soft_wrap=True)
+    render_ranges(report)
+    if "lapq" in report:
+        render_lapq(report["lapq"])
     if result.search is not None and not result.search.met:
         console.print("tolerance not met: kept the most accurate choice found", highlight=False)
     if "program_max_abs_diff" in report:

@@ -85,6 +85,10 @@ def render_report(report) -> None:
         rows.append((f"latency (batch {report['latency_batch_size']})", f"{report['dense_latency_ms']:.2f} ms",
                      f"{report['latency_ms']:.2f} ms", speedup_text(report)))
     rows.append(("test top-1 / top-5", "", f"{report['top1']:.2f}% / {report['top5']:.2f}%", ""))
+    if "early_exit" in report:
+        early = report["early_exit"]
+        shares = ", ".join(f"{share:.1%}" for share in early["exit_shares"])
+        rows.append(("test top-1, exits taken", "", f"{early['top1']:.2f}% (leaving at each exit: {shares})", ""))
     render_table(f"compression report: {report['arch']}, best epoch {report['best_epoch']} "
                  f"(sparsity {report['sparsity']:.1%})", ["", "dense", "compressed", "dense / compressed"], rows)
     print_measurement_warnings(report)

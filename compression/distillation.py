@@ -107,12 +107,20 @@ class TrainingLoss:
 
     def __init__(self):
         self.criterion = nn.CrossEntropyLoss()
+        self._sums: Dict[str, torch.Tensor] = {}
 
     def __call__(self, images: torch.Tensor, outputs: torch.Tensor, targets: torch.Tensor, epoch: int) -> torch.Tensor:
         return self.criterion(outputs, targets)
 
+    def _add(self, name: str, value: torch.Tensor) -> None:
+        """Add one step's value of a loss component to its epoch sum."""
+        self._sums[name] = self._sums.get(name, 0) + value.detach()
+
     def epoch_components(self, steps: int) -> Dict[str, float]:
-        return {}
+        """Each component's mean over the epoch's `steps`; the sums start again."""
+        components = {name: float(total) / max(steps, 1) for name, total in self._sums.items()}
+        self._sums = {}
+        return components
 
 
 class DistillationLoss(TrainingLoss):
@@ -123,7 +131,6 @@ class DistillationLoss(TrainingLoss):
         super().__init__()
         self.section = section
         self.teacher = teacher
-        self._sums: Dict[str, torch.Tensor] = {}
         self.hints = _hints(section, student, teacher, input_shape)
 
     def __call__(self, images, outputs, targets, epoch):
@@ -155,13 +162,6 @@ class DistillationLoss(TrainingLoss):
             total = total + hint.weight * value
         return total
 
-    def _add(self, name: str, value: torch.Tensor) -> None:
-        self._sums[name] = self._sums.get(name, 0) + value.detach()
-
-    def epoch_components(self, steps: int) -> Dict[str, float]:
-        components = {name: float(total) / max(steps, 1) for name, total in self._sums.items()}
-        self._sums = {}
-        return components
 
 
 def _hints(section: DistillationSection, student: Optional[nn.Module], teacher: nn.Module,

@@ -1,7 +1,12 @@
 """Shared test helpers: a scheduler built from schedule text, and whole training runs."""
+import textwrap
+from pathlib import Path
+
+import pytest
 import torch
 
 from compressor.compression.core.components import BuildContext
+from compressor.compression.core.errors import ScheduleError
 from compressor.compression.models import build_model, model_info
 from compressor.compression.pruning.masks import MaskStore
 from compressor.compression.schedule import parse_schedule_text
@@ -51,3 +56,26 @@ def assert_state_dicts_equal(a, b):
     for name in a:
         x, y = a[name], b[name]
         assert torch.equal(x, y) if isinstance(x, torch.Tensor) else x == y, name
+
+
+DISTILLER_EXAMPLES = Path(__file__).resolve().parents[1] / ".." / "shared" / "distiller-examples"
+
+
+def distiller_example(relative):
+    """A file of Distiller's example YAMLs (data in ../shared, never in the project), or skip saying so."""
+    path = DISTILLER_EXAMPLES / relative
+    if not path.is_file():
+        pytest.skip(f"Distiller's example files are not in {DISTILLER_EXAMPLES.resolve()} ({relative} absent)")
+    return path
+
+
+def parse(text):
+    """A schedule from an indented YAML text (dedented first)."""
+    return parse_schedule_text(textwrap.dedent(text))
+
+
+def problems(text):
+    """The validation problems of a schedule text that must not parse."""
+    with pytest.raises(ScheduleError) as info:
+        parse(text)
+    return info.value.problems

@@ -5,13 +5,13 @@ The names matter: Distiller schedules address parameters such as
 """
 from __future__ import annotations
 
-import math
 from functools import partial
 from typing import Optional
 
 import torch
 from torch import nn
 
+from .init import he_fan_out_init
 from .registry import MODELS, no_pretrained_weights
 
 
@@ -52,7 +52,7 @@ class ResNetCifar(nn.Module):
         self.layer3 = self._make_layer(64, blocks_per_layer, stride=2)
         self.avgpool = nn.AvgPool2d(8, stride=1)
         self.fc = nn.Linear(64 * BasicBlock.expansion, num_classes)
-        self._init_weights()
+        he_fan_out_init(self)
 
     def _make_layer(self, planes: int, blocks: int, stride: int) -> nn.Sequential:
         downsample = None
@@ -67,15 +67,6 @@ class ResNetCifar(nn.Module):
         layers += [BasicBlock(self.inplanes, planes) for _ in range(1, blocks)]
         return nn.Sequential(*layers)
 
-    def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
-                nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_out))
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.relu(self.bn1(self.conv1(x)))
         x = self.layer3(self.layer2(self.layer1(x)))
@@ -89,7 +80,7 @@ def _build(name: str, blocks_per_layer: int, num_classes: int, pretrained: bool)
     return ResNetCifar(blocks_per_layer, num_classes)
 
 
-for _depth in (20, 32, 44, 56):
+for _depth in (20, 32, 44, 56, 110):
     _name = f"resnet{_depth}_cifar"
     _blocks = (_depth - 2) // 6
     MODELS.add(_name, partial(_build, _name, _blocks),

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, TypeVar
 
 import torch
 
 from ..core.components import BuildContext
 from ..core.errors import UserError, did_you_mean
 from ..core.param_names import resolve_parameter_name
+
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -64,9 +66,22 @@ def resolve_weights(names: Sequence[str], context: BuildContext) -> List[str]:
     return resolved
 
 
-def per_weight_value(values: Dict[str, float], name: str) -> Optional[float]:
-    """A per-parameter setting, with '*' as the default and the 'module.' prefix optional."""
-    for key in (name, f"module.{name}"):
-        if key in values:
-            return values[key]
-    return values.get("*")
+def resolve_per_weight(values: Dict[str, V], context: BuildContext) -> Dict[str, V]:
+    """A {parameter: value} mapping keyed by the model's own names, as `weights:` lists are resolved
+    (Distiller's `features.module.0.weight` is `features.0.weight`); '*' stays the default."""
+    available = list(context.masks.params)
+    resolved: Dict[str, V] = {}
+    for name, value in values.items():
+        if name == "*":
+            resolved[name] = value
+            continue
+        try:
+            resolved[resolve_parameter_name(name, available)] = value
+        except KeyError:
+            raise UserError(did_you_mean(name, available, "parameter", limit=200)) from None
+    return resolved
+
+
+def per_weight_value(values: Dict[str, V], name: str) -> Optional[V]:
+    """The setting of the model's parameter `name` in a resolved mapping, or the '*' default (None without one)."""
+    return values[name] if name in values else values.get("*")

@@ -1,13 +1,22 @@
 """Typed arguments of the pruners, as Distiller's schedules write them."""
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from typing_extensions import Annotated
 
 Sparsity = Annotated[float, Field(ge=0.0, lt=1.0)]
 NonNegative = Annotated[float, Field(ge=0.0)]
+
+
+def _one_name_is_a_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+# `weights: module.fc.weight` is a list of one, as Distiller reads it
+_NAME_OR_NAMES = Union[str, Annotated[List[str], Field(min_length=1)]]
+WeightNames = Annotated[List[str], BeforeValidator(_one_name_is_a_list, json_schema_input_type=_NAME_OR_NAMES)]
 
 
 def _final_above_initial(config):
@@ -60,7 +69,7 @@ class SplicingConfig(SensitivitiesConfig):
 class AGPConfig(PrunerConfig):
     initial_sparsity: Sparsity = Field(description="Sparsity at the policy's first epoch.")
     final_sparsity: Sparsity = Field(description="Sparsity at the policy's last epoch.")
-    weights: List[str] = Field(min_length=1, description="Parameter names ('*': every Conv/Linear weight).")
+    weights: WeightNames = Field(min_length=1, description="Parameter names ('*': every Conv/Linear weight).")
 
     @model_validator(mode="after")
     def _increasing(self):
@@ -69,7 +78,7 @@ class AGPConfig(PrunerConfig):
 
 class StructureConfig(PrunerConfig):
     group_type: str = Field(description="Filters, 3D, Channels, Rows, Cols, Blocks or 2D.")
-    weights: List[str] = Field(min_length=1, description="Parameter names.")
+    weights: WeightNames = Field(min_length=1, description="Parameter names.")
     group_dependency: Optional[str] = Field(None, description="'Leader': the first weight's ranking prunes all.")
     kwargs: Optional[Dict[str, Any]] = Field(None, description="e.g. {block_shape: [1, 1, 4, 4]} for Blocks.")
     noise: NonNegative = Field(0.0, description="Gaussian noise added to the ranking scores.")
@@ -115,7 +124,7 @@ class ThresholdStructureConfig(PrunerConfig):
 class NMConfig(PrunerConfig):
     n: int = Field(2, ge=1, description="Weights kept in every group of m.")
     m: int = Field(4, ge=2, description="Group size along the input dimension.")
-    weights: List[str] = Field(min_length=1, description="Parameter names ('*': every Conv/Linear weight).")
+    weights: WeightNames = Field(min_length=1, description="Parameter names ('*': every Conv/Linear weight).")
 
     @model_validator(mode="after")
     def _n_below_m(self):

@@ -6,7 +6,7 @@ from typing import Dict
 import torch
 
 from ..core.components import PRUNERS
-from .base import Pruner, PruneStep, per_weight_value
+from .base import Pruner, PruneStep, per_weight_value, resolve_per_weight
 from .configs import AGPConfig, LevelsConfig, SensitivitiesConfig, SplicingConfig, ThresholdsConfig
 from .ranking import agp_target, magnitude_mask, threshold_mask
 
@@ -17,10 +17,12 @@ class _PerWeightPruner(Pruner):
     values_field = ""
 
     def __init__(self, config, context):
-        super().__init__(config, context, list(getattr(config, self.values_field)))
+        values = getattr(config, self.values_field)
+        super().__init__(config, context, list(values))
+        self.values = resolve_per_weight(values, context)
 
     def value_for(self, name: str, step: PruneStep):
-        return per_weight_value(getattr(self.config, self.values_field), name)
+        return per_weight_value(self.values, name)
 
 
 @PRUNERS.register("MagnitudeParameterPruner", config=ThresholdsConfig,

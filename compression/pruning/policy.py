@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Dict
 
 from ..policies import Policy, StepContext
-from .base import PruneStep, Pruner
+from .base import PruneStep, Pruner, resolve_per_weight
 from .masks import MaskStore
 
 
@@ -14,6 +14,8 @@ class PruningPolicy(Policy):
         self.spec = spec
         self.args = spec.args
         self.masks = masks
+        levels = spec.args.levels
+        self.levels = resolve_per_weight(levels, pruner.context) if levels is not None else None
 
     def on_epoch_begin(self, ctx: StepContext) -> None:
         self.pruner.epoch_begins()
@@ -41,7 +43,7 @@ class PruningPolicy(Policy):
             self.masks.harden(self.pruner.weights)
 
     def _update_masks(self, epoch: int) -> None:
-        step = PruneStep(epoch, self.spec.epochs, self.args.levels, self.args.fold_batchnorm)
+        step = PruneStep(epoch, self.spec.epochs, self.levels, self.args.fold_batchnorm)
         forward_only = self.args.mask_on_forward_only or self.args.use_double_copies
         for name, keep in self.pruner.compute_masks(step).items():
             self.masks.set(name, keep, forward_only=forward_only)

@@ -5,15 +5,19 @@ weights), observes activations on calibration batches and converts to modules th
 the engine's int8 kernels (x86 by default). Everything else in the project goes through
 here, so the engine can change in one place.
 
-Activation ranges from a stats file (`activation_ranges`, module name -> (min, max) of that
-module's output) replace what the observers saw: after calibration, the observer that
-follows the op producing that module's output is swapped for a MinMaxObserver of the same
-dtype and quant range whose min_val/max_val are the given range, so convert derives the
-output scale and zero point from it. When modules are fused (conv1 -> bn1 -> relu1), the
-fused op produces the output of the LAST module of the chain (relu1): a range given for
-relu1 applies there, while a range for conv1 or bn1 (whose outputs no longer exist) is
-listed in `Int8Model.unused_ranges`. A module called in several places (torchvision's
-`relu` in a BasicBlock) gets its range at every place.
+Activation ranges from a stats file (`activation_ranges`, operation name -> (min, max) of that
+operation's output) replace what the observers saw: after calibration, the observer that
+follows the op producing that output is swapped for a MinMaxObserver of the same dtype and
+quant range whose min_val/max_val are the given range, so convert derives the output scale
+and zero point from it. Names are module names or Distiller's names of a torchvision ResNet
+block's operations (`layer1.0.relu2`, `layer1.0.add`: distiller_names.py). When modules are
+fused (conv1 -> bn1 -> relu1), the fused op produces the output of the LAST module of the
+chain (relu1): a range given for relu1 applies there, while a range for conv1 or bn1 (whose
+outputs no longer exist) is not used. An op whose int8 kernel keeps its input's scale
+(pooling, flatten) cannot take a range of its own. Ranges not used are listed, with the
+reason, in `Int8Model.unused_ranges`. A module called in several places (torchvision's `relu`
+in a BasicBlock) gets a range given under its own name at every place. `input_range` is the
+range the model's input is quantized with.
 """
 from __future__ import annotations
 
@@ -27,11 +31,15 @@ from torch import fx, nn
 
 from ..core.errors import UserError, did_you_mean
 from ..quiet import torch_deprecations_silenced
+from .distiller_names import ModelGraph, graph_operations, model_graph
 
 Range = Tuple[float, float]
 OBSERVER_PREFIX = "activation_post_process"
 REQUESTED = "requested"
 NO_KERNEL = "no int8 kernel in the backend: runs in FP32"
+FUSED = "its output no longer exists in the int8 model (fused into the operation after it)"
+SHARED = "its int8 kernel keeps its input's scale and zero point"
+KEPT_FP32 = "the int8 model keeps it in FP32"
 
 
 @dataclass
@@ -42,7 +50,7 @@ class Int8Model:
     engine: str
     activation_bits: int = 8  # levels the uint8 activations use: 7 bits where the CPU lacks VNNI
     fp32_modules: Dict[str, str] = field(default_factory=dict)  # name -> why it stayed FP32
-    unused_ranges: Tuple[str, ...] = ()  # ranges given for outputs that fusion removed
+    unused_ranges: Dict[str, str] = field(default_factory=dict)  # range given but not used -> why
     calibrated: Optional[fx.GraphModule] = field(default=None, repr=False)  # observed graph before convert
 
     def reference(self) -> fx.GraphModule:
@@ -83,21 +91,26 @@ def check_engine(engine: str) -> None:
 
 def convert_to_int8(model: nn.Module, example_inputs: Sequence[torch.Tensor], calibration_batches: Iterable,
                     fp32_modules: Collection[str] = (), per_channel: bool = True,
-                    activation_ranges: Optional[Dict[str, Range]] = None, engine: str = "x86") -> Int8Model:
+                    activation_ranges: Optional[Dict[str, Range]] = None, engine: str = "x86",
+                    input_range: Optional[Range] = None) -> Int8Model:
     """Calibrate on `calibration_batches` (tensors, or (inputs, labels) pairs) and convert to int8.
 
-    Modules named in `fp32_modules` (and everything inside them) stay FP32; ops the backend
-    has no int8 kernel for stay FP32 too. Both are listed in the result's `fp32_modules`.
+    Operations named in `fp32_modules` (modules and everything inside them, or a ResNet block's
+    `add`) stay FP32; ops the backend has no int8 kernel for stay FP32 too. Both are listed in
+    the result's `fp32_modules`.
     """
     example_inputs = tuple(example_inputs)
     ranges = dict(activation_ranges or {})
-    _check_names(model, fp32_modules, ranges)
+    graph = model_graph(model)
+    _check_names(model, graph, fp32_modules, ranges)
     with quantized_engine(engine), torch_deprecations_silenced():
         full_range = full_range_activations(engine)
-        mapping = _qconfig_mapping(engine, full_range, per_channel, fp32_modules)
+        mapping = _qconfig_mapping(engine, full_range, per_channel, _fp32_targets(graph, fp32_modules))
         prepared = _prepare(model, example_inputs, mapping)
         _calibrate(prepared, calibration_batches)
-        unused = _apply_ranges(prepared, model, ranges)
+        unused = _apply_ranges(prepared, model, ranges, fp32_modules)
+        if input_range is not None:
+            _fix_input_observers(prepared, input_range)
         calibrated = copy.deepcopy(prepared)
         try:
             converted = torch.ao.quantization.quantize_fx.convert_fx(prepared)
@@ -106,12 +119,13 @@ def convert_to_int8(model: nn.Module, example_inputs: Sequence[torch.Tensor], ca
         if example_inputs and example_inputs[0].dim() == 4:
             _channels_last_input(converted)
         float_ops = _float_ops(converted, example_inputs)
-    return Int8Model(converted, engine, 8 if full_range else 7, _fp32_report(float_ops, fp32_modules),
-                     tuple(unused), calibrated)
+    return Int8Model(converted, engine, 8 if full_range else 7, _fp32_report(float_ops, fp32_modules, graph),
+                     unused, calibrated)
 
 
-def _check_names(model: nn.Module, fp32_modules: Collection[str], ranges: Dict[str, Range]) -> None:
+def _check_names(model: nn.Module, graph: ModelGraph, fp32_modules: Collection[str], ranges: Dict[str, Range]) -> None:
     names = [name for name, _ in model.named_modules() if name]
+    names += sorted(graph.names() - set(names))
     for name in list(fp32_modules) + list(ranges):
         if name not in names:
             raise UserError("int8: " + did_you_mean(name, names, "module"))
@@ -132,7 +146,22 @@ def full_range_activations(engine: str) -> bool:
     return engine == "x86" and bool(getattr(torch.cpu, "_is_vnni_supported", lambda: False)())
 
 
-def _qconfig_mapping(engine: str, full_range: bool, per_channel: bool, fp32_modules: Collection[str]):
+def _fp32_targets(graph: ModelGraph, names: Collection[str]) -> List[Tuple[str, Optional[int]]]:
+    """(module, None) for a module or a module call, (block, k) for the k-th addition inside a block."""
+    aliases = graph.aliases()
+    targets = []
+    for name in names:
+        op = aliases.get(name)
+        if op is None or op.module is not None:
+            targets.append((op.module if op is not None else name, None))
+        else:
+            targets.append((name.rpartition(".")[0], 0))
+    return targets
+
+
+def _qconfig_mapping(engine: str, full_range: bool, per_channel: bool, fp32: List[Tuple[str, Optional[int]]]):
+    import operator
+
     from torch.ao.quantization import QConfig, default_weight_observer, get_default_qconfig_mapping
 
     mapping = get_default_qconfig_mapping(engine)
@@ -141,8 +170,11 @@ def _qconfig_mapping(engine: str, full_range: bool, per_channel: bool, fp32_modu
     if not per_channel:
         activation = mapping.global_qconfig.activation
         mapping.set_global(QConfig(activation=activation, weight=default_weight_observer))
-    for name in fp32_modules:
-        mapping.set_module_name(name, None)
+    for name, add_index in fp32:
+        if add_index is None:
+            mapping.set_module_name(name, None)
+        else:
+            mapping.set_module_name_object_type_order(name, operator.add, add_index, None)
     return mapping
 
 
@@ -186,29 +218,35 @@ def _calibrate(prepared: fx.GraphModule, batches: Iterable) -> None:
         raise UserError("int8: no calibration batches")
 
 
-def _apply_ranges(prepared: fx.GraphModule, model: nn.Module, ranges: Dict[str, Range]) -> List[str]:
-    """Swap the output observer of each named module for one fixed to its given range."""
+def _apply_ranges(prepared: fx.GraphModule, model: nn.Module, ranges: Dict[str, Range],
+                  fp32_modules: Collection[str] = ()) -> Dict[str, str]:
+    """Swap the output observer of each named operation for one fixed to its given range; returns the unused."""
     if not ranges:
-        return []
+        return {}
     producers = _output_producers(prepared, model)
-    unused = []
+    unused = {}
     for name, (low, high) in ranges.items():
-        observers = [_observer_after(node) for node in producers.get(name, [])]
-        observers = [target for target in observers if target]
-        for target in observers:
+        nodes = producers.get(name, [])
+        observers = [_observer_after(node) for node in nodes]
+        own = [target for node, target in zip(nodes, observers) if target and not _shares_input_observer(
+            prepared, node, target)]
+        for target in own:
             _fix_observer(prepared, target, float(low), float(high))
-        if not observers:
-            unused.append(name)
+        if not own:
+            unused[name] = KEPT_FP32 if name in fp32_modules else SHARED if any(observers) else FUSED
     return unused
 
 
 def _output_producers(prepared: fx.GraphModule, model: nn.Module) -> Dict[str, List[fx.Node]]:
-    """module name -> the prepared-graph nodes whose output is that module's output.
+    """operation name -> the prepared-graph nodes whose output is that operation's output.
 
     A node of the original graph that no longer exists in the prepared one was fused into
     the op before it, so the surviving op produces the output of the last module it absorbed.
+    Operations answer to their module's name and to Distiller's name (`layer1.0.relu2`).
     """
-    original = fx.symbolic_trace(copy.deepcopy(model).eval()).graph
+    model = copy.deepcopy(model).eval()
+    original = fx.symbolic_trace(model).graph
+    named = {op.node: op for op in graph_operations(original, model)}
     prepared_nodes = {node.name: node for node in prepared.graph.nodes}
     producers: Dict[str, List[fx.Node]] = {}
     for node in original.nodes:
@@ -220,8 +258,10 @@ def _output_producers(prepared: fx.GraphModule, model: nn.Module) -> Dict[str, L
             if user.op != "call_module" or user.name in prepared_nodes:
                 break
             end = user
-        if end.op == "call_module":
-            producers.setdefault(end.target, []).append(prepared_nodes[node.name])
+        op = named.get(end.name)
+        for name in {op.name, op.module} if op is not None else set():
+            if name:
+                producers.setdefault(name, []).append(prepared_nodes[node.name])
     return producers
 
 
@@ -230,6 +270,21 @@ def _observer_after(node: fx.Node) -> Optional[str]:
         if user.op == "call_module" and str(user.target).startswith(OBSERVER_PREFIX):
             return str(user.target)
     return None
+
+
+def _shares_input_observer(prepared: fx.GraphModule, node: fx.Node, target: str) -> bool:
+    """Whether the observer after `node` is the very one before it (an op that keeps its input's scale)."""
+    observer = prepared.get_submodule(target)
+    return any(isinstance(arg, fx.Node) and arg.op == "call_module" and str(arg.target).startswith(OBSERVER_PREFIX)
+               and prepared.get_submodule(str(arg.target)) is observer for arg in node.args)
+
+
+def _fix_input_observers(prepared: fx.GraphModule, input_range: Range) -> None:
+    for node in prepared.graph.nodes:
+        if node.op == "placeholder":
+            target = _observer_after(node)
+            if target:
+                _fix_observer(prepared, target, float(input_range[0]), float(input_range[1]))
 
 
 def _fix_observer(prepared: fx.GraphModule, target: str, low: float, high: float) -> None:
@@ -241,7 +296,7 @@ def _fix_observer(prepared: fx.GraphModule, target: str, low: float, high: float
                            quant_max=old.quant_max)
     fixed.min_val = torch.tensor(low)
     fixed.max_val = torch.tensor(high)
-    for name, module in list(prepared.named_children()):
+    for name, module in list(prepared._modules.items()):  # named_children() skips a shared module's other names
         if module is old:
             setattr(prepared, name, fixed)
 
@@ -293,10 +348,15 @@ def _float_ops(converted: fx.GraphModule, example_inputs: Tuple[torch.Tensor, ..
     return finder.float_ops
 
 
-def _fp32_report(float_ops: List[str], requested: Collection[str]) -> Dict[str, str]:
+def _fp32_report(float_ops: List[str], requested: Collection[str], graph: ModelGraph) -> Dict[str, str]:
     report = {name: REQUESTED for name in requested}
+    aliases = graph.aliases()
+    covered = set(requested)
+    for name in requested:
+        if name in aliases:
+            covered.update(filter(None, (aliases[name].node, aliases[name].module)))
     for name in float_ops:
-        if not any(name == req or name.startswith(req + ".") for req in requested):
+        if not any(name == req or name.startswith(req + ".") for req in covered):
             report[name] = NO_KERNEL
     return report
 

@@ -25,4 +25,7 @@ def post_train_config(schedule) -> PostTrainConfig:
              if spec.class_name == "PostTrainLinearQuantizer"]
     if len(specs) > 1:
         raise UserError("the schedule defines more than one PostTrainLinearQuantizer: keep one")
-    return specs[0].config if specs else PostTrainConfig()
+    if not specs:
+        return PostTrainConfig()
+    spec = specs[0]
+    return spec.config.model_copy(deep=True).located(f"{schedule.source}: {spec.path}", spec.lines)

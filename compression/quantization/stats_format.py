@@ -1,21 +1,36 @@
 """Distiller's activation-stats YAML: written exactly as Distiller writes it, read from ours and Distiller's."""
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 import yaml
 from torch import nn
 
 from ..core.checkpoint import atomic_write
 from ..core.errors import UserError
+from .distiller_names import ModelGraph, model_graph
 from .stats import ModuleStats, TensorStats
 
 STAT_KEYS = ("min", "max", "avg_min", "avg_max", "mean", "std", "b", "shape")
 _NUMBER_KEYS = STAT_KEYS[:-1]
 _SHAPE = re.compile(r"^\(\s*(\d+(\s*,\s*\d+)*\s*,?)?\s*\)$")
 _BARE_SHAPE = re.compile(r"(\bshape:[ \t]*)(\([\d,\s]*\))")
+_TOP_KEY = re.compile(r"^(['\"]?)([^\s'\"#:][^'\"]*?)\1\s*:", re.MULTILINE)
+
+
+class StatsFile(dict):
+    """Statistics read from a file: name -> ModuleStats, remembering the file and the line of each name."""
+
+    def __init__(self, entries: Dict[str, ModuleStats], source: str, lines: Dict[str, int]):
+        super().__init__(entries)
+        self.source, self.lines = source, lines
+
+    def where(self, name: str) -> str:
+        line = self.lines.get(name)
+        return f"{self.source} line {line}" if line else self.source
 
 
 def write_stats(stats: Dict[str, ModuleStats], path: Union[str, Path]) -> None:
@@ -44,12 +59,31 @@ def shape_text(shape: Iterable[int]) -> str:
     return "(" + ", ".join(str(int(size)) for size in shape) + ")"
 
 
-def read_stats(path: Union[str, Path]) -> Dict[str, ModuleStats]:
+def read_stats(path: Union[str, Path]) -> StatsFile:
     document = _load(Path(path))
     if not isinstance(document, dict) or not document:
         raise UserError(f"{path} is not in Distiller's activation-stats format: expected a mapping of "
                         "module name to {inputs, output} stats")
-    return {str(name): _module(path, str(name), entry) for name, entry in document.items()}
+    entries = {str(name): _module(path, str(name), entry) for name, entry in document.items()}
+    return StatsFile(entries, str(path), _top_level_lines(Path(path).read_text()))
+
+
+def schedule_stats_path(schedule: Union[str, Path], given: str) -> str:
+    """The file a schedule's `model_activation_stats` names: relative to the schedule, to the current
+    folder, or (Distiller's examples) to `examples/classifier_compression` beside the schedule's folder."""
+    folder = Path(schedule).parent
+    for candidate in (folder / given, Path(given), folder.parent.parent / "classifier_compression" / given):
+        candidate = Path(os.path.normpath(candidate))  # '..' taken away by name: the folder need not exist
+        if candidate.is_file():
+            return str(candidate)
+    return str(folder / given)
+
+
+def _top_level_lines(text: str) -> Dict[str, int]:
+    lines: Dict[str, int] = {}
+    for match in _TOP_KEY.finditer(text):
+        lines.setdefault(match.group(2).strip(), text.count("\n", 0, match.start()) + 1)
+    return lines
 
 
 def _load(path: Path) -> Any:
@@ -115,14 +149,24 @@ def _shape(where: str, value: Any) -> Tuple[int, ...]:
     raise UserError(f"{where}: 'shape' must look like (256, 3, 224, 224), got {value!r}")
 
 
-def check_stats_match_model(stats: Dict[str, ModuleStats], model: nn.Module) -> None:
-    """UserError when the stats name modules the model lacks, or lack any of its Conv/Linear layers."""
-    modules = dict(model.named_modules())
-    unknown = [name for name in stats if name not in modules]
+def check_stats_match_model(stats: Dict[str, ModuleStats], model: nn.Module, graph: Optional[ModelGraph] = None
+                            ) -> None:
+    """UserError when the stats name operations the model lacks, or lack any of its Conv/Linear layers.
+
+    Names are module names, or Distiller's names of a torchvision ResNet block's operations
+    (`layer1.0.relu2`, `layer1.0.add`).
+    """
+    graph = graph or model_graph(model)
+    known = set(dict(model.named_modules())) | graph.names()
+    unknown = [name for name in stats if name not in known]
     if unknown:
-        raise UserError(f"the stats name {len(unknown)} module(s) this model lacks ({_few(unknown)}); the file "
-                        f"may belong to another model (this model's layers: {_few(_layers(model))})")
-    missing = [name for name in _layers(model) if name not in stats]
+        where = stats.where if isinstance(stats, StatsFile) else None
+        shown = [f"'{name}' ({where(name)})" if where else name for name in unknown]
+        raise UserError(f"the stats name {len(unknown)} module(s) or operation(s) this model lacks ({_few(shown)}); "
+                        f"the file may belong to another model (this model's layers: {_few(_layers(model))})")
+    called = {op.module for op in graph.operations} if graph.graph is not None else None
+    # layers the forward pass never calls (an early-exit model's exits in eval mode) have no statistics
+    missing = [name for name in _layers(model) if name not in stats and (called is None or name in called)]
     if missing:
         raise UserError(f"the stats lack layer(s) of the model: {_few(missing, 10)}; collect them again "
                         "with --collect-stats")

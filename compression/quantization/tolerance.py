@@ -31,19 +31,20 @@ def search(model: nn.Module, config: PostTrainConfig, stats: Dict, plan: Plan, c
     the drop from `fp32_top1` is within `tolerance`. The best plan seen is kept either way."""
     config = config.model_copy(update={"clip_n_stds": config.clip_n_stds or 3.0})
 
-    def score(candidate: Plan) -> float:
-        return accuracy(simulate(model, config, stats, candidate, calibration).model)
+    def score(candidate: Plan, clip: str) -> float:  # the clip mode also for ReLU, pooling and add outputs
+        return accuracy(simulate(model, config.model_copy(update={"clip_acts": clip}), stats, candidate,
+                                 calibration).model)
 
-    tried = [(clip, score(_with_clip(plan, clip))) for clip in CLIP_CANDIDATES]
+    tried = [(clip, score(_with_clip(plan, clip), clip)) for clip in CLIP_CANDIDATES]
     clip, top1 = max(tried, key=lambda item: item[1])
     best = _with_clip(plan, clip)
     result = SearchResult(best, clip, top1, fp32_top1 - top1 <= tolerance, tried)
     if result.met:
         return result
-    gains = {name: score({**best, name: None}) for name, layer in best.items() if layer is not None}
+    gains = {name: score({**best, name: None}, clip) for name, layer in best.items() if layer is not None}
     for name in sorted(gains, key=gains.get, reverse=True):
         best = {**best, name: None}
-        top1 = score(best)
+        top1 = score(best, clip)
         result.fallbacks.append((name, top1))
         if top1 > result.top1:
             result.plan, result.top1 = best, top1

@@ -7,6 +7,7 @@ from ...datasets import DatasetConfig
 from ..builtins import load_builtins
 from ..core.components import COMPONENT_SECTIONS
 from ..distillation import DistillationSection
+from ..early_exit import EarlyExitSection
 from .parse import MAX_EPOCH
 from .policy_args import POLICY_ARGS
 from .sections import ModelSection, TrainingSection
@@ -19,7 +20,7 @@ def schedule_json_schema() -> Dict[str, Any]:
     defs: Dict[str, Any] = {}
     properties: Dict[str, Any] = {"version": {"const": 1, "description": "Schedule format version."}}
     for key, cls in (("model", ModelSection), ("dataset", DatasetConfig), ("training", TrainingSection),
-                     ("distillation", DistillationSection)):
+                     ("distillation", DistillationSection), ("early_exit", EarlyExitSection)):
         properties[key] = _ref(cls, defs)
     for section, (_, registry) in COMPONENT_SECTIONS.items():
         variants = [_component(entry.name, entry.config, entry.description, defs) for entry in registry]

@@ -7,8 +7,10 @@ from typing import Dict, List, Optional, Tuple
 from pydantic import BaseModel
 
 from ...datasets import DatasetConfig
+from ..core.errors import Problem
 from ..core.registry import Entry
 from ..distillation import DistillationSection
+from ..early_exit import EarlyExitSection
 from .sections import ModelSection, TrainingSection
 
 
@@ -53,8 +55,10 @@ class Schedule:
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     training: TrainingSection = field(default_factory=TrainingSection)
     distillation: Optional[DistillationSection] = None
+    early_exit: Optional[EarlyExitSection] = None
     text: str = ""
     source: str = "schedule"
+    warnings: List[Problem] = field(default_factory=list)  # read as Distiller reads it, but worth a look
 
     def component(self, section: str, name: str) -> ComponentSpec:
         return self.components[section][name]

@@ -11,19 +11,31 @@ from .model import Schedule
 
 
 def check_against_model(schedule: Schedule, model: nn.Module) -> None:
-    """Components whose config names parameters (`referenced_parameters()`) are checked against the model."""
+    """Parameters named by components (`referenced_parameters()`) and by pruning policies' `levels`
+    must be in the model, with or without Distiller's 'module.' prefixes."""
     names = [name for name, _ in model.named_parameters()]
     problems: List[Problem] = []
     for section in schedule.components.values():
         for spec in section.values():
             for key, parameter in _references(spec.config):
-                try:
-                    resolve_parameter_name(parameter, names)
-                except KeyError:
+                if not _exists(parameter, names):
                     message = did_you_mean(parameter, names, "parameter", limit=200)
                     problems.append(Problem(f"{spec.path}.{key}", message, spec.line_of(key)))
+    for policy in schedule.policies:
+        for parameter in getattr(policy.args, "levels", None) or {}:
+            if parameter != "*" and not _exists(parameter, names):
+                message = did_you_mean(parameter, names, "parameter", limit=200)
+                problems.append(Problem(f"policies[{policy.index}].args.levels.{parameter}", message, policy.line))
     if problems:
         raise ScheduleError(problems, schedule.source)
+
+
+def _exists(parameter: str, names: List[str]) -> bool:
+    try:
+        resolve_parameter_name(parameter, names)
+    except KeyError:
+        return False
+    return True
 
 
 def _references(config) -> List[Tuple[str, str]]:

@@ -9,14 +9,16 @@ from ..builtins import load_builtins
 from ..core.components import COMPONENT_SECTIONS, POLICY_KEYS
 from ..core.errors import Problem, ScheduleError, did_you_mean
 from ..distillation import DistillationSection
+from ..early_exit import EarlyExitSection
 from .model import ComponentSpec, PolicySpec, Schedule
+from .other_files import refuse_other_files
 from .policy_args import POLICY_ARGS
 from .sections import ModelSection, TrainingSection
 from .validation_errors import validate_model
 from .yaml_source import YamlDocument, format_path, load_yaml_file, load_yaml_text
 
 SECTION_MODELS = {"model": ModelSection, "dataset": DatasetConfig, "training": TrainingSection}
-TOP_LEVEL_KEYS = ["version", *COMPONENT_SECTIONS, "policies", *SECTION_MODELS, "distillation"]
+TOP_LEVEL_KEYS = ["version", *COMPONENT_SECTIONS, "policies", *SECTION_MODELS, "distillation", "early_exit"]
 TIMING_KEYS = ("starting_epoch", "ending_epoch", "frequency", "epochs")
 MAX_EPOCH = 100_000  # a policy spells out its range's epochs, so a range must stay this small
 
@@ -37,13 +39,14 @@ def parse_schedule(doc: YamlDocument) -> Schedule:
     if not isinstance(data, dict):
         got = "a list" if isinstance(data, list) else f"a {type(data).__name__}"
         raise ScheduleError([doc.problem((), f"the top level must be a mapping (version, pruners, policies, ...), got {got}")], doc.source)
+    refuse_other_files(doc, TOP_LEVEL_KEYS)
     for key in data:
         if key not in TOP_LEVEL_KEYS:
             problems.append(doc.problem((key,), did_you_mean(str(key), TOP_LEVEL_KEYS, "top-level key")))
     version = data.get("version", 1)
     if version != 1 or isinstance(version, bool):
         problems.append(doc.problem(("version",), f"unsupported version {version!r} (only 1 exists)"))
-    schedule = Schedule(version=1, text=doc.text, source=doc.source)
+    schedule = Schedule(version=1, text=doc.text, source=doc.source, warnings=list(doc.warnings))
     for key, cls in SECTION_MODELS.items():
         section = validate_model(doc, (key,), cls, data.get(key) or {}, problems)
         if section is not None:
@@ -51,6 +54,8 @@ def parse_schedule(doc: YamlDocument) -> Schedule:
     if data.get("distillation") is not None:
         schedule.distillation = validate_model(doc, ("distillation",), DistillationSection, data["distillation"],
                                                problems)
+    if data.get("early_exit") is not None:
+        schedule.early_exit = _early_exit(doc, data["early_exit"], problems)
     _check_names(doc, schedule, problems)
     for section in COMPONENT_SECTIONS:
         schedule.components[section] = _components(doc, section, data.get(section), problems)
@@ -59,6 +64,15 @@ def parse_schedule(doc: YamlDocument) -> Schedule:
     if problems:
         raise ScheduleError(problems, doc.source)
     return schedule
+
+
+def _early_exit(doc: YamlDocument, block: Any, problems: List[Problem]):
+    """The `early_exit:` section, knowing the line of each key (checked against the model later)."""
+    section = validate_model(doc, ("early_exit",), EarlyExitSection, block, problems)
+    if section is None:
+        return None
+    lines = {key[1]: line for key, line in doc.lines.items() if len(key) == 2 and key[0] == "early_exit"}
+    return section.located({**lines, "": doc.line_of(("early_exit",))})
 
 
 def _check_names(doc: YamlDocument, schedule: Schedule, problems: List[Problem]) -> None:

@@ -35,6 +35,8 @@ class YamlDocument:
     text: str
     source: str
     lines: Dict[PathKey, int] = field(default_factory=dict)
+    warnings: List[Problem] = field(default_factory=list)  # read as PyYAML reads it, but worth a look
+    forgotten: int = 0  # lines of a duplicate key's earlier value: still counted towards MAX_NODES
 
     def line_of(self, path: PathKey) -> Optional[int]:
         """The line of `path`, or of its nearest ancestor that has one."""
@@ -123,7 +125,7 @@ def _check_size(node: yaml.Node, path: PathKey, doc: YamlDocument) -> None:
     if len(path) > depth:
         message = f"nests more than {depth} levels deep once aliases are expanded (does an alias contain itself?)"
         raise ScheduleError([Problem(format_path(path[:4]) + "...", message, line)], doc.source)
-    if len(doc.lines) > MAX_NODES:
+    if len(doc.lines) + doc.forgotten > MAX_NODES:
         message = f"more than {MAX_NODES} keys and values once aliases are expanded"
         raise ScheduleError([Problem(format_path(path), message, line)], doc.source)
 
@@ -148,9 +150,20 @@ def _build_mapping(node: yaml.MappingNode, path: PathKey, doc: YamlDocument, pro
             problems.append(Problem(format_path(path), "a key must be a plain name", key_node.start_mark.line + 1))
             continue
         if key in result:
-            problems.append(Problem(format_path(path + (key,)), "duplicate key", key_node.start_mark.line + 1))
-            continue
+            _forget_duplicate(path + (key,), key_node.start_mark.line + 1, doc)
         doc.lines[path + (key,)] = key_node.start_mark.line + 1
         result[key] = _build(value_node, path + (key,), doc, problems)
     doc.lines.pop(path + ("<key>",), None)
     return result
+
+
+def _forget_duplicate(path: PathKey, line: int, doc: YamlDocument) -> None:
+    """A key written twice in one mapping: the later value is used (PyYAML's and Distiller's reading),
+    with a warning naming both lines; the earlier value's lines are forgotten."""
+    earlier = doc.lines.get(path)
+    doc.warnings.append(Problem(format_path(path), f"duplicate key '{path[-1]}' (lines {earlier} and {line}): "
+                                f"the value at line {line} is used, as PyYAML and Distiller read it", line))
+    stale = [known for known in doc.lines if known[:len(path)] == path]
+    for known in stale:
+        del doc.lines[known]
+    doc.forgotten += len(stale)

@@ -11,6 +11,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..core.errors import UserError
+from ..models.exits import collecting_exits, count_exits
 from .detect import LAYER_TYPES
 
 # Modules whose channels thinning knows how to check and remove exactly; Torch-Pruning's
@@ -33,10 +34,19 @@ def build_graph(model: nn.Module, example_inputs: Any) -> tp.DependencyGraph:
     try:
         with eval_mode(model), torch.enable_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return tp.DependencyGraph().build_dependency(model, example_inputs=example_inputs, verbose=False)
+            forward_fn = _forward_with_exits if count_exits(model) else None
+            return tp.DependencyGraph().build_dependency(model, example_inputs=example_inputs, forward_fn=forward_fn,
+                                                         verbose=False)
     except Exception as err:
         raise UserError(f"cannot trace the model to find which layers depend on each other: "
                         f"{type(err).__name__}: {err}") from None
+
+
+def _forward_with_exits(model: nn.Module, example_inputs: Any) -> List[torch.Tensor]:
+    """The early exits' logits are outputs too: the channels their layers read must stay consistent."""
+    with collecting_exits(model) as exits:
+        final = model(example_inputs) if isinstance(example_inputs, torch.Tensor) else model(*example_inputs)
+    return [*exits, final]
 
 
 def root_function(graph: tp.DependencyGraph, module: nn.Module, op: str):

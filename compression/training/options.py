@@ -9,9 +9,12 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Dict, Optional, Tuple
 
 
-def _option(help_text: str, overrides: Optional[Tuple[str, str]] = None, kind: type = str) -> Any:
-    """A field whose value None keeps what the schedule says; `overrides` = (section, field)."""
-    return field(default=None, metadata={"help": help_text, "overrides": overrides, "kind": kind})
+def _option(help_text: str, overrides: Optional[Tuple[str, str]] = None, kind: type = str,
+            aliases: Tuple[str, ...] = ()) -> Any:
+    """A field whose value None keeps what the schedule says; `overrides` = (section, field);
+    `aliases`: other spellings of the flag."""
+    return field(default=None, metadata={"help": help_text, "overrides": overrides, "kind": kind,
+                                         "aliases": aliases})
 
 
 @dataclass
@@ -52,6 +55,12 @@ class TrainOptions:
     kd_teacher_wt: Optional[float] = _option("Distiller's teacher weight (the teacher is frozen).",
                                              ("distillation", "teacher_weight"), float)
     kd_start_epoch: Optional[int] = _option("First epoch that distils.", ("distillation", "start_epoch"), int)
+    earlyexit_thresholds: Optional[str] = _option(
+        "Early exit: one softmax-entropy threshold per exit, comma-separated (e.g. 0.4 or 1.2,0.9).",
+        ("early_exit", "thresholds"), aliases=("--earlyexit_thresholds",))
+    earlyexit_lossweights: Optional[str] = _option(
+        "Early exit: one loss weight per exit, comma-separated; the final exit gets 1 - their sum.",
+        ("early_exit", "loss_weights"), aliases=("--earlyexit_lossweights",))
 
 
 def overridden_fields(section: str) -> Dict[str, str]:

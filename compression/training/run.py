@@ -13,9 +13,11 @@ from torch.nn.parallel import DistributedDataParallel
 from ...datasets import recorded_options
 from ..core.checkpoint import load_checkpoint
 from ..distillation import TrainingLoss
+from ..early_exit import evaluate_early_exit
 from ..distributed import Ranks, broadcast_from_main
 from ..evaluation import evaluate
 from ..models import ModelInfo, build_model
+from ..models.exits import count_exits
 from ..quantization.qat import QATPolicy, QATQuantizer, qat_record
 from ..quantization.qat.layers import PREFIX as QAT_PREFIX
 from ..report import compression_report
@@ -173,6 +175,10 @@ class Run:
             "best_epoch": self.best_epoch, "best_val_top1": self.best_top1,
             "top1": test.top1, "top5": test.top5, "test_loss": test.loss, "out": str(self.folder.path),
         }
+        early_exit = self.schedule.early_exit
+        if early_exit is not None and early_exit.thresholds:
+            report["early_exit"] = evaluate_early_exit(best, self.loaders.test, early_exit.thresholds,
+                                                       self.device).to_dict()
         dense = build_model(self.info.name, num_classes=self.info.num_classes)
         best_file = self.folder.best_path if self.folder.best_path.exists() else None
         report.update(compression_report(dense, best, self.info.input_shape, best_file,
@@ -183,5 +189,7 @@ class Run:
 
 
 def _may_skip_parameters(model: nn.Module) -> bool:
-    """Quantizer parameters (step sizes, clipping values) take no gradient while their policy is off."""
-    return any(name.rsplit(".", 1)[-1].startswith(QAT_PREFIX) for name, _ in model.named_parameters())
+    """Quantizer parameters (step sizes, clipping values) take no gradient while their policy is off;
+    early exits none when no loss weights train them."""
+    return (any(name.rsplit(".", 1)[-1].startswith(QAT_PREFIX) for name, _ in model.named_parameters())
+            or count_exits(model) > 0)

@@ -18,7 +18,9 @@ from ..core.errors import ScheduleError, UserError
 from ..device import available_cores, resolve_device
 from ..distillation import DistillationLoss, DistillationSection, TrainingLoss, build_teacher, teacher_from_flag
 from ..distributed import Ranks, join, process_device
+from ..early_exit import EarlyExitLoss, EarlyExitSection, check_early_exit, flag_values, with_flags
 from ..models import ModelInfo, build_model, model_info
+from ..models.exits import count_exits
 from ..models.weights import load_weights
 from ..pruning.masks import MaskStore
 from ..restore import restore_structure
@@ -39,6 +41,7 @@ def apply_overrides(schedule: Schedule, options: TrainOptions) -> Schedule:
     """A copy of the schedule with the options applied and validated like the file."""
     schedule = copy.copy(schedule)
     schedule.distillation = _distillation_overrides(schedule.distillation, options)
+    schedule.early_exit = _early_exit_overrides(schedule.early_exit, options)
     for section in _SECTIONS:
         for option, name in overridden_fields(section).items():
             value = getattr(options, option)
@@ -75,6 +78,12 @@ def _distillation_overrides(section: Optional[DistillationSection], options: Tra
         raise UserError(f"--{option.replace('_', '-')}: {error['msg']}") from None
 
 
+def _early_exit_overrides(section: Optional[EarlyExitSection], options: TrainOptions):
+    """Distiller's --earlyexit_thresholds / --earlyexit_lossweights over the file's `early_exit:` section."""
+    flags = flag_values({name: getattr(options, option) for option, name in overridden_fields("early_exit").items()})
+    return with_flags(section, flags) if flags else section
+
+
 @dataclass
 class RunParts:
     """What a run trains with, built and checked before its first batch."""
@@ -89,7 +98,7 @@ class RunParts:
     train_loss: TrainingLoss
     device: torch.device
     notes: List[str] = field(default_factory=list)  # settings changed to fit this machine; what `checking` stood in for
-    warnings: List[str] = field(default_factory=list)  # policies the run's length skips or cuts short
+    warnings: List[str] = field(default_factory=list)  # the file's duplicate keys; policies the run's length skips
 
 
 def build_run_parts(schedule: Schedule, payload: Optional[Dict[str, Any]] = None, ranks: Ranks = Ranks(),
@@ -116,6 +125,7 @@ def build_run_parts(schedule: Schedule, payload: Optional[Dict[str, Any]] = None
         _check_resumable(payload, info)
         restore_structure(model, payload, info.input_shape)
     check_against_model(schedule, model)
+    check_early_exit(schedule.early_exit, model, info.name, schedule.source)
     schedule.dataset = dataset_for_model(schedule.dataset, info)
     model.to(device)
     schedule.dataset = _workers_within_cores(schedule.dataset, notes)
@@ -124,8 +134,18 @@ def build_run_parts(schedule: Schedule, payload: Optional[Dict[str, Any]] = None
     context = BuildContext(model, optimizer, MaskStore(model), info.input_shape, device)
     scheduler = build_scheduler(schedule, context)
     train_loss = _training_loss(schedule, info, device, model, notes if checking else None)
+    warnings = [str(problem) for problem in [*schedule.warnings, *skipped]]
+    warnings += _untrained_exits(schedule, model, info.name)
     return RunParts(schedule, info, model, dense_weights, loaders, optimizer, scheduler, train_loss, device, notes,
-                    [str(problem) for problem in skipped])
+                    warnings)
+
+
+def _untrained_exits(schedule: Schedule, model: nn.Module, arch: str) -> List[str]:
+    exits = count_exits(model)
+    if not exits or (schedule.early_exit is not None and schedule.early_exit.loss_weights):
+        return []
+    return [f"model '{arch}' has {exits} early exit{'s' if exits > 1 else ''} and no early_exit.loss_weights "
+            "(--earlyexit-lossweights): only its final exit is trained"]
 
 
 def prepare_run(schedule: Schedule, resume: Optional[str] = None, write_tensorboard: bool = True,
@@ -178,6 +198,16 @@ def _build_loaders(schedule: Schedule, info: ModelInfo, ranks: Ranks, notes: Opt
 
 def _training_loss(schedule: Schedule, info: ModelInfo, device: torch.device, model: nn.Module,
                    notes: Optional[List[str]] = None) -> TrainingLoss:
+    """Cross-entropy or distillation for the final output; with early-exit loss weights, the exits' too."""
+    final = _final_loss(schedule, info, device, model, notes)
+    early_exit = schedule.early_exit
+    if early_exit is None or not early_exit.loss_weights:
+        return final
+    return EarlyExitLoss(early_exit.loss_weights, model, final)
+
+
+def _final_loss(schedule: Schedule, info: ModelInfo, device: torch.device, model: nn.Module,
+                notes: Optional[List[str]] = None) -> TrainingLoss:
     section = schedule.distillation
     if section is None:
         return TrainingLoss()

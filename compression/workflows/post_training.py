@@ -17,9 +17,12 @@ from ..model_source import LoadedModel
 from ..quantization.int8_backend import convert_to_int8
 from ..quantization.int8_files import save_int8_onnx, save_int8_torchscript
 from ..quantization.int8_program import save_int8_program
-from ..quantization.ptq import int8_deployable, layer_plan, module_output_ranges, simulate
+from ..quantization.lapq import LapqResult, LapqSettings, lapq as lapq_search
+from ..quantization.distiller_names import model_graph
+from ..quantization.ptq import SimulatedModel, fp32_layers, int8_deployable, layer_plan, simulate
 from ..quantization.ptq_config import PostTrainConfig
 from ..quantization.qat import qat_activation_ranges, remove_quantizers
+from ..quantization.range_report import range_report
 from ..quantization.stats_format import check_stats_match_model
 from ..quantization.tolerance import SearchResult, search
 from ..quiet import CallableModule
@@ -33,6 +36,7 @@ class QuantizeData:
     calibration: List[torch.Tensor]
     val_loader: Any
     test_loader: Any
+    calibration_labels: List[torch.Tensor] = field(default_factory=list)  # LAPQ's loss is measured on them
 
 
 @dataclass
@@ -45,11 +49,13 @@ class QuantizeResult:
 
 def quantize_post_training(loaded: LoadedModel, config: PostTrainConfig, stats: Dict, data: QuantizeData,
                            out: Path, device: torch.device, tolerance: Optional[float] = None,
-                           write_onnx: bool = False) -> QuantizeResult:
+                           write_onnx: bool = False, lapq: Optional[LapqSettings] = None) -> QuantizeResult:
     model = loaded.model.to(device).eval()
-    check_stats_match_model(stats, model)
+    graph = model_graph(model)
+    check_stats_match_model(stats, model, graph)
+    plan = layer_plan(config, model, graph)
+    simulated = simulate(model, config, stats, plan, data.calibration)  # bad settings fail here, before any work
     fp32 = _evaluate(model, data.test_loader, device)
-    plan = layer_plan(config, model)
     found = None
     if tolerance is not None:
         fp32_val = _evaluate(model, data.val_loader, device).top1
@@ -57,18 +63,25 @@ def quantize_post_training(loaded: LoadedModel, config: PostTrainConfig, stats: 
                        lambda m: _evaluate(m, data.val_loader, device).top1, fp32_val, tolerance)
         plan = found.plan
         config = config.model_copy(update={"clip_acts": found.clip, "clip_n_stds": config.clip_n_stds or 3.0})
-    simulated = simulate(model, config, stats, plan, data.calibration)
+        simulated = simulate(model, config, stats, plan, data.calibration)
+    searched = None
+    if lapq is not None:
+        searched = _lapq(model, config, stats, plan, data, device, lapq)
+        model, config, plan = searched.model, searched.config, searched.plan
+        simulated = simulate(model, config, stats, plan, ranges=searched.ranges)
     report = {"arch": loaded.info.name, "fp32_top1": fp32.top1, "fp32_top5": fp32.top5,
               "simulated_top1": _evaluate(simulated.model, data.test_loader, device).top1,
-              "clip_acts": config.clip_acts, "fp32_layers": sorted(n for n, layer in plan.items() if layer is None)}
+              "clip_acts": config.clip_acts, "fp32_layers": fp32_layers(plan),
+              **range_report(stats, simulated.layout)}
+    if searched is not None:
+        report.update(clip_acts="LAPQ", lapq=searched.summary())
     out.mkdir(parents=True, exist_ok=True)
     result = QuantizeResult(report, simulated.params, found)
     _write_params(out / "quant_params.yaml", simulated.params)
     result.files["quant_params"] = str(out / "quant_params.yaml")
-    if int8_deployable(plan):
-        ranges = {**module_output_ranges(model, config, stats), **simulated.output_ranges}
-        fp32_modules = [name for name, layer in plan.items() if layer is None]
-        _real_int8(model, config.per_channel_wts, fp32_modules, ranges, data, out, result, write_onnx)
+    if int8_deployable(simulated.plan):
+        _real_int8(model, config.per_channel_wts, list(simulated.layout.int8_fp32), simulated.int8_ranges, data,
+                   out, result, write_onnx, simulated)
         model.to(device)
     else:
         report["top1"] = report["simulated_top1"]
@@ -92,12 +105,20 @@ def quantize_qat_model(loaded: LoadedModel, data: QuantizeData, out: Path, devic
     return result
 
 
+def _lapq(model: nn.Module, config: PostTrainConfig, stats: Dict, plan, data: QuantizeData, device: torch.device,
+          settings: LapqSettings) -> LapqResult:
+    batches = [(images.to(device), labels.to(device))
+               for images, labels in zip(data.calibration, data.calibration_labels)]
+    return lapq_search(model, config, stats, plan, batches, settings)
+
+
 def _real_int8(model: nn.Module, per_channel: bool, fp32_modules, ranges, data: QuantizeData, out: Path,
-               result: QuantizeResult, write_onnx: bool) -> None:
+               result: QuantizeResult, write_onnx: bool, simulated: Optional[SimulatedModel] = None) -> None:
     cpu_model = model.cpu()
     example = data.calibration[0][:1].cpu()
+    input_range = simulated.input_range if simulated is not None else None
     int8 = convert_to_int8(cpu_model, (example,), [batch.cpu() for batch in data.calibration], fp32_modules,
-                           per_channel, ranges)
+                           per_channel, ranges, input_range=input_range)
     tested = _evaluate_int8(int8, data.test_loader)
     path = out / "model_int8.pt"
     size = save_int8_torchscript(int8, (example,), path)
@@ -111,6 +132,8 @@ def _real_int8(model: nn.Module, per_channel: bool, fp32_modules, ranges, data: 
         "fp32_modules": int8.fp32_modules, "fp32_file_bytes": state_dict_bytes(cpu_model), "int8_file_bytes": size,
         "fp32_latency_ms": latency["fp32"].median_ms, "int8_latency_ms": latency["int8"].median_ms,
         **speedup_summary(latency["int8"], latency["fp32"], ("int8", "fp32")), "latency_batch_size": batch.shape[0]})
+    if simulated is not None:
+        _compare_with_simulated(int8, simulated, data.test_loader, result)
     _int8_program(int8, data.calibration[0].cpu(), out / "model_int8.pt2", result)
     if write_onnx:
         _int8_onnx(int8, data.calibration[0].cpu(), out / "model_int8.onnx", result)
@@ -136,6 +159,25 @@ def _int8_onnx(int8, batch: torch.Tensor, path: Path, result: QuantizeResult) ->
         return
     result.files["int8_onnx"] = str(path)
     result.report["onnx_max_abs_diff"] = max_abs_diff(run_onnx(path, batch), int8(batch))
+
+
+def _compare_with_simulated(int8, simulated: SimulatedModel, loader, result: QuantizeResult) -> None:
+    """Top-1 agreement and largest logit difference of the int8 and the simulated model on the test images,
+    the FP32 layers each keeps and the ranges the int8 model could not use."""
+    agree, count, diff = 0, 0, 0.0
+    simulated.model.cpu()
+    with torch.no_grad():
+        for images, *_ in loader:
+            expected, actual = simulated.model(images.cpu()), int8(images.cpu())
+            agree += (expected.argmax(1) == actual.argmax(1)).sum().item()
+            count += len(images)
+            diff = max(diff, (expected - actual).abs().max().item())
+    reasons = simulated.layout.int8_fp32
+    result.report.update({
+        "simulated_top1_agreement": agree / max(count, 1), "simulated_max_abs_diff": diff,
+        "fp32_modules": {name: reasons.get(name, why) for name, why in int8.fp32_modules.items()},
+        "int8_unused_ranges": range_report(simulated.layout.stats_use, simulated.layout,
+                                           int8.unused_ranges)["int8_unused_ranges"]})
 
 
 def _evaluate(model: nn.Module, loader, device):

@@ -44,12 +44,13 @@ def test_int8_model_from_stats_keeps_accuracy(cli, trained, stats, tmp_path):
 def test_schedule_settings_and_fp32_override(cli, trained, stats, tmp_path):
     schedule = tmp_path / "ptq.yaml"
     schedule.write_text("quantizers:\n  ptq:\n    class: PostTrainLinearQuantizer\n    bits_activations: 8\n"
-                        "    bits_parameters: 8\n    mode: ASYMMETRIC_UNSIGNED\n    per_channel_wts: true\n"
-                        "    clip_acts: AVG\n    overrides:\n      fc2: null\n")
+                        "    bits_parameters: 8\n    mode: ASYMMETRIC_UNSIGNED\n    clip_acts: NONE\n"
+                        "    per_channel_wts: true\n    clip_acts: AVG\n    overrides:\n      fc2: null\n")
     result = cli("quantize", "--checkpoint", trained / "run" / "best.pt", "--stats", stats, "--schedule", schedule,
                  "--out", tmp_path / "q", "--json")
     assert result.code == 0, result.err
     report = result.json()
+    assert "duplicate key 'clip_acts' (lines 7 and 9)" in result.err  # warned; the later value is used
     assert report["fp32_layers"] == ["fc2"] and report["clip_acts"] == "AVG"
     assert "fc2" in report["fp32_modules"]
     program = torch.export.load(str(tmp_path / "q" / "model_int8.pt2"))

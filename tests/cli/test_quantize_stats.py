@@ -43,7 +43,7 @@ def test_summary_on_stderr_and_whole_split_when_fewer_images(cli, digits_ckpt, t
     (["--checkpoint", "CKPT"], "give --collect-stats FILE"),
     (["--checkpoint", "CKPT", "--collect-stats", "s.yaml", "--calibration-size", "0"], "calibration-size"),
     (["--checkpoint", "CKPT", "--collect-stats", "s.yaml", "--dataset", "nope"], "unknown dataset 'nope'"),
-    (["--collect-stats", "s.yaml"], "Missing option '--checkpoint'"),
+    (["--collect-stats", "s.yaml"], "give exactly one of --checkpoint CKPT or --arch NAME"),
 ])
 def test_user_mistakes_exit_2(cli, digits_ckpt, tmp_path, args, message):
     args = [str(digits_ckpt) if arg == "CKPT" else arg for arg in args]

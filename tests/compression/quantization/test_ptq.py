@@ -73,9 +73,12 @@ def test_simulated_model_quantizes_weights_and_activations_and_writes_params():
     weight = result.model.conv2.weight
     assert all(weight[c].unique().numel() <= 16 for c in range(weight.shape[0]))
     seen = {}
-    result.model.fc1.register_forward_hook(lambda m, i, o: seen.setdefault("out", o))
+    # fc1's ReLU is fused into it (Distiller's rule): the ReLU's output is fc1's quantized output
+    result.model.relu4.register_forward_hook(lambda m, i, o: seen.setdefault("fc1", o))
+    result.model.fc2.register_forward_hook(lambda m, i, o: seen.setdefault("fc2", o))
     result.model(images[0])
-    assert seen["out"].unique().numel() <= 16
+    assert seen["fc1"].unique().numel() <= 16 and seen["fc1"].min() >= 0
+    assert seen["fc2"].unique().numel() <= 16
     params = result.params
     assert {"conv2.w_scale", "conv2.w_zero_point", "conv2.output_scale", "conv2.output_zero_point"} <= set(params)
     assert len(params["conv2.w_scale"]) == 64

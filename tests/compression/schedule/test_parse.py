@@ -1,9 +1,6 @@
-import textwrap
-
 import pytest
 
-from compressor.compression.core.errors import ScheduleError
-from compressor.compression.schedule import parse_schedule_text
+from helpers import parse, problems
 
 LR = """
 version: 1
@@ -14,15 +11,6 @@ lr_schedulers:
     gamma: 0.5
 """
 
-
-def parse(text):
-    return parse_schedule_text(textwrap.dedent(text))
-
-
-def problems(text):
-    with pytest.raises(ScheduleError) as info:
-        parse(text)
-    return info.value.problems
 
 
 def only(text):

@@ -66,9 +66,13 @@ def test_unknown_tag_is_refused():
     assert "refused YAML tag" in problem.message
 
 
-def test_duplicate_keys_are_reported():
-    [problem] = problems_of("version: 1\nversion: 1\n")
-    assert problem.path == "version" and problem.line == 2 and "duplicate" in problem.message
+def test_a_duplicate_key_is_a_warning_and_the_later_value_is_read_as_pyyaml_reads_it():
+    text = "a:\n  b: [1, 2]\n  c: 3\n  b:\n    - 4\n"
+    doc = load_yaml_text(text)
+    assert doc.data == yaml.safe_load(text) == {"a": {"b": [4], "c": 3}}
+    [warning] = doc.warnings
+    assert warning.path == "a.b" and warning.line == 4 and "lines 2 and 4" in warning.message
+    assert doc.line_of(("a", "b", 0)) == 5 and doc.line_of(("a", "b", 1)) == 4  # the earlier list's lines are gone
 
 
 def test_missing_file(tmp_path):
@@ -101,6 +105,12 @@ def test_aliases_that_expand_too_far():
         f"{name}: &{name} [{', '.join([f'*{previous}'] * 10)}]\n" for previous, name in zip("abcdefgh", "bcdefghi"))
     [problem] = problems_of(text)
     assert "more than 10000 keys and values" in problem.message and problem.line is not None
+
+
+def test_a_key_repeated_with_aliases_counts_every_value_it_expanded():
+    text = "a: &a [" + ", ".join(["x"] * 100) + "]\n" + "k: *a\n" * 200
+    [problem] = problems_of(text)
+    assert "more than 10000 keys and values" in problem.message
 
 
 def test_nesting_too_deep():
