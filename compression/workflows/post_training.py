@@ -21,7 +21,7 @@ from ..quantization.lapq import LapqResult, LapqSettings, lapq as lapq_search
 from ..quantization.distiller_names import model_graph
 from ..quantization.ptq import SimulatedModel, fp32_layers, int8_deployable, layer_plan, simulate
 from ..quantization.ptq_config import PostTrainConfig
-from ..quantization.qat import qat_activation_ranges, remove_quantizers
+from ..quantization.qat import qat_activation_ranges, quantized_weight, remove_quantizers
 from ..quantization.range_report import range_report
 from ..quantization.stats_format import check_stats_match_model
 from ..quantization.tolerance import SearchResult, search
@@ -91,12 +91,19 @@ def quantize_post_training(loaded: LoadedModel, config: PostTrainConfig, stats: 
 
 def quantize_qat_model(loaded: LoadedModel, data: QuantizeData, out: Path, device: torch.device,
                        write_onnx: bool = False) -> QuantizeResult:
-    """A model trained with QAT quantizers to real int8, with the activation ranges it learned."""
+    """A model trained with QAT quantizers to real int8, with the activation ranges it learned and the
+    weights its forward pass used (a 4-bit layer's weights on its 4-bit grid, not the FP32 weights
+    behind them, which the QAT model never computed with)."""
     model = loaded.model.to(device).eval()
     qat = _evaluate(model, data.test_loader, device)
     ranges = {name: bounds for name, bounds in qat_activation_ranges(model).items() if name}
+    trained = {name: weight for name, module in model.named_modules()
+               if (weight := quantized_weight(module)) is not None}
     remove_quantizers(model)
     fp32 = _evaluate(model, data.test_loader, device)
+    with torch.no_grad():
+        for name, weight in trained.items():
+            model.get_submodule(name).weight.copy_(weight)
     report = {"arch": loaded.info.name, "qat_top1": qat.top1, "fp32_top1": fp32.top1, "fp32_top5": fp32.top5,
               "fp32_layers": [], "source": "QAT quantizers of the checkpoint"}
     out.mkdir(parents=True, exist_ok=True)

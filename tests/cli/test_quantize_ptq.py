@@ -139,3 +139,16 @@ def test_onnx_file_is_the_same_int8_model_with_its_fp32_layers(cli, trained, sta
     # fc1 reads int8 weights through DequantizeLinear; fc2 stayed FP32 as the override asked
     assert [producers.get(node.input[1], "initializer") for node in gemms] == ["DequantizeLinear", "initializer"]
     assert report["onnx_max_abs_diff"] < 0.25  # int8 rounding steps, not a different calibration
+
+
+def test_a_low_bit_qat_checkpoint_keeps_its_trained_weights_in_int8(cli, tmp_path):
+    """2-bit LSQ weights: the int8 model computes with the 2-bit weights the QAT model used, not the FP32 ones."""
+    schedule = tmp_path / "qat.yaml"
+    schedule.write_text("version: 1\ndataset: {batch_size: 128}\ntraining: {epochs: 2, lr: 0.05, seed: 0}\n"
+                        "quantizers:\n  q: {class: LSQQuantizer, bits_activations: 8, bits_weights: 2}\n"
+                        "policies:\n  - quantizer: {instance_name: q}\n    starting_epoch: 0\n    ending_epoch: 2\n")
+    assert cli("train", "--schedule", schedule, "--out", tmp_path / "run", "--json").code == 0
+    result = cli("quantize", "--checkpoint", tmp_path / "run" / "best.pt", "--out", tmp_path / "q", "--json")
+    assert result.code == 0, result.err
+    report = result.json()
+    assert abs(report["qat_top1"] - report["top1"]) <= 1.0, report
