@@ -17,9 +17,10 @@ class EvalResult:
     samples: int
 
 
+@torch.no_grad()
 def evaluate(model: nn.Module, loader, criterion: nn.Module, device: torch.device,
              across_ranks: bool = False) -> EvalResult:
-    """Loss, top-1 and top-5 (in percent) over the whole loader.
+    """Loss, top-1 and top-5 (in percent) over the whole loader, without gradients.
 
     `across_ranks`: each process evaluated its share; the sums of all processes are combined.
     """
