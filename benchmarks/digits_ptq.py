@@ -26,8 +26,8 @@ import torch
 from compressor.compression.model_source import load_model, test_loader
 from compressor.compression.quantization.int8_files import load_int8_torchscript
 from compressor.compression.quantization.stats import calibration_loader
-from compressor.compression.quiet import torch_deprecations_silenced
 from compressor.datasets import DatasetConfig
+from torch_ao_reference import torch_ao_int8
 
 DIGITS = DatasetConfig(name="digits")
 
@@ -36,20 +36,6 @@ def cli(*args: str) -> dict:
     out = subprocess.run([sys.executable, "-m", "compressor.cli", *args, "--json"], capture_output=True, text=True,
                          check=True).stdout
     return json.loads(out)
-
-
-def torch_ao_int8(model: torch.nn.Module, checkpoint: Path) -> torch.nn.Module:
-    """torch.ao's default x86 post-training quantization, called directly (not through compressor)."""
-    from torch.ao.quantization import get_default_qconfig_mapping
-    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
-
-    calibration = [images for images, _ in calibration_loader(load_model(str(checkpoint)).info, DIGITS, 256)]
-    with torch_deprecations_silenced():
-        prepared = prepare_fx(model, get_default_qconfig_mapping("x86"), (calibration[0][:1],))
-        with torch.no_grad():
-            for images in calibration:
-                prepared(images)
-        return convert_fx(prepared)
 
 
 def score(models: Dict[str, Callable], checkpoint: Path) -> Dict[str, tuple]:
@@ -83,7 +69,8 @@ def one_seed(seed: int, clips, tmp: Path) -> Dict[str, tuple]:
         report = cli("quantize", "--checkpoint", str(checkpoint), "--stats", str(run / "stats.yaml"),
                      "--per-channel", "--clip-acts", clip, "--out", str(run / clip))
         models[f"ours {clip}"] = load_int8_torchscript(report["files"]["int8_model"])
-    models["torch.ao x86"] = torch_ao_int8(load_model(str(checkpoint)).model.eval(), checkpoint)
+    calibration = [images for images, _ in calibration_loader(load_model(str(checkpoint)).info, DIGITS, 256)]
+    models["torch.ao x86"] = torch_ao_int8(load_model(str(checkpoint)).model.eval(), calibration)
     return score(models, checkpoint)
 
 
