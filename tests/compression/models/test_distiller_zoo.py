@@ -240,3 +240,23 @@ def test_distillers_example_validates_on_its_model(relative, arch, capsys):
     out = capsys.readouterr()
     assert code == 0, out.err
     assert json.loads(out.out)["arch"] == arch
+
+
+def test_resnext101_32x4d_has_every_parameter_name_and_shape_of_distillers_table():
+    """Distiller's resnext101 schedule lists each weight it prunes with its shape in its header."""
+    import re
+
+    text = distiller_example("examples/agp-pruning/prune_resnext101_fine75.yaml").read_text()
+    rows = re.findall(r"\|\s+\d+ \| module\.(\S+)\s+\| \(([\d, ]+)\)", text)
+    shapes = {name: tuple(p.shape) for name, p in meta_model("resnext101_32x4d").named_parameters()}
+    assert len(rows) == 104
+    assert {name: tuple(int(v) for v in shape.split(",")) for name, shape in rows} == {
+        name: shapes.get(name) for name, _ in rows}
+    assert parameter_count(meta_model("resnext101_32x4d")) == 44_177_704  # pretrainedmodels' figure
+
+
+def test_resnext101_32x4d_computes_scores_for_its_classes():
+    model = build_model("resnext101_32x4d", num_classes=7).eval()
+    with torch.no_grad():
+        scores = model(torch.randn(1, 3, 64, 64))
+    assert scores.shape == (1, 7) and torch.isfinite(scores).all()
