@@ -35,6 +35,8 @@ COMMANDS = {
     "sensitivity": ("sensitivity", "sensitivity",
                     "Sweep each Conv/Linear layer's sparsity alone; write CSV, plot, TensorBoard and a suggested "
                     "schedule."),
+    "auto": ("auto", "auto",
+             "Compress a checkpoint to a cost target within an accuracy tolerance, no per-layer ratios to set."),
 }
 
 

@@ -8,7 +8,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from .detect import LAYER_TYPES
-from .graph import build_graph, group_problem, is_depthwise, is_source
+from .graph import build_graph, group_problem, is_depthwise, is_source, pruning_group
 
 ZeroedSlices = Dict[str, List[int]]
 
@@ -37,11 +37,26 @@ def _root_scores(graph, group) -> Dict[int, float]:
     return scores
 
 
-@torch.no_grad()
+def zero_filters_of(model: nn.Module, example_inputs: Any, layer: str, idxs: List[int]) -> ZeroedSlices:
+    """Zero filters `idxs` of `layer` and everything that produces the same channels in its
+    dependency group (residual partners, BatchNorm weight and bias), so that thinning can
+    remove them exactly. Returns {parameter name: zeroed indices along dim 0}."""
+    graph = build_graph(model, example_inputs)
+    names = {module: name for name, module in model.named_modules()}
+    group = pruning_group(graph, dict(model.named_modules())[layer], "out", list(idxs))
+    zeroed: ZeroedSlices = {}
+    _zero_roots(graph, group, set(idxs), names, zeroed)
+    return zeroed
+
+
 def _zero_weakest(graph, group, fraction: float, names, zeroed: ZeroedSlices) -> None:
     scores = _root_scores(graph, group)
     count = min(int(fraction * len(scores)), len(scores) - 1)
-    weakest = set(sorted(scores, key=scores.get)[:max(count, 0)])
+    _zero_roots(graph, group, set(sorted(scores, key=scores.get)[:max(count, 0)]), names, zeroed)
+
+
+@torch.no_grad()
+def _zero_roots(graph, group, weakest, names, zeroed: ZeroedSlices) -> None:
     for item in group.items:
         module = item.dep.target.module
         produces = isinstance(module, _BatchNorm) or is_depthwise(module) or is_source(graph, item)

@@ -1,0 +1,122 @@
+"""`compressor auto`: compress a checkpoint to a cost target within an accuracy tolerance."""
+from __future__ import annotations
+
+import click
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from ..compression.workflows.auto import finish, prepare_auto, search
+from ..compression.workflows.auto_config import KINDS, AutoConfig, LatencyOptions, parse_target
+from .common import (console, emit_json, json_option, print_measurement_warnings, render_table, speedup_text,
+                     threads_option)
+from .progress import RichReporter
+from .signals import stop_on_signals
+
+
+@click.command()
+@click.option("--checkpoint", required=True, type=click.Path(dir_okay=False), help="The dense compressor checkpoint.")
+@click.option("--target", required=True,
+              help=f"KIND=RATIO, compressed / dense, RATIO in (0, 1); KIND: {', '.join(KINDS)} (size: the weights "
+                   "file; latency: measured here).")
+@click.option("--tolerance", required=True, type=float, help="Validation top-1 points the result may lose.")
+@click.option("--strategy", default="greedy", show_default=True, help="greedy (amc is not available yet).")
+@click.option("--step", type=float, default=0.1, show_default=True,
+              help="Each round removes this fraction of a layer's original filters.")
+@click.option("--hold-out", "hold_out", multiple=True,
+              help="Leave layers matching this regular expression (a whole layer name) as they are (repeatable).")
+@click.option("--finetune-epochs", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Epochs of the final schedule (it thins at the end of the first).")
+@click.option("--lr", type=float, help="Fine-tuning learning rate (default: a fifth of the dense run's).")
+@click.option("--round-steps", type=click.IntRange(min=0), default=0, show_default=True,
+              help="SGD steps each candidate is fine-tuned for before it is scored (0: BatchNorm re-estimation only).")
+@click.option("--calibration-batches", type=click.IntRange(min=0), default=8, show_default=True,
+              help="Training batches that re-estimate each candidate's BatchNorm statistics.")
+@click.option("--eval-samples", type=click.IntRange(min=1), help="Validation images that score a candidate "
+                                                                  "(default: the whole validation split).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Images per batch when latency is measured.")
+@click.option("--latency-repeats", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Interleaved runs per latency measurement in the search.")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Folder with the dataset files.")
+@click.option("--out", type=click.Path(file_okay=False), help="Run folder [default: runs/auto-<arch>-<timestamp>].")
+@click.option("--overwrite", is_flag=True, help="Replace the run in --out (the old folder is moved aside whole).")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@threads_option
+@json_option
+def auto(checkpoint, target, tolerance, strategy, step, hold_out, finetune_epochs, lr, round_steps,
+         calibration_batches, eval_samples, batch_size, latency_repeats, data_dir, out, overwrite, device, as_json):
+    """Compress a checkpoint to a cost target within an accuracy tolerance, no per-layer ratios to set.
+
+    Greedy filter pruning (NetAdapt): each round removes one more step of filters from the
+    layer that loses the least validation top-1 per unit of cost removed, until the target is
+    met; then the schedule.yaml it writes (per-layer L1 filter pruning, thinning, fine-tuning)
+    is run by `train`'s own loop into the run folder. A target that cannot be met within the
+    tolerance keeps the best result found, says so, and exits 0 (`target_met: false`).
+
+    \b
+    Examples:
+      compressor auto --checkpoint runs/digits/best.pt --target macs=0.5 --tolerance 1
+      compressor auto --checkpoint runs/fashion/best.pt --target latency=0.5 --tolerance 1 --hold-out conv1
+      compressor auto --checkpoint best.pt --target params=0.3 --tolerance 2 --finetune-epochs 10 --json
+    """
+    config = AutoConfig(parse_target(target), tolerance, strategy, step, tuple(hold_out), finetune_epochs, lr,
+                        calibration_batches, round_steps, eval_samples, LatencyOptions(batch_size, latency_repeats),
+                        device)
+    job = prepare_auto(checkpoint, config, out, overwrite, data_dir)
+    console.print(f"auto: {job.loaded.info.name}, {len(job.space.groups)} filter groups to search, target "
+                  f"{config.target} within {tolerance:g} top-1 points -> {job.folder}", highlight=False)
+    result = _search(job, as_json)
+    with stop_on_signals() as stop:
+        report = finish(job, result, None if as_json else RichReporter(), stop)
+    if as_json:
+        emit_json(report)
+    else:
+        render_report(report)
+
+
+def _search(job, quiet: bool):
+    """The search, with a bar that fills as the cost falls from dense towards the target."""
+    target = job.config.target.ratio
+    columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True, disable=quiet) as progress:
+        task = progress.add_task("search", total=1.0)
+
+        def update(reached, evaluated):
+            share = min(1.0, (1.0 - reached.ratio) / (1.0 - target))
+            progress.update(task, completed=share, description=f"round {reached.number}, {evaluated} candidates, "
+                                                               f"{job.config.target.kind} {reached.ratio:.3f}")
+
+        return search(job, update)
+
+
+def render_report(report) -> None:
+    layers = [(row["layer"], f"{row['kept']}/{row['channels']}", f"{row['kept_fraction']:.0%}")
+              for row in report["layers"]]
+    render_table("filters kept", ["layer (group leader)", "kept", "fraction"], layers)
+    _render_before_after(report)
+    for reason in report["shortfalls"]:
+        console.print(f"[yellow]target not met:[/] {reason}; the best result found is kept", highlight=False,
+                      soft_wrap=True)
+    print_measurement_warnings(report)
+    search = report["search"]
+    console.print(f"search: {search['rounds']} rounds, {search['candidates']} candidates, {search['seconds']:.1f}s "
+                  f"({search['stopped_because']}); run folder: {report['out']} (best.pt, schedule.yaml, report.json, "
+                  "kept_fractions.png)", highlight=False, soft_wrap=True)
+
+
+def _render_before_after(report) -> None:
+    dense, compressed, ratios = report["dense"], report["compressed"], report["ratios"]
+    rows = [("validation top-1", f"{dense['val_top1']:.2f}", f"{compressed['val_top1']:.2f}",
+             f"{-report['val_top1_drop']:+.2f} points"),
+            ("test top-1", f"{dense['test_top1']:.2f}", f"{compressed['test_top1']:.2f}",
+             f"{-report['test_top1_drop']:+.2f} points"),
+            ("MACs", f"{dense['macs']:,}", f"{compressed['macs']:,}", f"{ratios['macs']:.3f}"),
+            ("parameters", f"{dense['params']:,}", f"{compressed['params']:,}", f"{ratios['params']:.3f}"),
+            ("weights file", f"{dense['file_bytes']:,} B", f"{compressed['file_bytes']:,} B",
+             f"{ratios['size']:.3f}"),
+            (f"latency (batch {report['latency_batch_size']})", f"{dense['latency_ms']:.3f} ms",
+             f"{compressed['latency_ms']:.3f} ms", f"{ratios['latency']:.3f}, speed-up {speedup_text(report)}")]
+    target = report["target"]
+    verdict = "met" if report["target_met"] else "NOT met"
+    render_table(f"auto: target {target['kind']}={target['ratio']:g} within {report['tolerance']:g} points: "
+                 f"{verdict} (reached {report['reached']:.3f})", ["", "dense", "compressed", "compressed / dense"],
+                 rows)

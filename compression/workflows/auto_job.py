@@ -1,0 +1,104 @@
+"""Everything `auto` checks and builds before it searches; a mistake is a UserError and nothing is written."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import torch
+from pydantic import ValidationError
+
+from ...datasets import DatasetConfig, Loaders, build_datasets, build_loaders, recorded_options
+from ..core.errors import UserError
+from ..device import resolve_device
+from ..model_source import LoadedModel, load_model
+from ..schedule import parse_schedule_text
+from ..schedule.sections import TrainingSection
+from ..training.run_folder import check_run_folder
+from .auto_config import AutoConfig, check_config
+from .auto_schedule import Training
+from .auto_space import SearchSpace, search_space
+
+# Fine-tuning a thinned model starts lower than training it did: the shipped
+# fashion_filters_thin schedule fine-tunes at a fifth of its baseline's rate.
+FINETUNE_LR_FACTOR = 0.2
+
+
+@dataclass
+class AutoJob:
+    config: AutoConfig
+    checkpoint: Path  # the dense checkpoint, absolute
+    loaded: LoadedModel
+    dataset: DatasetConfig
+    loaders: Loaders
+    space: SearchSpace
+    example: torch.Tensor
+    device: torch.device
+    training: Training
+    folder: Path
+    overwrite: bool
+
+
+def prepare_auto(checkpoint: str, config: AutoConfig, out: Optional[str] = None, overwrite: bool = False,
+                 data_dir: Optional[str] = None) -> AutoJob:
+    check_config(config)
+    loaded = load_model(checkpoint)
+    folder = Path(out) if out else Path("runs") / f"auto-{loaded.info.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    check_run_folder(folder, None, overwrite)
+    device = resolve_device(config.device)
+    dataset = _dataset_config(loaded, data_dir)
+    loaders = _loaders(loaded, dataset)
+    example = torch.zeros(1, *loaded.info.input_shape)
+    space = search_space(loaded.model, example, config.hold_out)
+    if not space.groups:
+        raise UserError(_nothing_to_search(space, config))
+    loaded.model.to(device)
+    return AutoJob(config, Path(checkpoint).resolve(), loaded, dataset, loaders, space, example.to(device), device,
+                   _training(loaded.checkpoint or {}, config), folder, overwrite)
+
+
+def _dataset_config(loaded: LoadedModel, data_dir: Optional[str]) -> DatasetConfig:
+    name = loaded.dataset
+    if not name:
+        raise UserError(f"the checkpoint records no dataset and model '{loaded.info.name}' has none of its own: "
+                        "auto scores candidates on a validation split")
+    recorded = loaded.dataset_options
+    values: Dict[str, Any] = {**recorded, "name": name} if recorded.get("name") == name else {"name": name}
+    if data_dir is not None:
+        values = {key: value for key, value in values.items() if key != "path"}
+        values["data_dir"] = data_dir
+    try:
+        return DatasetConfig(**values)
+    except ValidationError as err:
+        raise UserError(f"bad dataset option: {err.errors()[0]['msg']}") from None
+
+
+def _loaders(loaded: LoadedModel, config: DatasetConfig) -> Loaders:
+    seed = int((loaded.checkpoint or {}).get("seed") or 0)
+    splits = build_datasets(config, loaded.info.input_shape, loaded.info.num_classes, seed)
+    if len(splits.val) == 0:
+        raise UserError(f"dataset '{config.name}' has no validation split: auto scores candidates on validation "
+                        "images, never on the test split")
+    return build_loaders(splits, config.batch_size, config.workers, seed)
+
+
+def _nothing_to_search(space: SearchSpace, config: AutoConfig) -> str:
+    reasons = "; ".join(f"{layer}: {why}" for layer, why in space.left_out.items())
+    return (f"no layer can serve --target {config.target}: every filter group is held out or cannot be removed "
+            f"by thinning ({reasons or 'the model has no Conv/Linear layers'})")
+
+
+def _training(payload: Dict[str, Any], config: AutoConfig) -> Training:
+    """The dense run's optimizer settings and seed, for the fine-tuning epochs."""
+    try:
+        dense = parse_schedule_text(payload.get("schedule_text") or "", "the checkpoint's schedule").training
+    except UserError:  # written by an older release and stricter now: only the settings are lost
+        dense = TrainingSection()
+    lr = config.lr if config.lr is not None else float(f"{dense.lr * FINETUNE_LR_FACTOR:.6g}")
+    return Training(epochs=config.finetune_epochs, lr=lr, optimizer=dense.optimizer, momentum=dense.momentum,
+                    weight_decay=dense.weight_decay, seed=dense.seed)
+
+
+def dataset_section(job: AutoJob) -> Dict[str, Any]:
+    return recorded_options(job.dataset)

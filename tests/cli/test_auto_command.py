@@ -1,0 +1,131 @@
+"""`compressor auto`: a digits CNN to half its MACs, the schedule that reproduces it, and bad input."""
+import json
+
+import pytest
+from torch.utils.data import Subset
+
+from compressor.cli.main import run
+from compressor.compression.workflows import auto_job
+
+ONE_THREAD = ("--threads", "1")
+QUICK = ("--step", "0.25", "--finetune-epochs", "1", *ONE_THREAD)
+
+
+@pytest.fixture(scope="module")
+def dense(tmp_path_factory):
+    """A digits CNN trained for a few epochs."""
+    folder = tmp_path_factory.mktemp("auto")
+    schedule = folder / "dense.yaml"
+    schedule.write_text("version: 1\ndataset: {batch_size: 128}\ntraining: {epochs: 4, lr: 0.05, seed: 0}\n")
+    assert run(["train", "--schedule", str(schedule), "--out", str(folder / "dense"), *ONE_THREAD]) == 0
+    return folder / "dense" / "best.pt"
+
+
+@pytest.fixture(scope="module")
+def halved(dense):
+    """`auto --target macs=0.5` on it: the run folder and its report."""
+    out = dense.parent.parent / "halved"
+    code = run(["auto", "--checkpoint", str(dense), "--target", "macs=0.5", "--tolerance", "2", "--out", str(out),
+                *QUICK])
+    assert code == 0
+    return out, json.loads((out / "report.json").read_text())
+
+
+def _shapes(cli, checkpoint):
+    result = cli("summary", "--checkpoint", checkpoint, "--json")
+    assert result.code == 0, result.err
+    return {layer["name"]: layer["shape"] for layer in result.json()["layers"]}
+
+
+def test_meets_half_the_macs_and_the_checkpoint_evaluates(cli, halved):
+    out, report = halved
+    assert report["target"] == {"kind": "macs", "ratio": 0.5} and report["target_met"] is True
+    assert report["reached"] == report["ratios"]["macs"] <= 0.5
+    assert report["compressed"]["macs"] <= 0.5 * report["dense"]["macs"]
+    assert report["val_top1_drop"] <= 2.0 and report["shortfalls"] == []
+    evaluated = cli("evaluate", "--checkpoint", out / "best.pt", "--json", *ONE_THREAD)
+    assert evaluated.code == 0, evaluated.err
+    assert evaluated.json()["top1"] == pytest.approx(report["compressed"]["test_top1"])
+
+
+def test_report_files_and_kept_fractions(halved):
+    out, report = halved
+    assert [row["layer"] for row in report["layers"]] == ["conv1", "conv2", "conv3"]
+    assert any(row["kept"] < row["channels"] for row in report["layers"])
+    assert all(row["kept_fraction"] == row["kept"] / row["channels"] for row in report["layers"])
+    assert (out / "kept_fractions.png").read_bytes()[:4] == b"\x89PNG"
+    rounds = json.loads((out / "search.json").read_text())
+    assert rounds[0]["ratio"] == 1.0 and rounds[-1]["ratio"] == report["search"]["chosen_cost_ratio"] <= 0.5
+    assert list(out.glob("events.out.tfevents*.auto"))
+    assert {"test_top1", "val_top1", "macs", "params", "file_bytes", "latency_ms"} <= set(report["dense"])
+
+
+def test_train_runs_the_schedule_to_the_same_architecture(cli, halved, tmp_path):
+    out, _ = halved
+    result = cli("train", "--schedule", out / "schedule.yaml", "--epochs", "1", "--out", tmp_path / "again", "--json",
+                 *ONE_THREAD)
+    assert result.code == 0, result.err
+    assert _shapes(cli, tmp_path / "again" / "best.pt") == _shapes(cli, out / "best.pt")
+
+
+def test_unreachable_target_keeps_the_best_result_and_says_so(cli, dense, tmp_path):
+    out = tmp_path / "tiny"
+    result = cli("auto", "--checkpoint", dense, "--target", "params=0.05", "--tolerance", "50", "--step", "0.5",
+                 "--hold-out", "conv1", "--hold-out", "conv2", "--round-steps", "2", "--finetune-epochs", "1",
+                 "--out", out, "--json", *ONE_THREAD)
+    assert result.code == 0, result.err
+    report = result.json()
+    assert report["target_met"] is False and "above the target" in report["shortfalls"][0]
+    assert report["search"]["stopped_because"] == "no filter group can shrink any further"
+    assert [row["layer"] for row in report["layers"]] == ["conv3"] and "held out" in report["left_out"]["conv1"]
+    assert (out / "best.pt").exists() and json.loads((out / "report.json").read_text())["target_met"] is False
+
+
+def test_latency_target_is_measured(cli, dense, tmp_path):
+    result = cli("auto", "--checkpoint", dense, "--target", "latency=0.9", "--tolerance", "50", "--step", "0.5",
+                 "--hold-out", "conv[12]", "--latency-repeats", "3", "--batch-size", "4", "--finetune-epochs", "1",
+                 "--out", tmp_path / "fast", "--json", *ONE_THREAD)
+    assert result.code == 0, result.err
+    report = result.json()
+    assert report["target"]["kind"] == "latency" and report["reached"] == report["ratios"]["latency"] > 0
+    assert report["latency_batch_size"] == 4 and isinstance(report["target_met"], bool)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--target", "macs=1.2"], "between 0 and 1"),
+    (["--target", "macs=0"], "between 0 and 1"),
+    (["--target", "flops=0.5"], "unknown cost kind 'flops'"),
+    (["--strategy", "amc"], "amc is not available yet"),
+    (["--strategy", "random"], "unknown strategy 'random'"),
+    (["--hold-out", "conv"], "--hold-out 'conv' matches no Conv/Linear layer"),
+    (["--hold-out", "conv.*"], "no layer can serve --target macs=0.5"),
+])
+def test_bad_input_exits_2_and_writes_nothing(cli, dense, tmp_path, flags, message):
+    out = tmp_path / "never"
+    args = ["--checkpoint", dense, "--target", "macs=0.5", "--tolerance", "1", "--out", out, *ONE_THREAD]
+    result = cli("auto", *args, *flags)
+    assert result.code == 2 and message in result.err, result.err
+    assert not out.exists()
+
+
+def test_a_dataset_without_validation_images_is_refused(cli, dense, tmp_path, monkeypatch):
+    real = auto_job.build_datasets
+
+    def without_validation(*args):
+        splits = real(*args)
+        splits.val = Subset(splits.val, [])
+        return splits
+
+    monkeypatch.setattr(auto_job, "build_datasets", without_validation)
+    out = tmp_path / "never"
+    result = cli("auto", "--checkpoint", dense, "--target", "macs=0.5", "--tolerance", "1", "--out", out, *ONE_THREAD)
+    assert result.code == 2 and "has no validation split" in result.err and not out.exists()
+
+
+def test_an_existing_run_folder_needs_overwrite(cli, dense, tmp_path):
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep me")
+    result = cli("auto", "--checkpoint", dense, "--target", "macs=0.5", "--tolerance", "1", "--out", out, *ONE_THREAD)
+    assert result.code == 2 and "already holds a run" in result.err
+    assert [path.name for path in out.iterdir()] == ["mine.txt"]

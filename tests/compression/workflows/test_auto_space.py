@@ -1,0 +1,35 @@
+"""The search space: filter groups thinning removes and a Distiller schedule reproduces."""
+import pytest
+import torch
+
+from compressor.compression.core.errors import UserError
+from compressor.compression.models import build_model
+from compressor.compression.workflows.auto_space import search_space
+
+
+def test_digits_cnn_searches_its_convolutions_and_says_why_not_the_rest():
+    space = search_space(build_model("digits_cnn", num_classes=10), torch.zeros(1, 1, 8, 8))
+    assert [(g.layers, g.channels) for g in space.groups] == [(("conv1",), 32), (("conv2",), 64), (("conv3",), 128)]
+    assert "Linear" in space.left_out["fc1"] and "outputs" in space.left_out["fc2"]
+
+
+def test_residual_partners_form_one_group_led_by_the_first_in_the_model():
+    space = search_space(build_model("resnet20_cifar", num_classes=10), torch.zeros(1, 3, 32, 32))
+    stage1 = next(g for g in space.groups if "layer1.0.conv2" in g.layers)
+    assert stage1.layers == ("conv1", "layer1.0.conv2", "layer1.1.conv2", "layer1.2.conv2")
+    assert stage1.leader == "conv1" and stage1.channels == 16
+    assert len(space.groups) == 3 + 9  # three residual stages and every block's inner conv
+
+
+def test_hold_out_patterns_match_whole_names():
+    model, example = build_model("digits_cnn", num_classes=10), torch.zeros(1, 1, 8, 8)
+    space = search_space(model, example, ["conv[12]"])
+    assert [g.leader for g in space.groups] == ["conv3"]
+    assert "held out" in space.left_out["conv1"] and "held out" in space.left_out["conv2"]
+
+
+@pytest.mark.parametrize("pattern, message", [("conv", "matches no Conv/Linear layer"), ("conv9", "matches no"),
+                                              ("conv(", "not a regular expression")])
+def test_hold_out_pattern_that_matches_nothing_is_an_error(pattern, message):
+    with pytest.raises(UserError, match=message):
+        search_space(build_model("digits_cnn", num_classes=10), torch.zeros(1, 1, 8, 8), [pattern])
