@@ -109,16 +109,21 @@ def test_override_regex_matching_nothing(cli, trained, stats, tmp_path):
     assert result.code == 2 and "matches no module" in result.err and "conv1" in result.err
 
 
-def test_a_qat_checkpoint_converts_to_real_int8(cli, tmp_path):
+def quantized_qat_checkpoint(cli, tmp_path, quantizer):
+    """`compressor quantize` (no statistics) of digits_cnn trained 2 epochs with the QAT `quantizer` (a YAML flow mapping)."""
     schedule = tmp_path / "qat.yaml"
-    schedule.write_text("version: 1\ndataset: {batch_size: 128}\ntraining: {epochs: 2, lr: 0.05}\n"
-                        "quantizers:\n  q: {class: QuantAwareTrainRangeLinearQuantizer, bits_activations: 8, "
-                        "bits_weights: 8}\npolicies:\n  - quantizer: {instance_name: q}\n    starting_epoch: 0\n"
-                        "    ending_epoch: 2\n")
+    schedule.write_text("version: 1\ndataset: {batch_size: 128}\ntraining: {epochs: 2, lr: 0.05, seed: 0}\n"
+                        f"quantizers:\n  q: {quantizer}\npolicies:\n  - quantizer: {{instance_name: q}}\n"
+                        "    starting_epoch: 0\n    ending_epoch: 2\n")
     assert cli("train", "--schedule", schedule, "--out", tmp_path / "run", "--json").code == 0
     result = cli("quantize", "--checkpoint", tmp_path / "run" / "best.pt", "--out", tmp_path / "q", "--json")
     assert result.code == 0, result.err
-    report = result.json()
+    return result.json()
+
+
+def test_a_qat_checkpoint_converts_to_real_int8(cli, tmp_path):
+    report = quantized_qat_checkpoint(
+        cli, tmp_path, "{class: QuantAwareTrainRangeLinearQuantizer, bits_activations: 8, bits_weights: 8}")
     assert report["int8"].startswith("x86") and abs(report["qat_top1"] - report["top1"]) <= 2.0
     assert (tmp_path / "q" / "model_int8.pt").exists()
 
@@ -143,12 +148,5 @@ def test_onnx_file_is_the_same_int8_model_with_its_fp32_layers(cli, trained, sta
 
 def test_a_low_bit_qat_checkpoint_keeps_its_trained_weights_in_int8(cli, tmp_path):
     """2-bit LSQ weights: the int8 model computes with the 2-bit weights the QAT model used, not the FP32 ones."""
-    schedule = tmp_path / "qat.yaml"
-    schedule.write_text("version: 1\ndataset: {batch_size: 128}\ntraining: {epochs: 2, lr: 0.05, seed: 0}\n"
-                        "quantizers:\n  q: {class: LSQQuantizer, bits_activations: 8, bits_weights: 2}\n"
-                        "policies:\n  - quantizer: {instance_name: q}\n    starting_epoch: 0\n    ending_epoch: 2\n")
-    assert cli("train", "--schedule", schedule, "--out", tmp_path / "run", "--json").code == 0
-    result = cli("quantize", "--checkpoint", tmp_path / "run" / "best.pt", "--out", tmp_path / "q", "--json")
-    assert result.code == 0, result.err
-    report = result.json()
+    report = quantized_qat_checkpoint(cli, tmp_path, "{class: LSQQuantizer, bits_activations: 8, bits_weights: 2}")
     assert abs(report["qat_top1"] - report["top1"]) <= 1.0, report
