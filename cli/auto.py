@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import click
+from click.core import ParameterSource
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from ..compression.workflows.auto import finish, prepare_auto, search
-from ..compression.workflows.auto_config import KINDS, AutoConfig, LatencyOptions, parse_target
+from ..compression.workflows.auto import finish, prepare_auto, resume_auto, search
+from ..compression.workflows.auto_config import KINDS
+from ..compression.workflows.auto_flags import FLAGS
 from .common import (console, emit_json, json_option, print_measurement_warnings, render_table, speedup_text,
                      threads_option)
 from .progress import RichReporter
@@ -13,11 +15,11 @@ from .signals import stop_on_signals
 
 
 @click.command()
-@click.option("--checkpoint", required=True, type=click.Path(dir_okay=False), help="The dense compressor checkpoint.")
-@click.option("--target", required=True,
-              help=f"KIND=RATIO, compressed / dense, RATIO in (0, 1); KIND: {', '.join(KINDS)} (size: the weights "
-                   "file; latency: measured here).")
-@click.option("--tolerance", required=True, type=float, help="Validation top-1 points the result may lose.")
+@click.option("--checkpoint", type=click.Path(dir_okay=False), help="The dense compressor checkpoint (required).")
+@click.option("--target",
+              help=f"(required) KIND=RATIO, compressed / dense, RATIO in (0, 1); KIND: {', '.join(KINDS)} (size: the "
+                   "weights file; latency: measured here).")
+@click.option("--tolerance", type=float, help="(required) Validation top-1 points the result may lose.")
 @click.option("--strategy", default="greedy", show_default=True, help="greedy (amc is not available yet).")
 @click.option("--step", type=float, default=0.1, show_default=True,
               help="Each round removes this fraction of a layer's original filters.")
@@ -39,11 +41,12 @@ from .signals import stop_on_signals
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Folder with the dataset files.")
 @click.option("--out", type=click.Path(file_okay=False), help="Run folder [default: runs/auto-<arch>-<timestamp>].")
 @click.option("--overwrite", is_flag=True, help="Replace the run in --out (the old folder is moved aside whole).")
+@click.option("--resume", type=click.Path(file_okay=False),
+              help="Continue the interrupted run in this folder with its own flags (a flag given again must agree).")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @threads_option
 @json_option
-def auto(checkpoint, target, tolerance, strategy, step, hold_out, finetune_epochs, lr, round_steps,
-         calibration_batches, eval_samples, batch_size, latency_repeats, data_dir, out, overwrite, device, as_json):
+def auto(out, overwrite, resume, as_json, **flags):
     """Compress a checkpoint to a cost target within an accuracy tolerance, no per-layer ratios to set.
 
     Greedy filter pruning (NetAdapt): each round removes one more step of filters from the
@@ -57,15 +60,23 @@ def auto(checkpoint, target, tolerance, strategy, step, hold_out, finetune_epoch
       compressor auto --checkpoint runs/digits/best.pt --target macs=0.5 --tolerance 1
       compressor auto --checkpoint runs/fashion/best.pt --target latency=0.5 --tolerance 1 --hold-out conv1
       compressor auto --checkpoint best.pt --target params=0.3 --tolerance 2 --finetune-epochs 10 --json
+      compressor auto --resume runs/auto-digits_cnn-20260101-120000
+
+    \b
+    SIGINT/SIGTERM stop the search after the candidate in progress (the rounds completed are
+    saved in the run folder's auto_state.json) or the fine-tuning after its step (checkpoint.pt);
+    --resume DIR continues either and writes the report.
     """
-    config = AutoConfig(parse_target(target), tolerance, strategy, step, tuple(hold_out), finetune_epochs, lr,
-                        calibration_batches, round_steps, eval_samples, LatencyOptions(batch_size, latency_repeats),
-                        device)
-    job = prepare_auto(checkpoint, config, out, overwrite, data_dir)
+    if resume:
+        job = resume_auto(resume, _given(flags), out, overwrite)
+    else:
+        job = prepare_auto(flags, out, overwrite)
+    config = job.config
     console.print(f"auto: {job.loaded.info.name}, {len(job.space.groups)} filter groups to search, target "
-                  f"{config.target} within {tolerance:g} top-1 points -> {job.folder}", highlight=False)
-    result = _search(job, as_json)
+                  f"{config.target} within {config.tolerance:g} top-1 points -> {job.folder}{_continuing(job.state)}",
+                  highlight=False)
     with stop_on_signals() as stop:
+        result = _search(job, as_json, stop)
         report = finish(job, result, None if as_json else RichReporter(), stop)
     if as_json:
         emit_json(report)
@@ -73,7 +84,19 @@ def auto(checkpoint, target, tolerance, strategy, step, hold_out, finetune_epoch
         render_report(report)
 
 
-def _search(job, quiet: bool):
+def _continuing(state) -> str:
+    if state.search_end is not None:
+        return f" (search done in {len(state.rounds) - 1} rounds: continuing with the fine-tuning)"
+    return f" (continuing after round {len(state.rounds) - 1})" if state.rounds else ""
+
+
+def _given(flags):
+    """The flags given on the command line (not left at their defaults)."""
+    context = click.get_current_context()
+    return {name: flags[name] for name in FLAGS if context.get_parameter_source(name) is ParameterSource.COMMANDLINE}
+
+
+def _search(job, quiet: bool, stop):
     """The search, with a bar that fills as the cost falls from dense towards the target."""
     target = job.config.target.ratio
     columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), TimeRemainingColumn())
@@ -85,13 +108,13 @@ def _search(job, quiet: bool):
             progress.update(task, completed=share, description=f"round {reached.number}, {evaluated} candidates, "
                                                                f"{job.config.target.kind} {reached.ratio:.3f}")
 
-        return search(job, update)
+        return search(job, update, stop)
 
 
 def render_report(report) -> None:
     layers = [(row["layer"], f"{row['kept']}/{row['channels']}", f"{row['kept_fraction']:.0%}")
               for row in report["layers"]]
-    render_table("filters kept", ["layer (group leader)", "kept", "fraction"], layers)
+    render_table("filters kept (rows of a Linear layer)", ["layer (group leader)", "kept", "fraction"], layers)
     _render_before_after(report)
     for reason in report["shortfalls"]:
         console.print(f"[yellow]target not met:[/] {reason}; the best result found is kept", highlight=False,

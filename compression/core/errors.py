@@ -15,7 +15,7 @@ class TrainingDiverged(Exception):
 
 
 class TrainingInterrupted(Exception):
-    """Training was asked to stop (a signal); a checkpoint to resume from was written first."""
+    """Training (or `auto`'s search) was asked to stop (a signal); a state to resume from was written first."""
 
     def __init__(self, message: str, exit_code: int):
         super().__init__(message)

@@ -82,6 +82,10 @@ class StructureConfig(PrunerConfig):
     group_dependency: Optional[str] = Field(None, description="'Leader': the first weight's ranking prunes all.")
     kwargs: Optional[Dict[str, Any]] = Field(None, description="e.g. {block_shape: [1, 1, 4, 4]} for Blocks.")
     noise: NonNegative = Field(0.0, description="Gaussian noise added to the ranking scores.")
+    prune_bias: bool = Field(False, description="Also mask the bias entries of the removed filters or rows (not in "
+                                                "Distiller, whose pruners leave biases): a Linear layer, or a "
+                                                "convolution with no BatchNorm after it, then outputs exactly zero "
+                                                "there, so thinning can remove them.")
 
     @model_validator(mode="after")
     def _known(self):
@@ -91,6 +95,9 @@ class StructureConfig(PrunerConfig):
             raise ValueError(f"unknown group_type '{self.group_type}' (one of {', '.join(GROUP_TYPES)})")
         if self.group_dependency not in (None, "Leader"):
             raise ValueError(f"group_dependency must be 'Leader' (got '{self.group_dependency}')")
+        if self.prune_bias and self.group_type not in ("Filters", "3D", "Rows"):
+            raise ValueError(f"prune_bias masks whole outputs: group_type Filters, 3D or Rows "
+                             f"(got '{self.group_type}')")
         return self
 
     @property

@@ -24,6 +24,13 @@ def batchnorm_masks(model, weight_name: str, keep: torch.Tensor) -> Dict[str, to
     return {f"{name}.weight": keep.clone(), f"{name}.bias": keep.clone()}
 
 
+def bias_masks(params: Dict[str, torch.Tensor], weight_name: str, keep: torch.Tensor) -> Dict[str, torch.Tensor]:
+    """With `prune_bias`: a removed filter's (or row's) bias entry is masked too, so a layer with no
+    BatchNorm after it outputs exactly zero there and thinning can remove it."""
+    bias_name = weight_name.rsplit(".", 1)[0] + ".bias"
+    return {bias_name: keep.clone()} if bias_name in params else {}
+
+
 class RankedStructurePruner(Pruner):
     """Removes the lowest-ranked fraction of structures; `Leader` makes the first weight decide for all."""
 
@@ -62,6 +69,8 @@ class RankedStructurePruner(Pruner):
                                                 self.config.block_shape)
             if self.config.group_type in ("Filters", "3D"):
                 masks.update(batchnorm_masks(self.context.model, name, keep))
+            if self.config.prune_bias:
+                masks.update(bias_masks(self.context.masks.params, name, keep))
         return masks
 
     def _check_leader_sizes(self) -> None:

@@ -149,19 +149,23 @@ def _untrained_exits(schedule: Schedule, model: nn.Module, arch: str) -> List[st
 
 
 def prepare_run(schedule: Schedule, resume: Optional[str] = None, write_tensorboard: bool = True,
-                ranks: Ranks = Ranks(), overwrite: bool = False, strict: bool = False) -> Run:
+                ranks: Ranks = Ranks(), overwrite: bool = False, strict: bool = False,
+                folder_checked: bool = False) -> Run:
     """Model, data, optimizer and policies, seeded; restored from `resume` when given.
 
     A run folder that already holds something is refused unless it is the one being resumed, or
-    `overwrite` moves it aside whole. With several processes (`ranks` from torchrun) this joins
-    their process group; every process builds the same run and only the first one writes.
+    `overwrite` moves it aside whole, or `folder_checked` says the caller has checked it and
+    owns what is in it (`compressor auto`'s search state). With several processes (`ranks` from
+    torchrun) this joins their process group; every process builds the same run and only the
+    first one writes.
     """
     folder_path = _run_dir(schedule, resume)
-    check_run_folder(folder_path, resume, overwrite)
+    if not folder_checked:
+        check_run_folder(folder_path, resume, overwrite)
     payload = load_checkpoint(resume) if resume else None
     parts = build_run_parts(schedule, payload, ranks, strict=strict)
     join(ranks, parts.device)
-    moved = move_aside(folder_path) if overwrite and ranks.is_main else None
+    moved = move_aside(folder_path) if overwrite and not folder_checked and ranks.is_main else None
     folder = RunFolder(folder_path, write_tensorboard, writes=ranks.is_main)  # nothing written before
     run = Run(schedule, parts.info, parts.model, parts.loaders, parts.optimizer, nn.CrossEntropyLoss(),
               parts.scheduler, parts.device, folder, schedule.training.epochs, schedule.training.seed,

@@ -1,43 +1,79 @@
 """`compressor auto`: search per-layer filter counts to a cost target, then reproduce and fine-tune.
 
-    job = prepare_auto(checkpoint, config, out)   # every check; nothing written
-    result = search(job, progress)                # greedy rounds on copies; nothing written
+    job = prepare_auto(flags, out)                # every check; nothing written
+    job = resume_auto(folder, given_flags)        # or: the run an interrupt left in `folder`
+    result = search(job, progress, stop)          # greedy rounds on copies; auto_state.json after each
     report = finish(job, result, reporter, stop)  # schedule.yaml run by train's own loop, then the report
 
 The kept model is the one `compressor train --schedule <out>/schedule.yaml` makes: the search
 only decides how many filters each group keeps, so the schedule reproduces the result exactly.
+A stop request (a signal) ends the search after the candidate in progress, or the fine-tuning
+after its step, with TrainingInterrupted; `resume_auto` continues from what was saved.
 """
 from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
+import torch
 from torch import nn
 
+from ..core.errors import TrainingInterrupted
 from ..evaluation import evaluate
 from ..schedule import parse_schedule_text
 from ..training import Reporter, TrainOptions, apply_overrides, fit, prepare_run
+from ..training.run_folder import move_aside
 from ..training.stopping import StopRequest
 from .auto_calibrate import first_batches, recalibrate_batchnorm, short_finetune
 from .auto_cost import CostMeter
-from .auto_greedy import Judge, Progress, SearchResult, greedy_search
+from .auto_greedy import Hooks, Judge, Progress, Round, SearchInterrupted, SearchResult, greedy_search
 from .auto_job import AutoJob, dataset_section, prepare_auto
 from .auto_outputs import write_outputs
 from .auto_report import build_report
+from .auto_resume import resume_auto
 from .auto_schedule import reproduce_schedule
+from .auto_state import STATE_FILE, save_state
 
-__all__ = ["finish", "prepare_auto", "search"]
+__all__ = ["finish", "prepare_auto", "resume_auto", "search"]
 
 
-def search(job: AutoJob, progress: Progress = None) -> SearchResult:
-    config = job.config
-    return greedy_search(job.loaded.model, list(job.space.groups), job.example, _judge(job), config.target.ratio,
-                         config.step, progress)
+def search(job: AutoJob, progress: Progress = None, stop: Optional[StopRequest] = None) -> SearchResult:
+    """The greedy rounds from where job.state stands, each saved into the run folder as it completes."""
+    state, config, stop = job.state, job.config, stop or StopRequest()
+    if state.search_end is not None:
+        return state.result()
+    _open_folder(job)
+    hooks = Hooks(lambda rounds, left_out: _save_rounds(job, rounds, left_out), lambda: stop.requested)
+    try:
+        result = greedy_search(job.loaded.model, list(job.space.groups), job.example, _judge(job),
+                               config.target.ratio, config.step, progress, hooks, state.rounds, state.left_out)
+    except SearchInterrupted as err:
+        rounds = f"{err.completed} round{'' if err.completed == 1 else 's'}"
+        raise TrainingInterrupted(f"{stop.reason} received: stopped the search in round {err.completed + 1} "
+                                  f"({rounds} completed, saved in {job.folder / STATE_FILE}); resume with "
+                                  f"compressor auto --resume {job.folder}", stop.exit_code) from None
+    state.search_end = {"target_reached": result.target_reached, "stopped_because": result.stopped_because}
+    _save_rounds(job, result.rounds, result.left_out)
+    return result
+
+
+def _open_folder(job: AutoJob) -> None:
+    """The run folder, the old one moved aside first when --overwrite says so (only a new run)."""
+    if job.overwrite and not job.state.rounds:
+        move_aside(job.folder)
+    job.folder.mkdir(parents=True, exist_ok=True)
+
+
+def _save_rounds(job: AutoJob, rounds: List[Round], left_out: Dict[str, str]) -> None:
+    job.state.rounds, job.state.left_out = list(rounds), dict(left_out)
+    save_state(job.folder, job.state)
 
 
 def _judge(job: AutoJob) -> Judge:
     config, device = job.config, job.device
     job.loaders.begin_epoch(0)
-    calibration = first_batches(job.loaders.train, max(config.calibration_batches, config.round_steps), device)
+    with torch.random.fork_rng(devices=[]):  # the same batches (augmented alike) in a resumed run
+        torch.manual_seed(job.training.seed)
+        calibration = first_batches(job.loaders.train, max(config.calibration_batches, config.round_steps), device)
     validation = _validation_batches(job)
     meter = CostMeter(config.target.kind, job.loaded.model, job.loaded.info.input_shape, device, config.latency)
     criterion = nn.CrossEntropyLoss()
@@ -68,15 +104,27 @@ def _validation_batches(job: AutoJob) -> List:
 
 def finish(job: AutoJob, result: SearchResult, reporter: Optional[Reporter] = None,
            stop: Optional[StopRequest] = None) -> Dict[str, Any]:
-    """Write schedule.yaml, run it with `train`'s loop into the run folder, write the report there."""
+    """Write schedule.yaml, run it with `train`'s loop into the run folder (continuing the folder's
+    checkpoint.pt when an interrupted fine-tuning left one), write the report there."""
     chosen = result.chosen(job.config.tolerance)
     text = _schedule_text(job, result, chosen.channels)
     schedule = apply_overrides(parse_schedule_text(text, str(job.folder / "schedule.yaml")),
                                TrainOptions(out=str(job.folder)))
-    run = prepare_run(schedule, overwrite=job.overwrite)
-    training = fit(run, reporter, stop)
+    checkpoint = job.folder / "checkpoint.pt"
+    resume = str(checkpoint) if checkpoint.is_file() else None
+    run = prepare_run(schedule, resume=resume, folder_checked=True)
+    if resume is None:  # a fine-tuning killed before its first checkpoint may have logged an epoch
+        run.folder.truncate_metrics(0)
+    try:
+        training = fit(run, reporter, stop)
+    except TrainingInterrupted as err:
+        where = str(err).partition("; resume with")[0]
+        raise TrainingInterrupted(f"{where} of the fine-tuning; resume with compressor auto --resume {job.folder}",
+                                  err.exit_code) from None
     report = build_report(job, result, chosen, training, _dense_top1(job))
     write_outputs(job.folder, result.rounds, report)
+    job.state.complete = True
+    save_state(job.folder, job.state)
     return report
 
 

@@ -4,14 +4,21 @@ Each round tries one more step on every group: remove the step's weakest filters
 the candidate (BatchNorm statistics, optionally a few SGD steps), score it on validation
 images, measure its cost. The round keeps the candidate that loses the least top-1 per unit of
 cost removed. Rounds go on until the cost target is met or no group can shrink any more.
+
+A round depends only on the rounds before it: every candidate is settled under a random seed
+of its own (the round's number and its group), so a search continued from saved rounds
+(`start`: their kept steps are removed and settled again) makes the rounds an uninterrupted
+one makes.
 """
 from __future__ import annotations
 
 import copy
 import time
+import zlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+import torch
 from torch import nn
 
 from ..core.errors import UserError
@@ -39,6 +46,23 @@ class Round:
     channels: Dict[str, int]  # leader -> output channels after the round
     candidates: int  # candidates evaluated in this round
     seconds: float
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """`after_round(rounds, left_out)` after every completed round (the starting one included);
+    `stopping()` before every candidate: True ends the search with SearchInterrupted."""
+
+    after_round: Callable[[List[Round], Dict[str, str]], None] = lambda rounds, left_out: None
+    stopping: Callable[[], bool] = lambda: False
+
+
+class SearchInterrupted(Exception):
+    """`stopping()` said so in the middle of a round; the rounds completed before were given to after_round."""
+
+    def __init__(self, completed: int):
+        super().__init__(f"stopped in round {completed + 1}")
+        self.completed = completed
 
 
 @dataclass
@@ -72,43 +96,91 @@ class _Candidate:
 
 
 def greedy_search(model: nn.Module, groups: List[FilterGroup], example_inputs: Any, judge: Judge,
-                  target: float, step: float, progress: Progress = None) -> SearchResult:
-    """Shrink a copy of `model` round by round until judge.ratio <= `target`; `model` is left as it is."""
-    state = copy.deepcopy(model).eval()
-    channels = {group.leader: group.channels for group in groups}
-    steps = {group.leader: max(1, round(step * group.channels)) for group in groups}
-    rounds = [Round(0, None, 1.0, judge.score(state), dict(channels), 0, 0.0)]
-    usable, left_out, evaluated = list(groups), {}, 0
-    _report(progress, rounds[-1], evaluated)
-    while rounds[-1].ratio > target:
-        started, current = time.perf_counter(), rounds[-1]
+                  target: float, step: float, progress: Progress = None, hooks: Hooks = Hooks(),
+                  start: Sequence[Round] = (), left_out: Optional[Dict[str, str]] = None) -> SearchResult:
+    """Shrink a copy of `model` round by round until judge.ratio <= `target`; `model` is left as it is.
+    `start` and `left_out`: the rounds and failed groups of an interrupted search, to continue from."""
+    search = _Search(groups, example_inputs, judge, step, progress, hooks, dict(left_out or {}))
+    search.begin(model, list(start))
+    while search.rounds[-1].ratio > target:
+        reason = search.run_round()
+        if reason:
+            return SearchResult(search.rounds, False, reason, search.left_out)
+    return SearchResult(search.rounds, True, "target reached", search.left_out)
+
+
+class _Search:
+    def __init__(self, groups: List[FilterGroup], example_inputs: Any, judge: Judge, step: float,
+                 progress: Progress, hooks: Hooks, left_out: Dict[str, str]):
+        self.groups, self.example, self.judge = groups, example_inputs, judge
+        self.progress, self.hooks, self.left_out = progress, hooks, left_out
+        self.usable = [group for group in groups if group.leader not in left_out]
+        self.steps = {group.leader: max(1, round(step * group.channels)) for group in groups}
+        self.rounds: List[Round] = []
+        self.state: nn.Module = None
+        self.evaluated = 0
+
+    def begin(self, model: nn.Module, start: List[Round]) -> None:
+        """From the model as it is, or from the saved rounds `start` replayed."""
+        self.state = copy.deepcopy(model).eval()
+        if start:
+            self._replay(start)
+        else:
+            channels = {group.leader: group.channels for group in self.groups}
+            self.rounds = [Round(0, None, 1.0, self.judge.score(self.state), channels, 0, 0.0)]
+            self.hooks.after_round(list(self.rounds), dict(self.left_out))
+        self.evaluated = sum(r.candidates for r in self.rounds)
+        self._report(self.rounds[-1])
+
+    def _replay(self, start: List[Round]) -> None:
+        by_leader = {group.leader: group for group in self.groups}
+        for before, after in zip(start, start[1:]):
+            group = by_leader[after.layer]
+            count = before.channels[group.leader] - after.channels[group.leader]
+            if remove_weakest(self.state, self.example, group, count) != count:
+                raise UserError(f"the saved round {after.number} ({count} filters of '{group.leader}') cannot be "
+                                "removed again from the dense model")
+            _settle(self.judge, self.state, after.number, group.leader)
+        self.rounds = list(start)
+
+    def run_round(self) -> str:
+        """One round; the reason the search ends here if no candidate can be kept, else ''."""
+        started, current, number = time.perf_counter(), self.rounds[-1], len(self.rounds)
         best, tried = None, 0
-        for group in list(usable):
-            count = min(steps[group.leader], channels[group.leader] - 1)
+        for group in list(self.usable):
+            count = min(self.steps[group.leader], current.channels[group.leader] - 1)
             if count < 1:
                 continue
-            candidate = _candidate(state, group, count, example_inputs, judge, current, left_out)
+            if self.hooks.stopping():
+                raise SearchInterrupted(len(self.rounds) - 1)
+            candidate = _candidate(self.state, group, count, self.example, self.judge, current, number,
+                                   self.left_out)
             if candidate is None:
-                usable.remove(group)
+                self.usable.remove(group)
                 continue
             tried += 1
-            evaluated += 1
-            _report(progress, current, evaluated)
+            self.evaluated += 1
+            self._report(current)
             if candidate.key[0] != float("inf") and (best is None or candidate.key < best.key):
                 best = candidate
         if best is None:
-            reason = "no filter group can shrink any further" if tried == 0 else "no step lowers the cost any more"
-            return SearchResult(rounds, False, reason, left_out)
-        state = best.model
+            return "no filter group can shrink any further" if tried == 0 else "no step lowers the cost any more"
+        self.state = best.model
+        channels = dict(current.channels)
         channels[best.group.leader] -= best.removed
-        rounds.append(Round(len(rounds), best.group.leader, best.ratio, best.top1, dict(channels), tried,
-                            time.perf_counter() - started))
-        _report(progress, rounds[-1], evaluated)
-    return SearchResult(rounds, True, "target reached", left_out)
+        self.rounds.append(Round(number, best.group.leader, best.ratio, best.top1, channels, tried,
+                                 time.perf_counter() - started))
+        self.hooks.after_round(list(self.rounds), dict(self.left_out))
+        self._report(self.rounds[-1])
+        return ""
+
+    def _report(self, reached: Round) -> None:
+        if self.progress is not None:
+            self.progress(reached, self.evaluated)
 
 
 def _candidate(state: nn.Module, group: FilterGroup, count: int, example_inputs: Any, judge: Judge,
-               current: Round, left_out: Dict[str, str]) -> Optional[_Candidate]:
+               current: Round, number: int, left_out: Dict[str, str]) -> Optional[_Candidate]:
     """The state with `count` more filters of `group` removed, settled and judged; None if it cannot be thinned."""
     model = copy.deepcopy(state)
     try:
@@ -119,9 +191,18 @@ def _candidate(state: nn.Module, group: FilterGroup, count: int, example_inputs:
     if removed < 1:
         left_out[group.leader] = "thinning kept the zeroed filters"
         return None
-    judge.settle(model)
+    _settle(judge, model, number, group.leader)
     top1, ratio = judge.score(model), judge.ratio(model)
     return _Candidate(group, removed, model, top1, ratio, _merit(current, top1, ratio))
+
+
+def _settle(judge: Judge, model: nn.Module, number: int, leader: str) -> None:
+    """judge.settle under a seed of this candidate's own (dropout, a shuffled step), the global
+    random state left as it was."""
+    devices = [p.device for p in model.parameters() if p.is_cuda][:1]
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(zlib.crc32(f"{number}:{leader}".encode()))
+        judge.settle(model)
 
 
 def _merit(current: Round, top1: float, ratio: float) -> Tuple[float, float, float]:
@@ -131,8 +212,3 @@ def _merit(current: Round, top1: float, ratio: float) -> Tuple[float, float, flo
     if removed <= 0:
         return (float("inf"), 0.0, 0.0)
     return (max(current.top1 - top1, 0.0) / removed, -top1, -removed)
-
-
-def _report(progress: Progress, reached: Round, evaluated: int) -> None:
-    if progress is not None:
-        progress(reached, evaluated)

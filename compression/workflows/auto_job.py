@@ -17,8 +17,10 @@ from ..schedule import parse_schedule_text
 from ..schedule.sections import TrainingSection
 from ..training.run_folder import check_run_folder
 from .auto_config import AutoConfig, check_config
+from .auto_flags import config_from_flags, recorded_flags
 from .auto_schedule import Training
 from .auto_space import SearchSpace, search_space
+from .auto_state import AutoState, file_digest, group_records
 
 # Fine-tuning a thinned model starts lower than training it did: the shipped
 # fashion_filters_thin schedule fine-tunes at a fifth of its baseline's rate.
@@ -38,23 +40,34 @@ class AutoJob:
     training: Training
     folder: Path
     overwrite: bool
+    state: Optional[AutoState] = None  # the flags and the rounds so far, saved in the folder after every round
 
 
-def prepare_auto(checkpoint: str, config: AutoConfig, out: Optional[str] = None, overwrite: bool = False,
-                 data_dir: Optional[str] = None) -> AutoJob:
+def prepare_auto(flags: Dict[str, Any], out: Optional[str] = None, overwrite: bool = False) -> AutoJob:
+    """A new run from the command's flags (`auto_flags.FLAGS`); every check, nothing written."""
+    flags = recorded_flags(flags)
+    config = config_from_flags(flags)
     check_config(config)
-    loaded = load_model(checkpoint)
+    loaded = load_model(flags["checkpoint"])
     folder = Path(out) if out else Path("runs") / f"auto-{loaded.info.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     check_run_folder(folder, None, overwrite)
+    job = build_job(flags, config, loaded, folder, overwrite)
+    job.state = AutoState(flags, file_digest(job.checkpoint), group_records(job.space.groups))
+    return job
+
+
+def build_job(flags: Dict[str, Any], config: AutoConfig, loaded: LoadedModel, folder: Path,
+              overwrite: bool = False) -> AutoJob:
+    """The data, the search space and the fine-tuning settings of a run (its `state` still to be set)."""
     device = resolve_device(config.device)
-    dataset = _dataset_config(loaded, data_dir)
+    dataset = _dataset_config(loaded, flags["data_dir"])
     loaders = _loaders(loaded, dataset)
     example = torch.zeros(1, *loaded.info.input_shape)
     space = search_space(loaded.model, example, config.hold_out)
     if not space.groups:
         raise UserError(_nothing_to_search(space, config))
     loaded.model.to(device)
-    return AutoJob(config, Path(checkpoint).resolve(), loaded, dataset, loaders, space, example.to(device), device,
+    return AutoJob(config, Path(flags["checkpoint"]), loaded, dataset, loaders, space, example.to(device), device,
                    _training(loaded.checkpoint or {}, config), folder, overwrite)
 
 

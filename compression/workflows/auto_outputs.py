@@ -3,20 +3,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, Sequence
 
 from ..core.checkpoint import atomic_write
 from .auto_greedy import Round
+from .auto_state import round_record
 
 
 def write_json(data: Any, path: Path) -> None:
     text = json.dumps(data, indent=2, default=str)
     atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-
-
-def round_records(rounds: Sequence[Round]) -> List[Dict[str, Any]]:
-    return [{"round": r.number, "layer": r.layer, "ratio": r.ratio, "val_top1": r.top1, "channels": r.channels,
-             "candidates": r.candidates, "seconds": round(r.seconds, 3)} for r in rounds]
 
 
 def write_kept_plot(layers: Sequence[Dict[str, Any]], path: Path, title: str) -> None:
@@ -36,7 +32,7 @@ def write_kept_plot(layers: Sequence[Dict[str, Any]], path: Path, title: str) ->
     axes.invert_yaxis()  # the first layer of the model on top
     axes.set_xlim(0, 1.15)  # room for the counts after a full bar
     axes.set_xticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
-    axes.set_xlabel("fraction of filters kept")
+    axes.set_xlabel("fraction of filters (a Linear layer: rows) kept")
     axes.set_title(title, fontsize="medium")
     axes.grid(True, axis="x", alpha=0.3)
     for position, value, layer in zip(positions, kept, layers):
@@ -70,7 +66,7 @@ def write_outputs(folder: Path, rounds: Sequence[Round], report: Dict[str, Any])
     target = report["target"]
     write_kept_plot(report["layers"], files["plot"],
                     f"filters kept: {target['kind']} {report['reached']:.2f} of dense (target {target['ratio']:g})")
-    write_json(round_records(rounds), files["rounds"])
+    write_json([round_record(r) for r in rounds], files["rounds"])
     write_round_scalars(rounds, folder, target["kind"])
     report["files"] = {role: str(path) for role, path in files.items()}
     write_json(report, files["report"])

@@ -2,8 +2,10 @@
 
 Epoch 0 begins with one L1RankedStructureParameterPruner per shrunk group (residual partners
 share the leader's ranking through `group_dependency: Leader`) at the fraction the search
-removed; the FilterRemover extension thins the model at the end of epoch 0; the remaining
-epochs fine-tune it, the learning rate on a cosine curve.
+removed: `Filters` of convolutions, `Rows` of Linear layers with `prune_bias` (their bias
+entries masked too, which Distiller's pruners leave); the FilterRemover extension thins the
+model at the end of epoch 0; the remaining epochs fine-tune it, the learning rate on a cosine
+curve.
 """
 from __future__ import annotations
 
@@ -54,15 +56,17 @@ def reproduce_schedule(arch: str, checkpoint: str, dataset: Dict[str, Any], trai
 
 
 def _pruner_name(group: FilterGroup) -> str:
-    return "filters_" + group.leader.replace(".", "_")
+    return f"{group.structure.lower()}_" + group.leader.replace(".", "_")
 
 
 def _pruner(group: FilterGroup, kept: int) -> Dict[str, Any]:
-    pruner = {"class": "L1RankedStructureParameterPruner", "group_type": "Filters",
+    pruner = {"class": "L1RankedStructureParameterPruner", "group_type": group.structure,
               "desired_sparsity": removed_fraction(group.channels - kept, group.channels),
               "weights": [f"{layer}.weight" for layer in group.layers]}
     if len(group.layers) > 1:
         pruner["group_dependency"] = "Leader"
+    if group.structure == "Rows":
+        pruner["prune_bias"] = True
     return pruner
 
 

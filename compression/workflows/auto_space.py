@@ -1,15 +1,18 @@
 """The search space of `auto`: filter groups that thinning removes and a Distiller schedule reproduces.
 
-A group is the set of convolutions whose filters produce the same channels (a conv alone, or
-residual partners that are added together), as Torch-Pruning's dependency graph couples them.
+A group is the set of layers whose outputs are the same channels (a conv alone, or residual
+partners that are added together), as Torch-Pruning's dependency graph couples them.
 A group is searched when:
 - thinning can take it (`group_problem` is None: not the model's output, no grouped conv ...);
-- every convolution producing it is a Conv2d with its own BatchNorm2d right after it, no
-  depthwise conv passes it on: then `L1RankedStructureParameterPruner` (with `group_dependency:
-  Leader` for partners) masks exactly what the search removed, filters and BatchNorm, and the
-  thinning extension removes it all (see thinning/exactness.py).
-Linear layers and convolutions without a BatchNorm are left out: Distiller's pruners do not mask
-their biases, so a schedule could not reproduce the removal.
+- no depthwise conv passes it on, and every layer producing it is either
+  - a Conv2d with its own BatchNorm2d right after it (`structure` Filters): then
+    `L1RankedStructureParameterPruner` (with `group_dependency: Leader` for partners) masks
+    exactly what the search removed, filters and BatchNorm, and the thinning extension removes
+    it all (see thinning/exactness.py); or
+  - a Linear layer with no BatchNorm after it (`structure` Rows): the pruner's `prune_bias`
+    masks the rows' biases too (Distiller's pruners leave them, and a zero row with a bias
+    still outputs a constant the next layer reads), so thinning removes the rows.
+Convolutions without a BatchNorm are left out (`prune_bias` would serve them too; not searched yet).
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Sequence, Tuple
 
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..core.errors import UserError
 from ..pruning.batchnorm import following_batchnorm as registered_batchnorm
@@ -28,10 +32,12 @@ from ..thinning.graph import build_graph, group_problem, is_depthwise, is_source
 
 @dataclass(frozen=True)
 class FilterGroup:
-    """Convolutions sharing output channels; `layers[0]` (the first in the model) leads the ranking."""
+    """Layers sharing output channels (convolutions, or Linear layers); `layers[0]` (the first in the
+    model) leads the ranking."""
 
     layers: Tuple[str, ...]
     channels: int  # output channels in the model the search starts from
+    structure: str = "Filters"  # the pruner's group_type: Filters (Conv2d) or Rows (Linear)
 
     @property
     def leader(self) -> str:
@@ -93,21 +99,38 @@ def _filter_groups(model: nn.Module, example_inputs: Any) -> List[Tuple[FilterGr
             continue
         channels = graph.get_pruner_of_module(sources[0]).get_out_channels(sources[0])
         reason = group_problem(graph, group, names) or _not_reproducible(graph, group, model, names)
-        found[layers] = (FilterGroup(layers, int(channels)), reason)
+        structure = "Rows" if isinstance(sources[0], nn.Linear) else "Filters"
+        found[layers] = (FilterGroup(layers, int(channels), structure), reason)
     return sorted(found.values(), key=lambda pair: order[pair[0].leader])
 
 
 def _not_reproducible(graph, group, model: nn.Module, names) -> Any:
+    kinds = set()
     for item in group.items:
         module = item.dep.target.module
         if is_depthwise(module):
             return f"depthwise convolution '{names.get(module, '?')}' passes these channels on"
         if not is_source(graph, item):
             continue
-        name = names[module]
-        if not isinstance(module, nn.Conv2d):
-            return f"'{name}' is a {type(module).__name__}: only Conv2d filters with a BatchNorm are searched"
-        found = registered_batchnorm(model, name)
-        if found is None or found[1] is not graph_batchnorm(graph, module) or found[1].weight is None:
-            return f"'{name}' has no BatchNorm2d of its own right after it"
+        problem = _source_problem(graph, module, names[module], model)
+        if problem:
+            return problem
+        kinds.add(type(module).__name__)
+    if len(kinds) > 1:
+        return f"Conv2d and Linear layers produce these channels together ({', '.join(sorted(kinds))})"
+    if kinds == {"Linear"} and any(isinstance(item.dep.target.module, _BatchNorm) for item in group.items):
+        return "a BatchNorm reads these Linear outputs (only Linear rows with no BatchNorm after them are searched)"
+    return None
+
+
+def _source_problem(graph, module: nn.Module, name: str, model: nn.Module) -> Any:
+    """Why a schedule could not mask exactly what the search removes from this layer (None: it can)."""
+    if isinstance(module, nn.Linear):
+        return None
+    if not isinstance(module, nn.Conv2d):
+        return (f"'{name}' is a {type(module).__name__}: only Conv2d filters with a BatchNorm and Linear rows are "
+                "searched")
+    found = registered_batchnorm(model, name)
+    if found is None or found[1] is not graph_batchnorm(graph, module) or found[1].weight is None:
+        return f"'{name}' has no BatchNorm2d of its own right after it"
     return None

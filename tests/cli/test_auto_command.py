@@ -12,13 +12,8 @@ QUICK = ("--step", "0.25", "--finetune-epochs", "1", *ONE_THREAD)
 
 
 @pytest.fixture(scope="module")
-def dense(tmp_path_factory):
-    """A digits CNN trained for a few epochs."""
-    folder = tmp_path_factory.mktemp("auto")
-    schedule = folder / "dense.yaml"
-    schedule.write_text("version: 1\ndataset: {batch_size: 128}\ntraining: {epochs: 4, lr: 0.05, seed: 0}\n")
-    assert run(["train", "--schedule", str(schedule), "--out", str(folder / "dense"), *ONE_THREAD]) == 0
-    return folder / "dense" / "best.pt"
+def dense(dense_digits):
+    return dense_digits
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +45,7 @@ def test_meets_half_the_macs_and_the_checkpoint_evaluates(cli, halved):
 
 def test_report_files_and_kept_fractions(halved):
     out, report = halved
-    assert [row["layer"] for row in report["layers"]] == ["conv1", "conv2", "conv3"]
+    assert [row["layer"] for row in report["layers"]] == ["conv1", "conv2", "conv3", "fc1"]
     assert any(row["kept"] < row["channels"] for row in report["layers"])
     assert all(row["kept_fraction"] == row["kept"] / row["channels"] for row in report["layers"])
     assert (out / "kept_fractions.png").read_bytes()[:4] == b"\x89PNG"
@@ -68,6 +63,22 @@ def test_train_runs_the_schedule_to_the_same_architecture(cli, halved, tmp_path)
     assert _shapes(cli, tmp_path / "again" / "best.pt") == _shapes(cli, out / "best.pt")
 
 
+def test_a_parameter_target_shrinks_the_linear_layer_and_train_reproduces_it(cli, dense, tmp_path):
+    """fc1 holds 41% of digits_cnn's parameters: its rows are searched (their biases pruned with them)."""
+    out = tmp_path / "params"
+    result = cli("auto", "--checkpoint", dense, "--target", "params=0.4", "--tolerance", "2", "--step", "0.5",
+                 "--finetune-epochs", "1", "--out", out, "--json", *ONE_THREAD)
+    assert result.code == 0, result.err
+    report = result.json()
+    assert report["target_met"] is True and report["ratios"]["params"] <= 0.4
+    fc1 = next(row for row in report["layers"] if row["layer"] == "fc1")
+    assert fc1["kept"] < fc1["channels"] and "rows_fc1:" in (out / "schedule.yaml").read_text()
+    again = cli("train", "--schedule", out / "schedule.yaml", "--epochs", "1", "--out", tmp_path / "again", "--json",
+                *ONE_THREAD)
+    assert again.code == 0, again.err
+    assert _shapes(cli, tmp_path / "again" / "best.pt") == _shapes(cli, out / "best.pt")
+
+
 def test_unreachable_target_keeps_the_best_result_and_says_so(cli, dense, tmp_path):
     out = tmp_path / "tiny"
     result = cli("auto", "--checkpoint", dense, "--target", "params=0.05", "--tolerance", "50", "--step", "0.5",
@@ -77,7 +88,7 @@ def test_unreachable_target_keeps_the_best_result_and_says_so(cli, dense, tmp_pa
     report = result.json()
     assert report["target_met"] is False and "above the target" in report["shortfalls"][0]
     assert report["search"]["stopped_because"] == "no filter group can shrink any further"
-    assert [row["layer"] for row in report["layers"]] == ["conv3"] and "held out" in report["left_out"]["conv1"]
+    assert [row["layer"] for row in report["layers"]] == ["conv3", "fc1"] and "held out" in report["left_out"]["conv1"]
     assert (out / "best.pt").exists() and json.loads((out / "report.json").read_text())["target_met"] is False
 
 
@@ -98,7 +109,7 @@ def test_latency_target_is_measured(cli, dense, tmp_path):
     (["--strategy", "amc"], "amc is not available yet"),
     (["--strategy", "random"], "unknown strategy 'random'"),
     (["--hold-out", "conv"], "--hold-out 'conv' matches no Conv/Linear layer"),
-    (["--hold-out", "conv.*"], "no layer can serve --target macs=0.5"),
+    (["--hold-out", ".*"], "no layer can serve --target macs=0.5"),
 ])
 def test_bad_input_exits_2_and_writes_nothing(cli, dense, tmp_path, flags, message):
     out = tmp_path / "never"

@@ -1,6 +1,8 @@
 import pytest
 import torch
 
+from compressor.compression.core.errors import ScheduleError
+from compressor.compression.thinning import remove_structures
 from helpers import scheduler_for, sparsity
 
 
@@ -106,6 +108,26 @@ def test_leader_prunes_the_same_filters_everywhere():
 
     assert len(zero_filters(model.layer1[0].conv2.weight)) == 8
     assert zero_filters(model.layer1[0].conv2.weight) == zero_filters(model.layer1[1].conv2.weight)
+
+
+@pytest.mark.parametrize("prune_bias, removed", [(True, 32), (False, 0)])
+def test_rows_with_prune_bias_mask_their_bias_too_so_thinning_removes_them(prune_bias, removed):
+    scheduler, context = scheduler_for(pruner_schedule(
+        "    class: L1RankedStructureParameterPruner\n    group_type: Rows\n    desired_sparsity: 0.25\n"
+        f"    weights: [fc1.weight]\n    prune_bias: {str(prune_bias).lower()}"))
+    model = context.model
+    weakest = model.fc1.weight.detach().abs().mean(dim=1).argsort()[:32]
+    run_epochs(scheduler, context, [0], steps=0)
+    assert bool((model.fc1.weight[weakest] == 0).all())
+    assert bool((model.fc1.bias[weakest] == 0).all()) is prune_bias  # Distiller's pruners leave the bias
+    remove_structures(model.eval(), torch.zeros(1, 1, 8, 8), "filters", layers=["fc1"])
+    assert model.fc1.out_features == model.fc2.in_features == 128 - removed
+
+
+def test_prune_bias_needs_a_structure_of_whole_outputs():
+    with pytest.raises(ScheduleError, match="prune_bias masks whole outputs"):
+        scheduler_for(pruner_schedule("    class: L1RankedStructureParameterPruner\n    group_type: Cols\n"
+                                      "    desired_sparsity: 0.25\n    weights: [fc1.weight]\n    prune_bias: true"))
 
 
 @pytest.mark.parametrize("cls", ["RandomRankedFilterPruner", "BernoulliFilterPruner"])

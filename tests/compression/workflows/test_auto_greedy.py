@@ -1,9 +1,10 @@
 """The greedy rounds, with a judge whose scores the test sets."""
+import pytest
 import torch
 
 from compressor.compression.models import build_model
 from compressor.compression.workflows.auto_cost import CostMeter
-from compressor.compression.workflows.auto_greedy import Judge, greedy_search
+from compressor.compression.workflows.auto_greedy import Hooks, Judge, SearchInterrupted, greedy_search
 from compressor.compression.workflows.auto_space import search_space
 
 EXAMPLE = torch.zeros(1, 1, 8, 8)
@@ -22,7 +23,7 @@ def test_rounds_reach_the_macs_target_preferring_the_layer_that_costs_no_accurac
     result = greedy_search(model, groups, EXAMPLE, Judge(lambda m: None, score, meter.ratio), 0.7, 0.25)
     assert result.target_reached and result.last.ratio <= 0.7
     assert [r.layer for r in result.rounds[1:]][:2] == ["conv2", "conv2"]
-    assert all(r.candidates == 3 for r in result.rounds[1:3])
+    assert all(r.candidates == 4 for r in result.rounds[1:3])  # conv1, conv2, conv3, fc1
     assert model.conv2.out_channels == 64  # the model given is left as it was
     assert result.chosen(tolerance=0.0) is result.last
 
@@ -31,7 +32,40 @@ def test_an_unreachable_target_keeps_the_most_compressed_round_within_tolerance(
     model, groups = _setup()
     meter = CostMeter("params", model, (1, 8, 8), torch.device("cpu"))
     score = lambda m: 90.0 - 0.1 * (128 - m.conv3.out_channels)  # conv3 alone: at most 0.2 of params go
-    result = greedy_search(model, groups[2:], EXAMPLE, Judge(lambda m: None, score, meter.ratio), 0.05, 0.5)
+    result = greedy_search(model, groups[2:3], EXAMPLE, Judge(lambda m: None, score, meter.ratio), 0.05, 0.5)
     assert not result.target_reached and result.stopped_because == "no filter group can shrink any further"
     assert [r.channels["conv3"] for r in result.rounds] == [128, 64, 1]
     assert result.chosen(tolerance=7.0).number == 1 and result.chosen(tolerance=100.0).number == 2
+
+
+def _noisy_judge(model):
+    """Settling adds random noise to the weights, and the score reads them: a round depends on the random
+    state its candidates are settled with, and on which filters the rounds before removed."""
+    meter = CostMeter("macs", model, (1, 8, 8), torch.device("cpu"))
+
+    def settle(m):
+        with torch.no_grad():
+            for layer in (m.conv1, m.conv2, m.conv3):
+                layer.weight.add_(0.05 * torch.randn_like(layer.weight))
+
+    def score(m):
+        return 100.0 - 10.0 * sum(float(layer.weight.detach().abs().mean()) for layer in (m.conv1, m.conv2, m.conv3))
+
+    return Judge(settle, score, meter.ratio)
+
+
+def test_a_search_stopped_after_round_1_and_continued_from_its_saved_rounds_makes_the_same_rounds():
+    model, groups = _setup()
+    judge, groups = _noisy_judge(model), groups[1:3]  # conv2 and conv3: enough, and quicker
+    straight = greedy_search(model, groups, EXAMPLE, judge, 0.5, 0.25)
+    assert len(straight.rounds) > 3
+    saved = []
+    hooks = Hooks(lambda rounds, left_out: saved.append((rounds, left_out)), lambda: len(saved[-1][0]) > 1)
+    with pytest.raises(SearchInterrupted) as stopped:
+        greedy_search(model, groups, EXAMPLE, judge, 0.5, 0.25, hooks=hooks)
+    assert stopped.value.completed == 1 and len(saved) == 2
+    torch.manual_seed(12345)  # the global random state plays no part
+    rounds, left_out = saved[-1]
+    resumed = greedy_search(model, groups, EXAMPLE, judge, 0.5, 0.25, start=rounds, left_out=left_out)
+    drop_seconds = lambda result: [(r.number, r.layer, r.ratio, r.top1, r.channels) for r in result.rounds]
+    assert drop_seconds(resumed) == drop_seconds(straight) and resumed.stopped_because == straight.stopped_because

@@ -16,13 +16,16 @@ def test_removed_fraction_drops_exactly_that_many_filters():
 
 def test_schedule_parses_with_one_pruner_per_shrunk_group_and_leader_for_partners():
     groups = (FilterGroup(("conv1",), 32), FilterGroup(("layer1.0.conv2", "layer1.1.conv2"), 16),
-              FilterGroup(("conv3",), 128))
+              FilterGroup(("conv3",), 128), FilterGroup(("fc1",), 128, "Rows"))
     text = reproduce_schedule("digits_cnn", "/tmp/dense.pt", {"name": "digits", "batch_size": 64},
-                              Training(epochs=3, lr=0.01), groups, {"conv1": 24, "layer1.0.conv2": 8, "conv3": 128},
-                              ["made by a test"])
+                              Training(epochs=3, lr=0.01), groups,
+                              {"conv1": 24, "layer1.0.conv2": 8, "conv3": 128, "fc1": 32}, ["made by a test"])
     assert text.startswith("# made by a test\n")
     schedule = parse_schedule_text(text)
     assert schedule.training.epochs == 3 and schedule.model.checkpoint == "/tmp/dense.pt"
     assert "filters_conv3" not in text  # conv3 keeps every filter: no pruner
     assert "group_dependency: Leader" in text and "weights: [layer1.0.conv2.weight, layer1.1.conv2.weight]" in text
     assert "desired_sparsity: 0.25" in text and "desired_sparsity: 0.5" in text
+    rows = schedule.component("pruners", "rows_fc1").config  # a Linear layer: its rows, their biases too
+    assert (rows.group_type, rows.prune_bias, rows.desired_sparsity, rows.weights) == ("Rows", True, 0.75,
+                                                                                      ["fc1.weight"])

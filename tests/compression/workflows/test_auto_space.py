@@ -7,10 +7,18 @@ from compressor.compression.models import build_model
 from compressor.compression.workflows.auto_space import search_space
 
 
-def test_digits_cnn_searches_its_convolutions_and_says_why_not_the_rest():
+def test_digits_cnn_searches_its_convolutions_and_its_hidden_linear_layer_but_not_its_output():
     space = search_space(build_model("digits_cnn", num_classes=10), torch.zeros(1, 1, 8, 8))
-    assert [(g.layers, g.channels) for g in space.groups] == [(("conv1",), 32), (("conv2",), 64), (("conv3",), 128)]
-    assert "Linear" in space.left_out["fc1"] and "outputs" in space.left_out["fc2"]
+    assert [(g.layers, g.channels, g.structure) for g in space.groups] == [
+        (("conv1",), 32, "Filters"), (("conv2",), 64, "Filters"), (("conv3",), 128, "Filters"), (("fc1",), 128, "Rows")]
+    assert list(space.left_out) == ["fc2"] and "outputs" in space.left_out["fc2"]
+
+
+def test_a_linear_layer_with_a_batchnorm_after_it_is_left_out():
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 8), torch.nn.BatchNorm1d(8), torch.nn.ReLU(),
+                                torch.nn.Linear(8, 3))
+    space = search_space(model, torch.zeros(2, 1, 4, 4))
+    assert space.groups == () and "BatchNorm" in space.left_out["1"]
 
 
 def test_residual_partners_form_one_group_led_by_the_first_in_the_model():
@@ -24,7 +32,7 @@ def test_residual_partners_form_one_group_led_by_the_first_in_the_model():
 def test_hold_out_patterns_match_whole_names():
     model, example = build_model("digits_cnn", num_classes=10), torch.zeros(1, 1, 8, 8)
     space = search_space(model, example, ["conv[12]"])
-    assert [g.leader for g in space.groups] == ["conv3"]
+    assert [g.leader for g in space.groups] == ["conv3", "fc1"]
     assert "held out" in space.left_out["conv1"] and "held out" in space.left_out["conv2"]
 
 
