@@ -12,16 +12,11 @@ QUICK = ("--step", "0.25", "--finetune-epochs", "1", *ONE_THREAD)
 
 
 @pytest.fixture(scope="module")
-def dense(dense_digits):
-    return dense_digits
-
-
-@pytest.fixture(scope="module")
-def halved(dense):
+def halved(dense_digits):
     """`auto --target macs=0.5` on it: the run folder and its report."""
-    out = dense.parent.parent / "halved"
-    code = run(["auto", "--checkpoint", str(dense), "--target", "macs=0.5", "--tolerance", "2", "--out", str(out),
-                *QUICK])
+    out = dense_digits.parent.parent / "halved"
+    code = run(["auto", "--checkpoint", str(dense_digits), "--target", "macs=0.5", "--tolerance", "2",
+                "--out", str(out), *QUICK])
     assert code == 0
     return out, json.loads((out / "report.json").read_text())
 
@@ -55,33 +50,34 @@ def test_report_files_and_kept_fractions(halved):
     assert {"test_top1", "val_top1", "macs", "params", "file_bytes", "latency_ms"} <= set(report["dense"])
 
 
+def assert_train_reproduces(cli, out, again):
+    """`compressor train` on auto's schedule.yaml (1 epoch) builds the architecture auto found."""
+    result = cli("train", "--schedule", out / "schedule.yaml", "--epochs", "1", "--out", again, "--json", *ONE_THREAD)
+    assert result.code == 0, result.err
+    assert _shapes(cli, again / "best.pt") == _shapes(cli, out / "best.pt")
+
+
 def test_train_runs_the_schedule_to_the_same_architecture(cli, halved, tmp_path):
     out, _ = halved
-    result = cli("train", "--schedule", out / "schedule.yaml", "--epochs", "1", "--out", tmp_path / "again", "--json",
-                 *ONE_THREAD)
-    assert result.code == 0, result.err
-    assert _shapes(cli, tmp_path / "again" / "best.pt") == _shapes(cli, out / "best.pt")
+    assert_train_reproduces(cli, out, tmp_path / "again")
 
 
-def test_a_parameter_target_shrinks_the_linear_layer_and_train_reproduces_it(cli, dense, tmp_path):
+def test_a_parameter_target_shrinks_the_linear_layer_and_train_reproduces_it(cli, dense_digits, tmp_path):
     """fc1 holds 41% of digits_cnn's parameters: its rows are searched (their biases pruned with them)."""
     out = tmp_path / "params"
-    result = cli("auto", "--checkpoint", dense, "--target", "params=0.4", "--tolerance", "2", "--step", "0.5",
+    result = cli("auto", "--checkpoint", dense_digits, "--target", "params=0.4", "--tolerance", "2", "--step", "0.5",
                  "--finetune-epochs", "1", "--out", out, "--json", *ONE_THREAD)
     assert result.code == 0, result.err
     report = result.json()
     assert report["target_met"] is True and report["ratios"]["params"] <= 0.4
     fc1 = next(row for row in report["layers"] if row["layer"] == "fc1")
     assert fc1["kept"] < fc1["channels"] and "rows_fc1:" in (out / "schedule.yaml").read_text()
-    again = cli("train", "--schedule", out / "schedule.yaml", "--epochs", "1", "--out", tmp_path / "again", "--json",
-                *ONE_THREAD)
-    assert again.code == 0, again.err
-    assert _shapes(cli, tmp_path / "again" / "best.pt") == _shapes(cli, out / "best.pt")
+    assert_train_reproduces(cli, out, tmp_path / "again")
 
 
-def test_unreachable_target_keeps_the_best_result_and_says_so(cli, dense, tmp_path):
+def test_unreachable_target_keeps_the_best_result_and_says_so(cli, dense_digits, tmp_path):
     out = tmp_path / "tiny"
-    result = cli("auto", "--checkpoint", dense, "--target", "params=0.05", "--tolerance", "50", "--step", "0.5",
+    result = cli("auto", "--checkpoint", dense_digits, "--target", "params=0.05", "--tolerance", "50", "--step", "0.5",
                  "--hold-out", "conv1", "--hold-out", "conv2", "--round-steps", "2", "--finetune-epochs", "1",
                  "--out", out, "--json", *ONE_THREAD)
     assert result.code == 0, result.err
@@ -92,8 +88,8 @@ def test_unreachable_target_keeps_the_best_result_and_says_so(cli, dense, tmp_pa
     assert (out / "best.pt").exists() and json.loads((out / "report.json").read_text())["target_met"] is False
 
 
-def test_latency_target_is_measured(cli, dense, tmp_path):
-    result = cli("auto", "--checkpoint", dense, "--target", "latency=0.9", "--tolerance", "50", "--step", "0.5",
+def test_latency_target_is_measured(cli, dense_digits, tmp_path):
+    result = cli("auto", "--checkpoint", dense_digits, "--target", "latency=0.9", "--tolerance", "50", "--step", "0.5",
                  "--hold-out", "conv[12]", "--latency-repeats", "3", "--batch-size", "4", "--finetune-epochs", "1",
                  "--out", tmp_path / "fast", "--json", *ONE_THREAD)
     assert result.code == 0, result.err
@@ -111,15 +107,15 @@ def test_latency_target_is_measured(cli, dense, tmp_path):
     (["--hold-out", "conv"], "--hold-out 'conv' matches no Conv/Linear layer"),
     (["--hold-out", ".*"], "no layer can serve --target macs=0.5"),
 ])
-def test_bad_input_exits_2_and_writes_nothing(cli, dense, tmp_path, flags, message):
+def test_bad_input_exits_2_and_writes_nothing(cli, dense_digits, tmp_path, flags, message):
     out = tmp_path / "never"
-    args = ["--checkpoint", dense, "--target", "macs=0.5", "--tolerance", "1", "--out", out, *ONE_THREAD]
+    args = ["--checkpoint", dense_digits, "--target", "macs=0.5", "--tolerance", "1", "--out", out, *ONE_THREAD]
     result = cli("auto", *args, *flags)
     assert result.code == 2 and message in result.err, result.err
     assert not out.exists()
 
 
-def test_a_dataset_without_validation_images_is_refused(cli, dense, tmp_path, monkeypatch):
+def test_a_dataset_without_validation_images_is_refused(cli, dense_digits, tmp_path, monkeypatch):
     real = auto_job.build_datasets
 
     def without_validation(*args):
@@ -129,14 +125,16 @@ def test_a_dataset_without_validation_images_is_refused(cli, dense, tmp_path, mo
 
     monkeypatch.setattr(auto_job, "build_datasets", without_validation)
     out = tmp_path / "never"
-    result = cli("auto", "--checkpoint", dense, "--target", "macs=0.5", "--tolerance", "1", "--out", out, *ONE_THREAD)
+    result = cli("auto", "--checkpoint", dense_digits, "--target", "macs=0.5", "--tolerance", "1", "--out", out,
+                 *ONE_THREAD)
     assert result.code == 2 and "has no validation split" in result.err and not out.exists()
 
 
-def test_an_existing_run_folder_needs_overwrite(cli, dense, tmp_path):
+def test_an_existing_run_folder_needs_overwrite(cli, dense_digits, tmp_path):
     out = tmp_path / "taken"
     out.mkdir()
     (out / "mine.txt").write_text("keep me")
-    result = cli("auto", "--checkpoint", dense, "--target", "macs=0.5", "--tolerance", "1", "--out", out, *ONE_THREAD)
+    result = cli("auto", "--checkpoint", dense_digits, "--target", "macs=0.5", "--tolerance", "1", "--out", out,
+                 *ONE_THREAD)
     assert result.code == 2 and "already holds a run" in result.err
     assert [path.name for path in out.iterdir()] == ["mine.txt"]

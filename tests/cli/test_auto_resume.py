@@ -16,15 +16,10 @@ FLAGS = ("--target", "macs=0.5", "--tolerance", "2", "--step", "0.25", "--round-
 
 
 @pytest.fixture(scope="module")
-def dense(dense_digits):
-    return dense_digits
-
-
-@pytest.fixture(scope="module")
-def straight(dense):
+def straight(dense_digits):
     """The uninterrupted run."""
-    out = dense.parent.parent / "straight"
-    assert run(["auto", "--checkpoint", str(dense), *FLAGS, "--out", str(out), "--json"]) == 0
+    out = dense_digits.parent.parent / "straight"
+    assert run(["auto", "--checkpoint", str(dense_digits), *FLAGS, "--out", str(out), "--json"]) == 0
     return out
 
 
@@ -47,11 +42,11 @@ def _weights(folder):
     return torch.load(folder / "best.pt", weights_only=True)["model_state"]
 
 
-def test_interrupted_in_the_search_and_in_the_fine_tuning_ends_as_an_uninterrupted_run(cli, dense, straight,
+def test_interrupted_in_the_search_and_in_the_fine_tuning_ends_as_an_uninterrupted_run(cli, dense_digits, straight,
                                                                                         tmp_path, monkeypatch):
     out = tmp_path / "stopped"
     after_round_1 = _sigterm_when(monkeypatch, lambda state: len(state.rounds) == 2 and state.search_end is None)
-    first = cli("auto", "--checkpoint", dense, *FLAGS, "--out", out, "--json")
+    first = cli("auto", "--checkpoint", dense_digits, *FLAGS, "--out", out, "--json")
     assert after_round_1 and first.code == 128 + signal.SIGTERM, first.err
     assert "SIGTERM received: stopped the search in round 2" in first.err
     assert f"compressor auto --resume {out}" in first.err.replace("\n", "")
