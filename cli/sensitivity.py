@@ -9,6 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..compression.core.errors import UserError
 from ..compression.device import resolve_device
+from ..compression.distributed import broadcast_from_main, join, leave, process_device, ranks_from_environment
 from ..compression.model_source import load_model
 from ..compression.workflows.sensitivity import (
     GRANULARITIES,
@@ -54,15 +55,27 @@ def sensitivity(arch, checkpoint, pretrained, dataset, data_dir, batch_size, wor
       compressor sensitivity --arch digits_cnn --sparsities 0,0.5,0.9
       compressor sensitivity --model resnet18 --dataset fake --granularity filter --json
       compressor sensitivity --checkpoint runs/digits/best.pt
+      torchrun --nproc_per_node=2 -m compressor.cli sensitivity --checkpoint runs/digits/best.pt
+
+    \b
+    Under torchrun the (layer, level) pairs are split between the processes; the first one writes.
     """
     levels = parse_sparsities(sparsities)
     loaded = _load(arch, checkpoint, pretrained)
     config = dataset_config(loaded.dataset, dataset, data_dir, batch_size, workers, loaded.dataset_options)
-    target = resolve_device(device)
+    ranks = ranks_from_environment()
+    target = process_device(resolve_device(device), ranks)
     model = loaded.model.to(target)
     batches = validation_batches(loaded, config, eval_samples, target)
-    started = time.perf_counter()
-    rows = _sweep(model, batches, levels, granularity, target)
+    try:
+        join(ranks, target)
+        broadcast_from_main(model.state_dict().values())  # random weights (no checkpoint) differ per process
+        started = time.perf_counter()
+        rows = _sweep(model, batches, levels, granularity, target, ranks)
+    finally:
+        leave()
+    if not ranks.is_main:
+        return
     baseline = _baseline(rows, model, batches, target)
     seconds = time.perf_counter() - started
     classes, samples = loaded.info.num_classes, sum(len(targets) for _, targets in batches)
@@ -77,11 +90,12 @@ def sensitivity(arch, checkpoint, pretrained, dataset, data_dir, batch_size, wor
     if as_json:
         emit_json({**{k: str(v) for k, v in paths.items()}, "baseline_top1": baseline,
                    "baseline_at_chance": at_chance(baseline, classes, samples), "warnings": warnings,
-                   "layers": layers, "evaluations": len(rows), "seconds": round(seconds, 3)})
+                   "layers": layers, "evaluations": len(rows), "processes": ranks.world_size,
+                   "seconds": round(seconds, 3)})
         return
     _render(rows, layers, baseline, tolerance)
     console.print(f"wrote {paths['csv']}, {paths['png']}, {paths['schedule']} and TensorBoard events "
-                  f"in {folder} ({len(rows)} evaluations, {seconds:.1f}s)", highlight=False, soft_wrap=True)
+                  f"in {folder} ({len(rows)} evaluations{_processes(ranks)}, {seconds:.1f}s)", highlight=False, soft_wrap=True)
 
 
 def _load(arch, checkpoint, pretrained):
@@ -101,13 +115,20 @@ def _load(arch, checkpoint, pretrained):
     return loaded
 
 
-def _sweep(model, batches, levels, granularity, target):
+def _sweep(model, batches, levels, granularity, target, ranks):
+    """The sweep; under torchrun each process scores its share of the (layer, level) pairs, and the
+    first one shows its own share's progress."""
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
+    with Progress(*columns, console=console, transient=True, disable=not ranks.is_main) as progress:
         task = progress.add_task("sensitivity", total=None)
         return sensitivity_sweep(model, batches, levels, granularity, target,
-                                 progress=lambda done, total: progress.update(task, completed=done, total=total))
+                                 progress=lambda done, total: progress.update(task, completed=done, total=total),
+                                 split=ranks.enabled)
+
+
+def _processes(ranks) -> str:
+    return f" shared by {ranks.world_size} processes" if ranks.world_size > 1 else ""
 
 
 def _baseline(rows, model, batches, target) -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Dict, Iterable, List
 
 import torch
 import torch.distributed as dist
@@ -121,3 +121,20 @@ def broadcast_from_main(tensors: Iterable[torch.Tensor]) -> None:
 def barrier() -> None:
     if active():
         dist.barrier()
+
+
+def my_share(count: int) -> List[int]:
+    """The indices of `count` equal work items this process takes: every world_size-th, from its rank."""
+    if not active():
+        return list(range(count))
+    return list(range(dist.get_rank(), count, dist.get_world_size()))
+
+
+def gather_shares(results: Dict[int, Any]) -> List[Any]:
+    """Every process's {index: result} joined, in index order, on every process (pickled objects)."""
+    if not active():
+        return [results[index] for index in sorted(results)]
+    gathered: List[Dict[int, Any]] = [{} for _ in range(dist.get_world_size())]
+    dist.all_gather_object(gathered, results)
+    joined = {index: value for part in gathered for index, value in part.items()}
+    return [joined[index] for index in sorted(joined)]

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ..core.errors import UserError, did_you_mean
+from ..distributed import gather_shares, my_share
 from ..evaluation import EvalResult, evaluate
 from ..pruning.ranking import magnitude_mask
 from ..pruning.structures import expand_structure_mask, lowest_k_mask, structure_scores
@@ -113,17 +114,20 @@ Progress = Optional[Callable[[int, int], None]]
 
 
 def sensitivity_sweep(model: nn.Module, batches: Batches, sparsities: Sequence[float], granularity: str,
-                      device, progress: Progress = None, parameters: Optional[Sequence[str]] = None) -> List[Row]:
+                      device, progress: Progress = None, parameters: Optional[Sequence[str]] = None,
+                      split: bool = False) -> List[Row]:
     """One Row per (Conv/Linear weight, level); each weight is restored exactly after its levels.
 
     `parameters` limits the sweep to these weight names (default: every Conv/Linear weight).
+    `split`: in a process group (torchrun), each process scores every world_size-th (weight, level)
+    pair and all of them return every row; `progress` counts this process's pairs.
     The images are placed on `device` once; level 0 is evaluated once and shared by every
     weight; each weight's magnitudes are ranked once for all its levels.
     """
     _check_granularity(granularity)
     score = _scorer(model, eval_batches(model, batches, device), device)
     with fast_layout(model, device):
-        return _sweep(model, score, sparsities, granularity, progress, parameters)
+        return _sweep(model, score, sparsities, granularity, progress, parameters, split)
 
 
 def sensitivity(model: nn.Module, evaluate_fn: Callable[[nn.Module], float], sparsities: Sequence[float],
@@ -145,36 +149,41 @@ def sensitivity(model: nn.Module, evaluate_fn: Callable[[nn.Module], float], spa
     return _sweep(model, score, sparsities, granularity, progress, parameters)
 
 
-def _sweep(model, score, sparsities, granularity, progress, parameters) -> List[Row]:
+def _sweep(model, score, sparsities, granularity, progress, parameters, split=False) -> List[Row]:
+    """Rows in (weight, level) order; with `split`, this process scores its share of the pairs and
+    every process ends with all the rows."""
     weights = _selected(prunable_weights(model), parameters)
     levels = list(sparsities)
-    tick = _ticker(len(weights) * len(levels), progress)
-    rows: List[Row] = []
+    pairs = [(index, level) for index in range(len(weights)) for level in levels]
+    mine = my_share(len(pairs)) if split else list(range(len(pairs)))
+    tick = _ticker(len(mine), progress)
+    rows: Dict[int, Row] = {}
     dense = None
-    for name, weight in weights:
-        layer_rows, dense = _layer_rows(name, weight, levels, granularity, score, dense, tick)
-        rows += layer_rows
-    return rows
+    for index, (name, weight) in enumerate(weights):
+        owned = [(k, pairs[k][1]) for k in mine if pairs[k][0] == index]
+        if owned:
+            dense = _layer_rows(name, weight, owned, granularity, score, dense, tick, rows)
+    return gather_shares(rows) if split else [rows[k] for k in sorted(rows)]
 
 
-def _layer_rows(name, weight, levels, granularity, score, dense, tick):
-    """Rows of one weight at every level, and the dense result; the weight ends bit-identical."""
+def _layer_rows(name, weight, owned, granularity, score, dense, tick, rows: Dict[int, Row]):
+    """Rows of one weight at its (pair index, level)s into `rows`; returns the dense result (evaluated
+    once, at the first level 0). The weight ends bit-identical."""
     saved = weight.detach().clone()
     prune = level_pruner(saved, granularity)
-    rows = []
     try:
-        for level in levels:
+        for k, level in owned:
             if level <= 0 and dense is not None:
                 result = dense
             else:
                 _assign(weight, prune(level))
                 result = score()
                 dense = result if level <= 0 else dense
-            rows.append(Row(name, float(level), result.top1, result.top5, result.loss))
+            rows[k] = Row(name, float(level), result.top1, result.top5, result.loss)
             tick()
     finally:
         _assign(weight, saved)
-    return rows, dense
+    return dense
 
 
 def _assign(weight: torch.Tensor, value: torch.Tensor) -> None:

@@ -1,4 +1,5 @@
 """torchrun: two CPU processes with gloo on 127.0.0.1."""
+import json
 import os
 import signal
 import socket
@@ -184,3 +185,23 @@ def test_sigterm_to_torchrun_stops_every_process_at_the_same_step_with_one_check
     assert len(stops) == 2 and stops[0] == stops[1]  # both processes, the same place
     payload = torch.load(folder / "checkpoint.pt", weights_only=True)
     assert payload["epoch"] < 199
+
+
+def test_sensitivity_pairs_split_between_two_processes_give_the_single_process_rows(tmp_path, dense_digits):
+    args = ("sensitivity", "--checkpoint", dense_digits, "--sparsities", "0,0.5,0.9", "--eval-samples", 128, "--json")
+    single = subprocess.run([sys.executable, "-m", "compressor.cli", *map(str, args), "--out", tmp_path / "one"],
+                            env=TORCHRUN_ENV, capture_output=True, text=True, timeout=300)
+    split = torchrun(*args, "--out", tmp_path / "two")
+    assert single.returncode == 0 and split.returncode == 0, split.stderr[-2000:]
+    assert json.loads(split.stdout.strip().splitlines()[-1])["processes"] == 2
+    assert (tmp_path / "two" / "sensitivity.csv").read_text() == (tmp_path / "one" / "sensitivity.csv").read_text()
+
+
+def test_sensitivity_of_random_weights_scores_one_model_in_every_process(tmp_path):
+    """Without a checkpoint each process draws its own weights; the first one's are used by all."""
+    result = torchrun("sensitivity", "--arch", "digits_cnn", "--sparsities", "0,0.9", "--eval-samples", 64,
+                      "--out", tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    dense = {line.split(",")[2] for line in (tmp_path / "sensitivity.csv").read_text().splitlines()
+             if line.split(",")[1:2] == ["0"]}
+    assert len(dense) == 1
