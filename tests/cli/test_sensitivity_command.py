@@ -27,7 +27,7 @@ def test_sensitivity_json_and_files_of_an_untrained_model_warn(cli, tmp_path):
     assert result.code == 0, result.err
     data = result.json()
     assert set(data) == {"csv", "png", "schedule", "baseline_top1", "baseline_at_chance", "warnings", "layers",
-                         "evaluations", "seconds"}
+                         "evaluations", "processes", "seconds"}
     assert data["evaluations"] == 5 * 3
     assert set(data["layers"]) == {"conv1.weight", "conv2.weight", "conv3.weight", "fc1.weight", "fc2.weight"}
     assert data["baseline_at_chance"] is True and len(data["warnings"]) == 1
