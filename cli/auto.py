@@ -8,6 +8,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from ..compression.workflows.auto import finish, prepare_auto, resume_auto, search
 from ..compression.workflows.auto_config import KINDS
 from ..compression.workflows.auto_flags import FLAGS
+from ..compression.distributed import leave, ranks_from_environment
 from .common import (console, emit_json, json_option, print_measurement_warnings, render_table, speedup_text,
                      threads_option)
 from .progress import RichReporter
@@ -61,27 +62,49 @@ def auto(out, overwrite, resume, as_json, **flags):
       compressor auto --checkpoint runs/fashion/best.pt --target latency=0.5 --tolerance 1 --hold-out conv1
       compressor auto --checkpoint best.pt --target params=0.3 --tolerance 2 --finetune-epochs 10 --json
       compressor auto --resume runs/auto-digits_cnn-20260101-120000
+      torchrun --nproc_per_node=2 -m compressor.cli auto --checkpoint best.pt --target macs=0.5 --tolerance 1
 
     \b
     SIGINT/SIGTERM stop the search after the candidate in progress (the rounds completed are
     saved in the run folder's auto_state.json) or the fine-tuning after its step (checkpoint.pt);
-    --resume DIR continues either and writes the report.
+    --resume DIR continues either and writes the report. Under torchrun the candidates of each
+    round are split between the processes and the fine-tuning runs under DDP; the first process
+    writes.
     """
-    if resume:
-        job = resume_auto(resume, _given(flags), out, overwrite)
-    else:
-        job = prepare_auto(flags, out, overwrite)
-    config = job.config
-    console.print(f"auto: {job.loaded.info.name}, {len(job.space.groups)} filter groups to search, target "
-                  f"{config.target} within {config.tolerance:g} top-1 points -> {job.folder}{_continuing(job.state)}",
-                  highlight=False)
-    with stop_on_signals() as stop:
-        result = _search(job, as_json, stop)
-        report = finish(job, result, None if as_json else RichReporter(), stop)
+    ranks = ranks_from_environment()
+    try:
+        report = _run(flags, out, overwrite, resume, as_json, ranks)
+    finally:
+        leave()
+    if not ranks.is_main:
+        return
     if as_json:
         emit_json(report)
     else:
         render_report(report)
+
+
+def _run(flags, out, overwrite, resume, as_json, ranks):
+    if resume:
+        job = resume_auto(resume, _given(flags), out, overwrite, ranks)
+    else:
+        job = prepare_auto(flags, out, overwrite, ranks)
+    config = job.config
+    if ranks.is_main:
+        console.print(f"auto: {job.loaded.info.name}, {len(job.space.groups)} filter groups to search, target "
+                      f"{config.target} within {config.tolerance:g} top-1 points -> {job.folder}"
+                      f"{_continuing(job.state)}{_shared(ranks)}", highlight=False)
+        if ranks.world_size > 1 and config.target.kind == "latency":
+            console.print(f"[yellow]warning:[/] each of the {ranks.world_size} processes measures its candidates' "
+                          "latency while the others work: a latency target is judged under that load",
+                          highlight=False, soft_wrap=True)
+    with stop_on_signals() as stop:
+        result = _search(job, as_json or not ranks.is_main, stop)
+        return finish(job, result, None if as_json or not ranks.is_main else RichReporter(), stop)
+
+
+def _shared(ranks) -> str:
+    return f" (candidates shared by {ranks.world_size} processes)" if ranks.world_size > 1 else ""
 
 
 def _continuing(state) -> str:

@@ -107,15 +107,25 @@ def any_rank(flags: torch.Tensor) -> torch.Tensor:
 
 def broadcast_from_main(tensors: Iterable[torch.Tensor]) -> None:
     """Overwrite each tensor, in place, with rank 0's values."""
+    broadcast_from(tensors, 0)
+
+
+def broadcast_from(tensors: Iterable[torch.Tensor], source: int) -> None:
+    """Overwrite each tensor, in place, with the values of process `source`."""
     if not active():
         return
     for tensor in tensors:
         if tensor.dtype == torch.bool:  # not every backend broadcasts bool tensors
             carrier = tensor.to(torch.uint8)
-            dist.broadcast(carrier, src=0)
+            dist.broadcast(carrier, src=source)
             tensor.copy_(carrier.bool())
         else:
-            dist.broadcast(tensor, src=0)
+            dist.broadcast(tensor, src=source)
+
+
+def world_size() -> int:
+    """How many processes share the work (1 outside a process group)."""
+    return dist.get_world_size() if active() else 1
 
 
 def barrier() -> None:

@@ -9,6 +9,10 @@ The kept model is the one `compressor train --schedule <out>/schedule.yaml` make
 only decides how many filters each group keeps, so the schedule reproduces the result exactly.
 A stop request (a signal) ends the search after the candidate in progress, or the fine-tuning
 after its step, with TrainingInterrupted; `resume_auto` continues from what was saved.
+
+Under torchrun (`ranks` given to prepare_auto/resume_auto) every process runs these calls: the
+processes join their group, share each round's candidates, fine-tune under DDP, and only the
+first one writes (state, schedule, report; `finish` returns the report there and None elsewhere).
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import torch
 from torch import nn
 
 from ..core.errors import TrainingInterrupted
+from ..distributed import barrier, join
 from ..evaluation import evaluate
 from ..schedule import parse_schedule_text
 from ..training import Reporter, TrainOptions, apply_overrides, fit, prepare_run
@@ -41,7 +46,10 @@ def search(job: AutoJob, progress: Progress = None, stop: Optional[StopRequest] 
     state, config, stop = job.state, job.config, stop or StopRequest()
     if state.search_end is not None:
         return state.result()
-    _open_folder(job)
+    join(job.ranks, job.device)
+    barrier()  # every process has checked the run folder before the first one writes into it
+    if job.ranks.is_main:
+        _open_folder(job)
     hooks = Hooks(lambda rounds, left_out: _save_rounds(job, rounds, left_out), lambda: stop.requested)
     try:
         result = greedy_search(job.loaded.model, list(job.space.groups), job.example, _judge(job),
@@ -65,7 +73,8 @@ def _open_folder(job: AutoJob) -> None:
 
 def _save_rounds(job: AutoJob, rounds: List[Round], left_out: Dict[str, str]) -> None:
     job.state.rounds, job.state.left_out = list(rounds), dict(left_out)
-    save_state(job.folder, job.state)
+    if job.ranks.is_main:
+        save_state(job.folder, job.state)
 
 
 def _judge(job: AutoJob) -> Judge:
@@ -103,7 +112,7 @@ def _validation_batches(job: AutoJob) -> List:
 
 
 def finish(job: AutoJob, result: SearchResult, reporter: Optional[Reporter] = None,
-           stop: Optional[StopRequest] = None) -> Dict[str, Any]:
+           stop: Optional[StopRequest] = None) -> Optional[Dict[str, Any]]:
     """Write schedule.yaml, run it with `train`'s loop into the run folder (continuing the folder's
     checkpoint.pt when an interrupted fine-tuning left one), write the report there."""
     chosen = result.chosen(job.config.tolerance)
@@ -112,8 +121,8 @@ def finish(job: AutoJob, result: SearchResult, reporter: Optional[Reporter] = No
                                TrainOptions(out=str(job.folder)))
     checkpoint = job.folder / "checkpoint.pt"
     resume = str(checkpoint) if checkpoint.is_file() else None
-    run = prepare_run(schedule, resume=resume, folder_checked=True)
-    if resume is None:  # a fine-tuning killed before its first checkpoint may have logged an epoch
+    run = prepare_run(schedule, resume=resume, ranks=job.ranks, folder_checked=True)
+    if resume is None and job.ranks.is_main:  # a fine-tuning killed before its first checkpoint may have logged an epoch
         run.folder.truncate_metrics(0)
     try:
         training = fit(run, reporter, stop)
@@ -121,6 +130,8 @@ def finish(job: AutoJob, result: SearchResult, reporter: Optional[Reporter] = No
         where = str(err).partition("; resume with")[0]
         raise TrainingInterrupted(f"{where} of the fine-tuning; resume with compressor auto --resume {job.folder}",
                                   err.exit_code) from None
+    if not job.ranks.is_main:
+        return None
     report = build_report(job, result, chosen, training, _dense_top1(job))
     write_outputs(job.folder, result.rounds, report)
     job.state.complete = True

@@ -16,12 +16,13 @@ import copy
 import time
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
 
 from ..core.errors import UserError
+from ..distributed import any_rank, broadcast_from, gather_shares, my_share, world_size
 from .auto_prune import remove_weakest
 from .auto_space import FilterGroup
 
@@ -85,14 +86,21 @@ class SearchResult:
         return [r for r in self.rounds if start - r.top1 <= tolerance + 1e-9][-1]
 
 
-@dataclass
-class _Candidate:
-    group: FilterGroup
+@dataclass(frozen=True)
+class _Judged:
+    """What every process learns of a candidate (small, sent between processes)."""
+
     removed: int
-    model: nn.Module
     top1: float
     ratio: float
     key: Tuple[float, float, float]
+
+
+@dataclass
+class _Candidate:
+    index: int  # its place in the round
+    model: nn.Module
+    judged: _Judged
 
 
 def greedy_search(model: nn.Module, groups: List[FilterGroup], example_inputs: Any, judge: Judge,
@@ -144,56 +152,94 @@ class _Search:
         self.rounds = list(start)
 
     def run_round(self) -> str:
-        """One round; the reason the search ends here if no candidate can be kept, else ''."""
+        """One round; the reason the search ends here if no candidate can be kept, else ''.
+
+        In a process group (torchrun) each process settles and judges every world_size-th
+        candidate; the judgements are shared, every process keeps the same best candidate, and the
+        process that made it sends its weights to the others."""
         started, current, number = time.perf_counter(), self.rounds[-1], len(self.rounds)
-        best, tried = None, 0
-        for group in list(self.usable):
-            count = min(self.steps[group.leader], current.channels[group.leader] - 1)
-            if count < 1:
-                continue
-            if self.hooks.stopping():
+        steps = [(group, min(self.steps[group.leader], current.channels[group.leader] - 1)) for group in self.usable]
+        steps = [(group, count) for group, count in steps if count >= 1]
+        mine, world = my_share(len(steps)), world_size()
+        judged: Dict[int, Any] = {}  # index -> _Judged, or the reason its group cannot be thinned
+        own_best: Optional[_Candidate] = None
+        for turn in range(-(-len(steps) // world)):  # as many turns in every process: the stop check is shared
+            if any_rank(torch.tensor([self.hooks.stopping()])).item():
                 raise SearchInterrupted(len(self.rounds) - 1)
-            candidate = _candidate(self.state, group, count, self.example, self.judge, current, number,
-                                   self.left_out)
-            if candidate is None:
+            if turn >= len(mine):
+                continue
+            index = mine[turn]
+            group, count = steps[index]
+            outcome = _candidate(self.state, index, group, count, self.example, self.judge, current, number)
+            judged[index] = outcome if isinstance(outcome, str) else outcome.judged
+            if not isinstance(outcome, str) and _better(outcome.judged, index, own_best):
+                own_best = outcome
+            self.evaluated += 1
+            self._report(current)
+        return self._keep_best(steps, gather_shares(judged), own_best, current, number, started)
+
+    def _keep_best(self, steps, judged: List[Any], own_best: Optional["_Candidate"], current: Round, number: int,
+                   started: float) -> str:
+        best_index, tried = None, 0
+        for index, ((group, _), outcome) in enumerate(zip(steps, judged)):
+            if isinstance(outcome, str):
+                self.left_out[group.leader] = outcome
                 self.usable.remove(group)
                 continue
             tried += 1
-            self.evaluated += 1
-            self._report(current)
-            if candidate.key[0] != float("inf") and (best is None or candidate.key < best.key):
-                best = candidate
-        if best is None:
+            if outcome.key[0] != float("inf") and (best_index is None or outcome.key < judged[best_index].key):
+                best_index = index
+        if best_index is None:
             return "no filter group can shrink any further" if tried == 0 else "no step lowers the cost any more"
-        self.state = best.model
+        group, count = steps[best_index]
+        best = judged[best_index]
+        self.state = self._best_model(own_best, best_index, group, count)
         channels = dict(current.channels)
-        channels[best.group.leader] -= best.removed
-        self.rounds.append(Round(number, best.group.leader, best.ratio, best.top1, channels, tried,
+        channels[group.leader] -= best.removed
+        self.rounds.append(Round(number, group.leader, best.ratio, best.top1, channels, tried,
                                  time.perf_counter() - started))
+        self.evaluated = sum(r.candidates for r in self.rounds)
         self.hooks.after_round(list(self.rounds), dict(self.left_out))
         self._report(self.rounds[-1])
         return ""
+
+    def _best_model(self, own_best: Optional["_Candidate"], index: int, group: FilterGroup, count: int) -> nn.Module:
+        """The kept candidate's model: this process's own, or rebuilt (same structure) with the weights,
+        buffers and statistics of the process that judged it."""
+        owner = index % world_size()
+        if own_best is not None and own_best.index == index:
+            model = own_best.model
+        else:
+            model = copy.deepcopy(self.state)
+            remove_weakest(model, self.example, group, count)
+        broadcast_from(list(model.state_dict().values()), owner)
+        return model
 
     def _report(self, reached: Round) -> None:
         if self.progress is not None:
             self.progress(reached, self.evaluated)
 
 
-def _candidate(state: nn.Module, group: FilterGroup, count: int, example_inputs: Any, judge: Judge,
-               current: Round, number: int, left_out: Dict[str, str]) -> Optional[_Candidate]:
-    """The state with `count` more filters of `group` removed, settled and judged; None if it cannot be thinned."""
+def _candidate(state: nn.Module, index: int, group: FilterGroup, count: int, example_inputs: Any, judge: Judge,
+               current: Round, number: int) -> Union[_Candidate, str]:
+    """The state with `count` more filters of `group` removed, settled and judged; or why it cannot be thinned."""
     model = copy.deepcopy(state)
     try:
         removed = remove_weakest(model, example_inputs, group, count)
     except UserError as err:
-        left_out[group.leader] = str(err)
-        return None
+        return str(err)
     if removed < 1:
-        left_out[group.leader] = "thinning kept the zeroed filters"
-        return None
+        return "thinning kept the zeroed filters"
     _settle(judge, model, number, group.leader)
     top1, ratio = judge.score(model), judge.ratio(model)
-    return _Candidate(group, removed, model, top1, ratio, _merit(current, top1, ratio))
+    return _Candidate(index, model, _Judged(removed, top1, ratio, _merit(current, top1, ratio)))
+
+
+def _better(judged: _Judged, index: int, best: Optional[_Candidate]) -> bool:
+    """Whether a candidate beats the best so far (lowest key; on a tie, the earlier one stays)."""
+    if judged.key[0] == float("inf"):
+        return False
+    return best is None or (judged.key, index) < (best.judged.key, best.index)
 
 
 def _settle(judge: Judge, model: nn.Module, number: int, leader: str) -> None:

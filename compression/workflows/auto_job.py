@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from ...datasets import DatasetConfig, Loaders, build_datasets, build_loaders, recorded_options
 from ..core.errors import UserError
 from ..device import resolve_device
+from ..distributed import Ranks, process_device
 from ..model_source import LoadedModel, load_model
 from ..schedule import parse_schedule_text
 from ..schedule.sections import TrainingSection
@@ -41,25 +42,28 @@ class AutoJob:
     folder: Path
     overwrite: bool
     state: Optional[AutoState] = None  # the flags and the rounds so far, saved in the folder after every round
+    ranks: Ranks = Ranks()  # the processes torchrun started: they share each round's candidates
 
 
-def prepare_auto(flags: Dict[str, Any], out: Optional[str] = None, overwrite: bool = False) -> AutoJob:
-    """A new run from the command's flags (`auto_flags.FLAGS`); every check, nothing written."""
+def prepare_auto(flags: Dict[str, Any], out: Optional[str] = None, overwrite: bool = False,
+                 ranks: Ranks = Ranks()) -> AutoJob:
+    """A new run from the command's flags (`auto_flags.FLAGS`); every check, nothing written.
+    `ranks`: this process's place among the processes torchrun started (see `search`)."""
     flags = recorded_flags(flags)
     config = config_from_flags(flags)
     check_config(config)
     loaded = load_model(flags["checkpoint"])
     folder = Path(out) if out else Path("runs") / f"auto-{loaded.info.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     check_run_folder(folder, None, overwrite)
-    job = build_job(flags, config, loaded, folder, overwrite)
+    job = build_job(flags, config, loaded, folder, overwrite, ranks)
     job.state = AutoState(flags, file_digest(job.checkpoint), group_records(job.space.groups))
     return job
 
 
 def build_job(flags: Dict[str, Any], config: AutoConfig, loaded: LoadedModel, folder: Path,
-              overwrite: bool = False) -> AutoJob:
+              overwrite: bool = False, ranks: Ranks = Ranks()) -> AutoJob:
     """The data, the search space and the fine-tuning settings of a run (its `state` still to be set)."""
-    device = resolve_device(config.device)
+    device = process_device(resolve_device(config.device), ranks)
     dataset = _dataset_config(loaded, flags["data_dir"])
     loaders = _loaders(loaded, dataset)
     example = torch.zeros(1, *loaded.info.input_shape)
@@ -68,7 +72,7 @@ def build_job(flags: Dict[str, Any], config: AutoConfig, loaded: LoadedModel, fo
         raise UserError(_nothing_to_search(space, config))
     loaded.model.to(device)
     return AutoJob(config, Path(flags["checkpoint"]), loaded, dataset, loaders, space, example.to(device), device,
-                   _training(loaded.checkpoint or {}, config), folder, overwrite)
+                   _training(loaded.checkpoint or {}, config), folder, overwrite, ranks=ranks)
 
 
 def _dataset_config(loaded: LoadedModel, data_dir: Optional[str]) -> DatasetConfig:

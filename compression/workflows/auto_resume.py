@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 from ..core.errors import UserError
+from ..distributed import Ranks
 from ..model_source import load_model
 from .auto_config import check_config
 from .auto_flags import config_from_flags, contradictions
@@ -17,7 +18,8 @@ from .auto_job import AutoJob, build_job
 from .auto_state import STATE_FILE, file_digest, group_records, load_state
 
 
-def resume_auto(folder: str, given: Dict[str, Any], out: Optional[str] = None, overwrite: bool = False) -> AutoJob:
+def resume_auto(folder: str, given: Dict[str, Any], out: Optional[str] = None, overwrite: bool = False,
+                ranks: Ranks = Ranks()) -> AutoJob:
     """`given`: the flags given on the command line besides --resume (names as in auto_flags.FLAGS)."""
     path = Path(folder)
     if overwrite:
@@ -34,7 +36,7 @@ def resume_auto(folder: str, given: Dict[str, Any], out: Optional[str] = None, o
     config = config_from_flags(state.flags)
     check_config(config)
     _check_same_checkpoint(state.flags["checkpoint"], state.checkpoint_sha256)
-    job = build_job(state.flags, config, load_model(state.flags["checkpoint"]), path)
+    job = build_job(state.flags, config, load_model(state.flags["checkpoint"]), path, ranks=ranks)
     if group_records(job.space.groups) != state.groups:
         raise UserError(f"--resume {folder}: the filter groups to search are not the ones the run saved (a model "
                         "defined differently since?); start a new run")

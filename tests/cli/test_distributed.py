@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 
+import pytest
 import torch
 import torch.multiprocessing as mp
 
@@ -205,3 +206,18 @@ def test_sensitivity_of_random_weights_scores_one_model_in_every_process(tmp_pat
     dense = {line.split(",")[2] for line in (tmp_path / "sensitivity.csv").read_text().splitlines()
              if line.split(",")[1:2] == ["0"]}
     assert len(dense) == 1
+
+
+def test_auto_rounds_split_between_two_processes_choose_what_one_process_chooses(tmp_path, dense_digits):
+    args = ("auto", "--checkpoint", dense_digits, "--target", "macs=0.5", "--tolerance", 2, "--step", 0.25,
+            "--finetune-epochs", 1, "--json")
+    single = subprocess.run([sys.executable, "-m", "compressor.cli", *map(str, args), "--out", tmp_path / "one",
+                             "--threads", "1"], env=TORCHRUN_ENV, capture_output=True, text=True, timeout=300)
+    split = torchrun(*args, "--out", tmp_path / "two")
+    assert single.returncode == 0 and split.returncode == 0, split.stderr[-2000:]
+    rounds = [json.loads((tmp_path / name / "auto_state.json").read_text())["rounds"] for name in ("one", "two")]
+    assert [(r["layer"], r["channels"], r["candidates"]) for r in rounds[1]] == \
+        [(r["layer"], r["channels"], r["candidates"]) for r in rounds[0]]
+    assert [r["val_top1"] for r in rounds[1]] == pytest.approx([r["val_top1"] for r in rounds[0]])
+    report = json.loads(split.stdout.strip().splitlines()[-1])
+    assert report["ratios"]["macs"] <= 0.5 and len(rounds[1]) > 2  # fine-tuned under DDP: its top-1 is its own

@@ -69,3 +69,39 @@ def test_a_search_stopped_after_round_1_and_continued_from_its_saved_rounds_make
     resumed = greedy_search(model, groups, EXAMPLE, judge, 0.5, 0.25, start=rounds, left_out=left_out)
     drop_seconds = lambda result: [(r.number, r.layer, r.ratio, r.top1, r.channels) for r in result.rounds]
     assert drop_seconds(resumed) == drop_seconds(straight) and resumed.stopped_because == straight.stopped_because
+
+
+def _search_in_rank(rank, out, port):
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    model, groups = _setup()
+    judge = _noisy_judge(model)
+    judged = []
+    counting = Judge(judge.settle, lambda m: judged.append(1) or judge.score(m), judge.ratio)
+    result = greedy_search(model, groups, EXAMPLE, counting, 0.5, 0.25)
+    torch.save({"rounds": [(r.layer, r.channels, r.top1, r.candidates) for r in result.rounds],
+                "judged": len(judged)}, out / f"rank{rank}.pt")
+    dist.destroy_process_group()
+
+
+def test_two_processes_share_each_rounds_candidates_and_make_the_rounds_one_process_makes(tmp_path):
+    """The noise settling adds stays in the kept model: a process that did not judge it must receive it."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    model, groups = _setup()
+    single = greedy_search(model, groups, EXAMPLE, _noisy_judge(model), 0.5, 0.25)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    mp.spawn(_search_in_rank, args=(tmp_path, port), nprocs=2, join=True)
+    ranks = [torch.load(tmp_path / f"rank{rank}.pt", weights_only=False) for rank in range(2)]
+    assert ranks[0]["rounds"] == ranks[1]["rounds"]
+    assert [r[:2] + r[3:] for r in ranks[0]["rounds"]] == [(r.layer, r.channels, r.candidates) for r in single.rounds]
+    assert [r[2] for r in ranks[0]["rounds"]] == pytest.approx([r.top1 for r in single.rounds])
+    candidates = sum(r.candidates for r in single.rounds)
+    assert ranks[0]["judged"] + ranks[1]["judged"] == candidates + 2  # each also scored the starting model
+    assert abs(ranks[0]["judged"] - ranks[1]["judged"]) <= len(single.rounds)
