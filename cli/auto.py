@@ -5,10 +5,11 @@ import click
 from click.core import ParameterSource
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from ..compression.distributed import leave, ranks_from_environment
 from ..compression.workflows.auto import finish, prepare_auto, resume_auto, search
+from ..compression.workflows.auto_amc_result import episode_reward
 from ..compression.workflows.auto_config import KINDS
 from ..compression.workflows.auto_flags import FLAGS
-from ..compression.distributed import leave, ranks_from_environment
 from .common import (console, emit_json, json_option, print_measurement_warnings, render_table, speedup_text,
                      threads_option)
 from .progress import RichReporter
@@ -21,7 +22,8 @@ from .signals import stop_on_signals
               help=f"(required) KIND=RATIO, compressed / dense, RATIO in (0, 1); KIND: {', '.join(KINDS)} (size: the "
                    "weights file; latency: measured here).")
 @click.option("--tolerance", type=float, help="(required) Validation top-1 points the result may lose.")
-@click.option("--strategy", default="greedy", show_default=True, help="greedy (amc is not available yet).")
+@click.option("--strategy", default="greedy", show_default=True,
+              help="greedy (NetAdapt: one layer a step) or amc (a DDPG agent sets every layer's kept fraction).")
 @click.option("--step", type=float, default=0.1, show_default=True,
               help="Each round removes this fraction of a layer's original filters.")
 @click.option("--hold-out", "hold_out", multiple=True,
@@ -39,6 +41,13 @@ from .signals import stop_on_signals
               help="Images per batch when latency is measured.")
 @click.option("--latency-repeats", type=click.IntRange(min=1), default=10, show_default=True,
               help="Interleaved runs per latency measurement in the search.")
+@click.option("--amc-episodes", type=int, help="AMC: episodes the agent runs [default: 100].")
+@click.option("--amc-warmup", type=int, help="AMC: first episodes with random actions [default: a quarter of them].")
+@click.option("--amc-min-keep", type=float,
+              help="AMC: the least fraction of a layer's channels an action keeps, in (0, 1] [default: 0.2].")
+@click.option("--amc-file", type=click.Path(dir_okay=False),
+              help="AMC: Distiller's configuration (auto_compression_*.yaml): search only the layers it lists for "
+                   "the model.")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Folder with the dataset files.")
 @click.option("--out", type=click.Path(file_okay=False), help="Run folder [default: runs/auto-<arch>-<timestamp>].")
 @click.option("--overwrite", is_flag=True, help="Replace the run in --out (the old folder is moved aside whole).")
@@ -52,24 +61,29 @@ def auto(out, overwrite, resume, as_json, **flags):
 
     Greedy filter pruning (NetAdapt): each round removes one more step of filters from the
     layer that loses the least validation top-1 per unit of cost removed, until the target is
-    met; then the schedule.yaml it writes (per-layer L1 filter pruning, thinning, fine-tuning)
-    is run by `train`'s own loop into the run folder. A target that cannot be met within the
-    tolerance keeps the best result found, says so, and exits 0 (`target_met: false`).
+    met. AMC (--strategy amc, Distiller's AMC): in each episode a DDPG agent picks every
+    layer's fraction of filters to keep, bounded so the target stays reachable (a latency
+    target is only measured); the most accurate episode within the target is kept. Then the
+    schedule.yaml it writes (per-layer L1 filter pruning, thinning, fine-tuning) is run by
+    `train`'s own loop into the run folder. A target that cannot be met within the tolerance
+    keeps the best result found, says so, and exits 0 (`target_met: false`).
 
     \b
     Examples:
       compressor auto --checkpoint runs/digits/best.pt --target macs=0.5 --tolerance 1
       compressor auto --checkpoint runs/fashion/best.pt --target latency=0.5 --tolerance 1 --hold-out conv1
       compressor auto --checkpoint best.pt --target params=0.3 --tolerance 2 --finetune-epochs 10 --json
+      compressor auto --checkpoint best.pt --target macs=0.5 --tolerance 1 --strategy amc --amc-episodes 200
       compressor auto --resume runs/auto-digits_cnn-20260101-120000
       torchrun --nproc_per_node=2 -m compressor.cli auto --checkpoint best.pt --target macs=0.5 --tolerance 1
 
     \b
-    SIGINT/SIGTERM stop the search after the candidate in progress (the rounds completed are
-    saved in the run folder's auto_state.json) or the fine-tuning after its step (checkpoint.pt);
-    --resume DIR continues either and writes the report. Under torchrun the candidates of each
-    round are split between the processes and the fine-tuning runs under DDP; the first process
-    writes.
+    SIGINT/SIGTERM stop the search after the candidate (AMC: the episode) in progress (what was
+    completed is saved in the run folder's auto_state.json, AMC's agent in amc_state.pt) or the
+    fine-tuning after its step (checkpoint.pt); --resume DIR continues either and writes the
+    report. Under torchrun the candidates of each greedy round are split between the processes
+    (AMC's episodes are not: every process runs them alike) and the fine-tuning runs under DDP;
+    the first process writes.
     """
     ranks = ranks_from_environment()
     try:
@@ -108,9 +122,10 @@ def _shared(ranks) -> str:
 
 
 def _continuing(state) -> str:
+    steps = "episodes" if state.flags.get("strategy") == "amc" else "rounds"
     if state.search_end is not None:
-        return f" (search done in {len(state.rounds) - 1} rounds: continuing with the fine-tuning)"
-    return f" (continuing after round {len(state.rounds) - 1})" if state.rounds else ""
+        return f" (search done in {len(state.rounds) - 1} {steps}: continuing with the fine-tuning)"
+    return f" (continuing after {steps[:-1]} {len(state.rounds) - 1})" if state.rounds else ""
 
 
 def _given(flags):
@@ -120,18 +135,35 @@ def _given(flags):
 
 
 def _search(job, quiet: bool, stop):
-    """The search, with a bar that fills as the cost falls from dense towards the target."""
-    target = job.config.target.ratio
+    """The search, with a bar that fills as the cost falls from dense towards the target (AMC: as its
+    episodes run)."""
+    target = job.config.target
     columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True, disable=quiet) as progress:
+        if job.config.strategy == "amc":
+            return search(job, _amc_bar(progress, job.config.amc.resolved().episodes, target), stop)
         task = progress.add_task("search", total=1.0)
 
         def update(reached, evaluated):
-            share = min(1.0, (1.0 - reached.ratio) / (1.0 - target))
+            share = min(1.0, (1.0 - reached.ratio) / (1.0 - target.ratio))
             progress.update(task, completed=share, description=f"round {reached.number}, {evaluated} candidates, "
-                                                               f"{job.config.target.kind} {reached.ratio:.3f}")
+                                                               f"{target.kind} {reached.ratio:.3f}")
 
         return search(job, update, stop)
+
+
+def _amc_bar(progress, episodes, target):
+    task = progress.add_task("AMC", total=episodes)
+
+    def update(best, done):
+        if best.number:
+            found = (f"best reward {episode_reward(best, target.ratio):.4f} (episode {best.number}, top-1 "
+                     f"{best.top1:.2f}, {target.kind} {best.ratio:.3f})")
+        else:
+            found = "no episode within the target yet"
+        progress.update(task, completed=done, description=f"episode {done}/{episodes}, {found}")
+
+    return update
 
 
 def render_report(report) -> None:
@@ -144,9 +176,13 @@ def render_report(report) -> None:
                       soft_wrap=True)
     print_measurement_warnings(report)
     search = report["search"]
-    console.print(f"search: {search['rounds']} rounds, {search['candidates']} candidates, {search['seconds']:.1f}s "
-                  f"({search['stopped_because']}); run folder: {report['out']} (best.pt, schedule.yaml, report.json, "
-                  "kept_fractions.png)", highlight=False, soft_wrap=True)
+    if search["strategy"] == "amc":
+        done = f"{search['episodes']} AMC episodes ({search['warmup']} warm-up)"
+    else:
+        done = f"{search['rounds']} rounds, {search['candidates']} candidates"
+    console.print(f"search: {done}, {search['seconds']:.1f}s ({search['stopped_because']}); run folder: "
+                  f"{report['out']} (best.pt, schedule.yaml, report.json, kept_fractions.png)", highlight=False,
+                  soft_wrap=True)
 
 
 def _render_before_after(report) -> None:

@@ -2,7 +2,8 @@
 
     job = prepare_auto(flags, out)                # every check; nothing written
     job = resume_auto(folder, given_flags)        # or: the run an interrupt left in `folder`
-    result = search(job, progress, stop)          # greedy rounds on copies; auto_state.json after each
+    result = search(job, progress, stop)          # greedy rounds or AMC episodes (auto_amc) on copies;
+                                                  # auto_state.json after each
     report = finish(job, result, reporter, stop)  # schedule.yaml run by train's own loop, then the report
 
 The kept model is the one `compressor train --schedule <out>/schedule.yaml` makes: the search
@@ -11,8 +12,9 @@ A stop request (a signal) ends the search after the candidate in progress, or th
 after its step, with TrainingInterrupted; `resume_auto` continues from what was saved.
 
 Under torchrun (`ranks` given to prepare_auto/resume_auto) every process runs these calls: the
-processes join their group, share each round's candidates, fine-tune under DDP, and only the
-first one writes (state, schedule, report; `finish` returns the report there and None elsewhere).
+processes join their group, share each round's candidates (AMC's episodes are not split: every
+process runs them all alike), fine-tune under DDP, and only the first one writes (state,
+schedule, report; `finish` returns the report there and None elsewhere).
 """
 from __future__ import annotations
 
@@ -28,6 +30,8 @@ from ..schedule import parse_schedule_text
 from ..training import Reporter, TrainOptions, apply_overrides, fit, prepare_run
 from ..training.run_folder import move_aside
 from ..training.stopping import StopRequest
+from .auto_amc import prepare_amc, run_amc
+from .auto_amc_result import AmcResult
 from .auto_calibrate import first_batches, recalibrate_batchnorm, short_finetune
 from .auto_cost import CostMeter
 from .auto_greedy import Hooks, Judge, Progress, Round, SearchInterrupted, SearchResult, greedy_search
@@ -42,26 +46,39 @@ __all__ = ["finish", "prepare_auto", "resume_auto", "search"]
 
 
 def search(job: AutoJob, progress: Progress = None, stop: Optional[StopRequest] = None) -> SearchResult:
-    """The greedy rounds from where job.state stands, each saved into the run folder as it completes."""
+    """The greedy rounds (or AMC's episodes) from where job.state stands, each saved into the run folder
+    as it completes."""
     state, config, stop = job.state, job.config, stop or StopRequest()
     if state.search_end is not None:
         return state.result()
+    amc = prepare_amc(job) if config.strategy == "amc" else None  # --amc-file checked before anything is written
     join(job.ranks, job.device)
     barrier()  # every process has checked the run folder before the first one writes into it
     if job.ranks.is_main:
         _open_folder(job)
+    if amc is not None:
+        result = run_amc(job, amc, _judge(job), progress, stop,
+                         lambda rounds, left_out: _save_rounds(job, rounds, left_out))
+    else:
+        result = _greedy(job, progress, stop)
+    state.search_end = {"target_reached": result.target_reached, "stopped_because": result.stopped_because}
+    if isinstance(result, AmcResult):
+        state.search_end["amc"] = result.end_record()
+    _save_rounds(job, result.rounds, result.left_out)
+    return result
+
+
+def _greedy(job: AutoJob, progress: Progress, stop: StopRequest) -> SearchResult:
+    state, config = job.state, job.config
     hooks = Hooks(lambda rounds, left_out: _save_rounds(job, rounds, left_out), lambda: stop.requested)
     try:
-        result = greedy_search(job.loaded.model, list(job.space.groups), job.example, _judge(job),
-                               config.target.ratio, config.step, progress, hooks, state.rounds, state.left_out)
+        return greedy_search(job.loaded.model, list(job.space.groups), job.example, _judge(job),
+                             config.target.ratio, config.step, progress, hooks, state.rounds, state.left_out)
     except SearchInterrupted as err:
         rounds = f"{err.completed} round{'' if err.completed == 1 else 's'}"
         raise TrainingInterrupted(f"{stop.reason} received: stopped the search in round {err.completed + 1} "
                                   f"({rounds} completed, saved in {job.folder / STATE_FILE}); resume with "
                                   f"compressor auto --resume {job.folder}", stop.exit_code) from None
-    state.search_end = {"target_reached": result.target_reached, "stopped_because": result.stopped_because}
-    _save_rounds(job, result.rounds, result.left_out)
-    return result
 
 
 def _open_folder(job: AutoJob) -> None:
@@ -142,12 +159,20 @@ def finish(job: AutoJob, result: SearchResult, reporter: Optional[Reporter] = No
 def _schedule_text(job: AutoJob, result: SearchResult, kept: Dict[str, int]) -> str:
     config = job.config
     header = [f"Written by `compressor auto --target {config.target} --tolerance {config.tolerance:g} "
-              f"--strategy {config.strategy} --step {config.step:g}` ({result.stopped_because}).",
+              f"--strategy {config.strategy} {_search_flags(config)}` ({result.stopped_because}).",
               f"compressor train --schedule {job.folder / 'schedule.yaml'} reproduces its model from the dense "
               "checkpoint."]
     info = job.loaded.info
     return reproduce_schedule(info.name, str(job.checkpoint), dataset_section(job), job.training,
                               job.space.groups, kept, header)
+
+
+def _search_flags(config) -> str:
+    if config.strategy != "amc":
+        return f"--step {config.step:g}"
+    amc = config.amc.resolved()
+    file = f" --amc-file {amc.file}" if amc.file else ""
+    return f"--amc-episodes {amc.episodes} --amc-warmup {amc.warmup} --amc-min-keep {amc.min_keep:g}{file}"
 
 
 def _dense_top1(job: AutoJob) -> Dict[str, float]:

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 from ..core.errors import UserError, did_you_mean
 
 KINDS = ("macs", "params", "size", "latency")
 STRATEGIES = ("greedy", "amc")
-AVAILABLE_STRATEGIES = ("greedy",)
+AMC_EPISODES = 100
+AMC_MIN_KEEP = 0.2
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,26 @@ class LatencyOptions:
 
 
 @dataclass(frozen=True)
+class AmcOptions:
+    """--amc-episodes, --amc-warmup, --amc-min-keep and --amc-file; None: not given (see `resolved`)."""
+
+    episodes: Optional[int] = None
+    warmup: Optional[int] = None  # episodes of uniformly random actions before the agent acts
+    min_keep: Optional[float] = None  # the least fraction of a layer's channels an action keeps
+    file: Optional[str] = None  # Distiller's AMC configuration: the layers the agent may prune, per model
+
+    def given(self) -> List[str]:
+        return [f"--amc-{name.replace('_', '-')}" for name in ("episodes", "warmup", "min_keep", "file")
+                if getattr(self, name) is not None]
+
+    def resolved(self) -> "AmcOptions":
+        """The defaults filled in: 100 episodes, a quarter of them warm-up, keep at least 0.2."""
+        episodes = AMC_EPISODES if self.episodes is None else self.episodes
+        warmup = episodes // 4 if self.warmup is None else self.warmup
+        return AmcOptions(episodes, warmup, AMC_MIN_KEEP if self.min_keep is None else self.min_keep, self.file)
+
+
+@dataclass(frozen=True)
 class AutoConfig:
     target: Target
     tolerance: float  # top-1 points the result may lose on the validation split
@@ -46,6 +67,7 @@ class AutoConfig:
     eval_samples: Optional[int] = None  # validation images that score a candidate (None: the whole split)
     latency: LatencyOptions = LatencyOptions()
     device: str = "cpu"
+    amc: AmcOptions = AmcOptions()  # only with strategy amc
 
 
 def parse_target(text: str) -> Target:
@@ -69,13 +91,12 @@ def check_strategy(name: str) -> str:
     name = (name or "").strip().lower()
     if name not in STRATEGIES:
         raise UserError("--strategy: " + did_you_mean(name, STRATEGIES, "strategy"))
-    if name not in AVAILABLE_STRATEGIES:
-        raise UserError(f"--strategy {name} is not available yet; use --strategy greedy")
     return name
 
 
 def check_config(config: AutoConfig) -> None:
     check_strategy(config.strategy)
+    check_amc(config)
     if not 0.0 < config.step < 1.0:
         raise UserError(f"--step {config.step:g}: a fraction of each layer's filters, between 0 and 1, exclusive")
     if not math.isfinite(config.tolerance) or config.tolerance < 0:
@@ -85,3 +106,20 @@ def check_config(config: AutoConfig) -> None:
                         "first epoch")
     if config.lr is not None and not config.lr > 0:
         raise UserError(f"--lr {config.lr:g}: must be positive")
+
+
+def check_amc(config: AutoConfig) -> None:
+    given = config.amc.given()
+    if config.strategy != "amc":
+        if given:
+            raise UserError(f"{', '.join(given)}: only with --strategy amc (the search is --strategy "
+                            f"{config.strategy})")
+        return
+    amc = config.amc.resolved()
+    if amc.episodes < 1:
+        raise UserError(f"--amc-episodes {amc.episodes}: at least 1")
+    if not 0 <= amc.warmup < amc.episodes:
+        raise UserError(f"--amc-warmup {amc.warmup}: 0 or more and fewer than the {amc.episodes} episodes (the "
+                        "agent acts after the warm-up)")
+    if not math.isfinite(amc.min_keep) or not 0.0 < amc.min_keep <= 1.0:
+        raise UserError(f"--amc-min-keep {amc.min_keep:g}: the least fraction of a layer's channels kept, in (0, 1]")

@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from ..core.errors import UserError
-from .auto_config import AutoConfig, LatencyOptions, parse_target
+from .auto_config import AmcOptions, AutoConfig, LatencyOptions, parse_target
 
 FLAGS = ("checkpoint", "target", "tolerance", "strategy", "step", "hold_out", "finetune_epochs", "lr", "round_steps",
-         "calibration_batches", "eval_samples", "batch_size", "latency_repeats", "data_dir", "device")
+         "calibration_batches", "eval_samples", "batch_size", "latency_repeats", "data_dir", "device", "amc_episodes",
+         "amc_warmup", "amc_min_keep", "amc_file")
 REQUIRED = ("checkpoint", "target", "tolerance")
 
 
@@ -27,7 +28,7 @@ def _number(value: Any) -> Any:
 
 _CANONICAL = {"checkpoint": _path, "data_dir": _path, "target": lambda value: str(parse_target(value)),
               "hold_out": lambda value: list(value or ()), "tolerance": _number, "step": _number, "lr": _number,
-              "strategy": lambda value: (value or "").strip().lower()}
+              "strategy": lambda value: (value or "").strip().lower(), "amc_min_keep": _number, "amc_file": _path}
 
 
 def recorded_flags(flags: Dict[str, Any]) -> Dict[str, Any]:
@@ -36,14 +37,25 @@ def recorded_flags(flags: Dict[str, Any]) -> Dict[str, Any]:
     if missing:
         shown = ", ".join("--" + name for name in missing)
         raise UserError(f"give {shown} (or --resume DIR to continue an interrupted `compressor auto` run)")
-    return {name: _CANONICAL.get(name, lambda value: value)(flags.get(name)) for name in FLAGS}
+    recorded = {name: _CANONICAL.get(name, lambda value: value)(flags.get(name)) for name in FLAGS}
+    if recorded["strategy"] == "amc":  # the defaults written out: --amc-episodes 100 says what leaving it out says
+        amc = _amc_options(recorded).resolved()
+        recorded.update(amc_episodes=amc.episodes, amc_warmup=amc.warmup, amc_min_keep=_number(amc.min_keep))
+    return recorded
 
 
 def config_from_flags(flags: Dict[str, Any]) -> AutoConfig:
     return AutoConfig(parse_target(flags["target"]), float(flags["tolerance"]), flags["strategy"], float(flags["step"]),
                       tuple(flags["hold_out"] or ()), flags["finetune_epochs"], flags["lr"],
                       flags["calibration_batches"], flags["round_steps"], flags["eval_samples"],
-                      LatencyOptions(flags["batch_size"], flags["latency_repeats"]), flags["device"])
+                      LatencyOptions(flags["batch_size"], flags["latency_repeats"]), flags["device"],
+                      _amc_options(flags))
+
+
+def _amc_options(flags: Dict[str, Any]) -> AmcOptions:
+    """The --amc-* flags (absent from the state of a run saved before they existed)."""
+    return AmcOptions(flags.get("amc_episodes"), flags.get("amc_warmup"), flags.get("amc_min_keep"),
+                      flags.get("amc_file"))
 
 
 def contradictions(saved: Dict[str, Any], given: Dict[str, Any]) -> List[str]:

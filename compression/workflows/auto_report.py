@@ -8,6 +8,7 @@ from torch import nn
 from ..benchmark import measure_latency, speedup_summary
 from ..core.checkpoint import load_checkpoint
 from ..restore import model_from_checkpoint
+from .auto_amc_result import AmcResult
 from .auto_cost import absolute_costs
 from .auto_greedy import Round, SearchResult
 from .auto_job import AutoJob
@@ -82,8 +83,12 @@ def _shortfalls(job: AutoJob, ratios: Dict[str, float], dense: Dict[str, Any], c
 
 
 def _search_summary(result: SearchResult, chosen: Round) -> Dict[str, Any]:
+    """AMC's episodes count as rounds (and candidates) here, with its own keys added."""
     rounds = result.rounds
-    return {"rounds": len(rounds) - 1, "chosen_round": chosen.number, "stopped_because": result.stopped_because,
-            "candidates": sum(r.candidates for r in rounds), "seconds": sum(r.seconds for r in rounds),
-            "cost_ratio_reached": result.last.ratio, "chosen_cost_ratio": chosen.ratio,
-            "start_val_top1": rounds[0].top1, "chosen_val_top1": chosen.top1}
+    summary = {"strategy": "greedy", "rounds": len(rounds) - 1, "chosen_round": chosen.number,
+               "stopped_because": result.stopped_because, "candidates": sum(r.candidates for r in rounds),
+               "seconds": sum(r.seconds for r in rounds), "cost_ratio_reached": result.last.ratio,
+               "chosen_cost_ratio": chosen.ratio, "start_val_top1": rounds[0].top1, "chosen_val_top1": chosen.top1}
+    if isinstance(result, AmcResult):
+        summary.update(result.summary(chosen))
+    return summary

@@ -3,7 +3,8 @@
 It holds the flags the run was started with (`flags`, as `auto_flags.recorded_flags` writes them),
 a digest of the dense checkpoint, the searched groups, the completed rounds with the groups that
 failed to thin so far, and, once the search has ended, how it ended (`search_end`). The file is
-replaced atomically, so an interrupt or a crash leaves the last completed round.
+replaced atomically, so an interrupt or a crash leaves the last completed round. An AMC search
+keeps its episodes as rounds here, and its agent beside this file (auto_amc_state.py).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from ..core.checkpoint import atomic_write
 from ..core.errors import UserError
+from .auto_amc_result import amc_result
 from .auto_greedy import Round, SearchResult
 from .auto_space import FilterGroup
 
@@ -30,12 +32,15 @@ class AutoState:
     groups: List[Dict[str, Any]]  # {"layers": [...], "channels": N} per searched group
     rounds: List[Round] = field(default_factory=list)
     left_out: Dict[str, str] = field(default_factory=dict)
-    search_end: Optional[Dict[str, Any]] = None  # {"target_reached", "stopped_because"} once the search ended
+    search_end: Optional[Dict[str, Any]] = None  # {"target_reached", "stopped_because"[, "amc"]} once it ended
     complete: bool = False  # the fine-tuning and the report are written too
 
     def result(self) -> SearchResult:
         """The ended search (search_end must be set)."""
         end = self.search_end or {}
+        if "amc" in end:
+            return amc_result(list(self.rounds), float(end["amc"]["target"]), int(end["amc"]["warmup"]),
+                              dict(self.left_out))
         return SearchResult(list(self.rounds), bool(end["target_reached"]), end["stopped_because"],
                             dict(self.left_out))
 

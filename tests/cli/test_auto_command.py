@@ -102,7 +102,7 @@ def test_latency_target_is_measured(cli, dense_digits, tmp_path):
     (["--target", "macs=1.2"], "between 0 and 1"),
     (["--target", "macs=0"], "between 0 and 1"),
     (["--target", "flops=0.5"], "unknown cost kind 'flops'"),
-    (["--strategy", "amc"], "amc is not available yet"),
+    (["--amc-episodes", "5"], "--amc-episodes: only with --strategy amc"),
     (["--strategy", "random"], "unknown strategy 'random'"),
     (["--hold-out", "conv"], "--hold-out 'conv' matches no Conv/Linear layer"),
     (["--hold-out", ".*"], "no layer can serve --target macs=0.5"),
