@@ -16,8 +16,9 @@ def refuse_other_files(doc: YamlDocument, schedule_keys: Collection[str]) -> Non
         return
     if "network" in data:
         message = ("this is a configuration file of Distiller's automated compression (AMC), not a schedule: its "
-                   "'network:' section lists, for each model, the layers AMC's agent searches over. Automated "
-                   "compression is not available in compressor, so this file cannot be validated or trained")
+                   "'network:' section lists, for each model, the layers AMC's agent searches over: give it to "
+                   "`compressor auto --checkpoint CKPT --strategy amc --amc-file FILE --target KIND=RATIO "
+                   "--tolerance PT`")
         raise ScheduleError([doc.problem(("network",), message)], doc.source)
     if is_stats_file(data, schedule_keys):
         message = ("this is an activation statistics file (each layer's 'inputs'/'output' ranges, as "

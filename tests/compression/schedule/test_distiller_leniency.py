@@ -182,6 +182,7 @@ def test_an_amc_configuration_is_named_as_such():
     """)
     assert problem.path == "network" and problem.line == 3
     assert "automated compression (AMC)" in problem.message and "not a schedule" in problem.message
+    assert "--strategy amc --amc-file FILE" in problem.message
 
 
 STATS = """
