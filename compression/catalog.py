@@ -7,21 +7,56 @@ imports nothing heavy. `python -m compressor.compression.catalog` writes it agai
 code, and a test fails when the file and the code disagree.
 
 It lists the built-in components only; classes a Python program registers itself exist in that
-program, not here.
+program, not here. Each item also names its typed config (`module:Class`, a module that imports
+no torch; or the fields of a config made from a signature), which is how the registries know the
+built-ins before their code is imported (core/registry.py).
 """
 from __future__ import annotations
 
+import gzip
+import importlib
 import json
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
+
+from .core.signature_config import config_from_fields, described_fields
+from .models.recorded_names import PARAMETERS_PATH
 
 CATALOG_PATH = Path(__file__).with_name("catalog.json")
+
 KINDS = ("pruners", "quantizers", "regularizers", "lr_schedulers", "extensions", "models", "datasets")
+
+
+@lru_cache(maxsize=1)
+def _shipped() -> str:
+    return CATALOG_PATH.read_text()
 
 
 def read_catalog() -> Dict[str, Any]:
     """The shipped catalog: {"registries": {kind: [items]}, "schedule_schema": {...}}."""
-    return json.loads(CATALOG_PATH.read_text())
+    return json.loads(_shipped())
+
+
+@lru_cache(maxsize=None)
+def declared_items(kind: str) -> Dict[str, Dict[str, Any]]:
+    """The shipped catalog's built-in entries of one registry, by name."""
+    return {item["name"]: item for item in read_catalog()["registries"][kind]}
+
+
+def declared_config(item: Dict[str, Any]) -> type:
+    """The typed config a catalog item names (imported from its module, which imports no torch), or
+    made again from the fields it lists."""
+    config = item["config"]
+    if isinstance(config, dict):
+        return _config_from_fields(config["name"], json.dumps(config["fields"]))
+    module, _, name = config.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+@lru_cache(maxsize=None)
+def _config_from_fields(name: str, fields: str) -> type:
+    return config_from_fields(name, json.loads(fields))
 
 
 def build_catalog() -> Dict[str, Any]:
@@ -34,7 +69,26 @@ def build_catalog() -> Dict[str, Any]:
 
 def write_catalog() -> Path:
     CATALOG_PATH.write_text(json.dumps(build_catalog(), indent=1, sort_keys=True) + "\n")
+    text = json.dumps(build_parameter_catalog(), sort_keys=True)
+    PARAMETERS_PATH.write_bytes(gzip.compress(text.encode(), mtime=0))
     return CATALOG_PATH
+
+
+def build_parameter_catalog(names: Optional[List[str]] = None) -> Dict[str, List[str]]:
+    """Parameter names of the built-in models (`names`, default all), built on the meta device (no memory)."""
+    import torch
+
+    from .models import MODELS, build_model
+
+    catalog = {}
+    for name in names if names is not None else MODELS.names():
+        try:
+            with torch.device("meta"):
+                model = build_model(name)
+        except NotImplementedError:  # an initialisation that reads weight values
+            continue
+        catalog[name] = [parameter for parameter, _ in model.named_parameters()]
+    return catalog
 
 
 def _registries() -> Dict[str, Any]:
@@ -51,7 +105,17 @@ def _registries() -> Dict[str, Any]:
 
 def _item(entry) -> Dict[str, Any]:
     return {"name": entry.name, "description": entry.description, "arguments": _arguments(entry.config),
-            **entry.extra}
+            "config": _config_reference(entry.config), **entry.extra}
+
+
+def _config_reference(config: type) -> Any:
+    fields = described_fields(config)
+    if fields is not None:
+        return {"name": config.__name__, "fields": fields}
+    module = importlib.import_module(config.__module__)
+    if getattr(module, config.__qualname__, None) is not config:
+        raise ValueError(f"config {config.__qualname__} cannot be imported by name from {config.__module__}")
+    return f"{config.__module__}:{config.__qualname__}"
 
 
 def _arguments(config) -> List[str]:

@@ -7,53 +7,19 @@ Hints are in hints.py.
 """
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
 from .core.checkpoint import load_checkpoint
 from .core.errors import UserError
-from .hints import Hints, HintSection
+from .distillation_section import (DistillationSection, HintSection, TeacherSection,  # noqa: F401  (re-exported)
+                                   teacher_from_flag)
+from .hints import Hints
 from .models import build_model, model_info
 from .restore import model_from_checkpoint
-
-
-class TeacherSection(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    arch: Optional[str] = Field(None, description="Teacher model name (with checkpoint: must match it).")
-    checkpoint: Optional[str] = Field(None, description="A compressor checkpoint holding the trained teacher.")
-    pretrained: bool = Field(False, description="With arch only: pretrained weights from the local torch cache.")
-
-    @model_validator(mode="after")
-    def _named(self):
-        if not self.arch and not self.checkpoint:
-            raise ValueError("the teacher needs an arch or a checkpoint")
-        return self
-
-
-class DistillationSection(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    teacher: TeacherSection = Field(description="The trained model to learn from.")
-    temperature: float = Field(1.0, gt=0, description="Softmax temperature T.")
-    distill_weight: float = Field(0.5, ge=0, description="Weight of T^2 * KL(teacher || student).")
-    student_weight: float = Field(0.5, ge=0, description="Weight of the student's cross-entropy.")
-    teacher_weight: float = Field(0.0, ge=0, description="Distiller's teacher weight; the teacher is frozen here.")
-    start_epoch: int = Field(0, ge=0, description="Plain cross-entropy before this epoch.")
-    hints: List[HintSection] = Field(default_factory=list,
-                                     description="Feature (hint) losses between named student and teacher modules.")
-
-
-def teacher_from_flag(value: str) -> TeacherSection:
-    """`--kd-teacher` takes a checkpoint file or a model name."""
-    if Path(value).suffix in (".pt", ".pth") or Path(value).is_file():
-        return TeacherSection(checkpoint=value)
-    return TeacherSection(arch=value)
 
 
 def build_teacher(section: TeacherSection, num_classes: Optional[int], device: torch.device) -> nn.Module:

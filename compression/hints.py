@@ -7,25 +7,14 @@ hooks: `attention` (Zagoruyko & Komodakis attention transfer, any channel counts
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Dict, Iterator, List, Literal, Sequence, Tuple
+from typing import Dict, Iterator, List, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from .core.errors import UserError, did_you_mean
-
-
-class HintSection(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    student: str = Field(min_length=1, description="Module name in the student (the model being trained).")
-    teacher: str = Field(min_length=1, description="Module name in the teacher.")
-    weight: float = Field(1.0, ge=0, description="Weight of this hint's loss in the total.")
-    loss: Literal["attention", "mse"] = Field(
-        "attention", description="attention: attention transfer (any channel counts; the larger spatial map is "
-                                 "average-pooled to the smaller); mse: mean squared error of equal-shaped features.")
+from .distillation_section import HintSection
 
 
 def attention_map(features: torch.Tensor) -> torch.Tensor:

@@ -4,13 +4,14 @@ from __future__ import annotations
 import inspect
 import math
 import typing
-from typing import Any, List, Optional
+from typing import List
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 from torch.optim import lr_scheduler as torch_schedulers
 
 from .core.components import LR_SCHEDULERS
+from .core.signature_config import config_from_fields, signature_fields
+from .lr_scheduler_configs import MultiStepMultiGammaConfig, PolynomialConfig
 
 # These take Python callables or scheduler objects, which a YAML schedule cannot express.
 _NOT_EXPRESSIBLE = {"LambdaLR", "MultiplicativeLR", "SequentialLR", "ChainedScheduler", "LRScheduler",
@@ -31,35 +32,6 @@ class MultiStepMultiGammaLR(torch_schedulers.LRScheduler):
         return [base_lr * factor for base_lr in self.base_lrs]
 
 
-class MultiStepMultiGammaConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    milestones: List[int] = Field(description="Epochs at which to change the lr (increasing).")
-    gammas: List[float] = Field(description="Factor applied at each milestone.")
-
-    @model_validator(mode="after")
-    def _same_length(self):
-        if len(self.milestones) != len(self.gammas):
-            raise ValueError("milestones and gammas must have the same length")
-        if self.milestones != sorted(self.milestones):
-            raise ValueError("milestones must be increasing")
-        return self
-
-
-class PolynomialConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    T_max: Optional[int] = Field(None, ge=1, description="Distiller's name for total_iters.")
-    total_iters: Optional[int] = Field(None, ge=1, description="Epochs over which the lr decays to 0.")
-    power: float = Field(1.0, description="Exponent of the decay.")
-
-    @model_validator(mode="after")
-    def _one_length(self):
-        if (self.T_max is None) == (self.total_iters is None):
-            raise ValueError("give exactly one of T_max or total_iters")
-        return self
-
-
 def _polynomial(optimizer, T_max=None, total_iters=None, power=1.0):
     return torch_schedulers.PolynomialLR(optimizer, total_iters=T_max or total_iters, power=power)
 
@@ -78,13 +50,7 @@ def _config_from_signature(cls: type) -> type:
         hints = typing.get_type_hints(cls.__init__, namespace)
     except Exception:  # an annotation that does not resolve is checked as Any
         hints = {}
-    fields = {}
-    for name, param in inspect.signature(cls.__init__).parameters.items():
-        if name in _SKIPPED_ARGS or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            continue
-        default = ... if param.default is inspect.Parameter.empty else param.default
-        fields[name] = (hints.get(name, Any), default)
-    return create_model(f"{cls.__name__}Config", __config__=ConfigDict(extra="forbid"), **fields)
+    return config_from_fields(f"{cls.__name__}Config", signature_fields(cls.__init__, hints, _SKIPPED_ARGS))
 
 
 def _register_torch_schedulers() -> None:

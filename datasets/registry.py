@@ -2,16 +2,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Tuple
-
-from torch.utils.data import Dataset
+from typing import TYPE_CHECKING, Tuple
 
 from compressor.compression.core.errors import UserError
 from compressor.compression.core.registry import Registry
 
 from .config import DatasetConfig
 
-DATASETS = Registry("dataset")
+if TYPE_CHECKING:  # the registry is read without torch when a schedule is checked
+    from torch.utils.data import Dataset
+
+DATASETS = Registry("dataset", "datasets")
 
 Shape = Tuple[int, int, int]
 

@@ -7,12 +7,13 @@ A pruner, quantizer, regularizer or extension factory is called as
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Tuple
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any, Tuple
 
 from .registry import Registry
+
+if TYPE_CHECKING:  # the registries are read without torch when a schedule is checked
+    import torch
+    from torch import nn
 
 
 @dataclass
@@ -25,11 +26,11 @@ class BuildContext:
     input_shape: Tuple[int, ...]
     device: torch.device
 
-PRUNERS = Registry("pruner class")
-QUANTIZERS = Registry("quantizer class")
-REGULARIZERS = Registry("regularizer class")
-LR_SCHEDULERS = Registry("lr_scheduler class")
-EXTENSIONS = Registry("extension class")
+PRUNERS = Registry("pruner class", "pruners")
+QUANTIZERS = Registry("quantizer class", "quantizers")
+REGULARIZERS = Registry("regularizer class", "regularizers")
+LR_SCHEDULERS = Registry("lr_scheduler class", "lr_schedulers")
+EXTENSIONS = Registry("extension class", "extensions")
 
 # schedule section -> (policy key, registry)
 COMPONENT_SECTIONS = {

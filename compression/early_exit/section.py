@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Dict, Iterable, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Set, Tuple
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
-from torch import nn
 
 from ..core.errors import Problem, ScheduleError, UserError
-from ..models import MODELS
-from ..models.exits import count_exits, exit_points
+
+if TYPE_CHECKING:  # the section is read without torch; only the checks against a model need it
+    from torch import nn
 
 FLAGS = {"thresholds": "--earlyexit-thresholds", "loss_weights": "--earlyexit-lossweights"}
 
@@ -116,6 +116,8 @@ def parse_float_list(text: str) -> List[float]:
 
 
 def early_exit_models() -> List[str]:
+    from ..models import MODELS
+
     return [entry.name for entry in MODELS if entry.extra.get("early_exits")]
 
 
@@ -124,6 +126,8 @@ def check_early_exit(section: Optional[EarlyExitSection], model: nn.Module, arch
     """One threshold and one weight per early exit of the model, and a model that has exits."""
     if section is None:
         return
+    from ..models.exits import count_exits, exit_points
+
     exits = count_exits(model)
     problems: List[Problem] = []
     if exits == 0:

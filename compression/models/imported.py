@@ -18,12 +18,13 @@ import importlib
 import inspect
 import sys
 from functools import partial
-from typing import Any, Callable, Dict
-
-from torch import nn
+from typing import TYPE_CHECKING, Any, Callable, Dict
 
 from ..core.errors import UserError
 from ..core.registry import Entry
+
+if TYPE_CHECKING:  # torch loads with the user's model, not when a schedule naming it is checked
+    from torch import nn
 
 _ENTRIES: Dict[str, Entry] = {}
 
@@ -70,6 +71,8 @@ def _import(path: str) -> Callable[..., Any]:
 
 
 def _build(path: str, factory: Callable[..., Any], num_classes: int, pretrained: bool = False) -> nn.Module:
+    from torch import nn
+
     if pretrained:
         raise UserError(f"model '{path}' is imported and has no pretrained weights here; use --weights FILE")
     try:
@@ -109,6 +112,8 @@ def _input_shape(path: str, factory: Any):
 
 def _last_linear_classes(path: str, factory: Callable[..., Any]) -> int:
     """The out_features of the last Linear of the model built with the factory's defaults."""
+    from torch import nn
+
     try:
         model = factory()
     except Exception:  # noqa: BLE001  (it needs arguments: the class count cannot be read this way)

@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
-
-import torch
+from typing import TYPE_CHECKING, Optional, Sequence, Tuple
 
 from ..core.errors import UserError
 from ..core.registry import Registry
 from .imported import imported_entry, is_import_path
 
-MODELS = Registry("model")
+if TYPE_CHECKING:  # the registry is read without torch when a schedule is checked
+    import torch
+
+MODELS = Registry("model", "models")
 
 
 @dataclass(frozen=True)

@@ -1,2 +1,1 @@
-"""Pruning: masks, element-wise and structured pruners, regularizers."""
-from . import data_ranked, element_pruners, nm_pruner, regularizers, structure_pruners  # noqa: F401  (registration)
+"""Pruning: masks, element-wise and structured pruners, regularizers (registered by compression.builtins)."""

@@ -6,6 +6,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from typing_extensions import Annotated
 
+GROUP_TYPES = ("Filters", "3D", "Channels", "Rows", "Cols", "Blocks", "2D", "4D")
 Sparsity = Annotated[float, Field(ge=0.0, lt=1.0)]
 NonNegative = Annotated[float, Field(ge=0.0)]
 
@@ -89,8 +90,6 @@ class StructureConfig(PrunerConfig):
 
     @model_validator(mode="after")
     def _known(self):
-        from .structures import GROUP_TYPES
-
         if self.group_type not in GROUP_TYPES:
             raise ValueError(f"unknown group_type '{self.group_type}' (one of {', '.join(GROUP_TYPES)})")
         if self.group_dependency not in (None, "Leader"):
@@ -138,3 +137,17 @@ class NMConfig(PrunerConfig):
         if self.n >= self.m:
             raise ValueError(f"n ({self.n}) must be smaller than m ({self.m})")
         return self
+
+
+Strength = Annotated[float, Field(ge=0.0)]
+
+
+class L1Config(PrunerConfig):
+    reg_regims: Dict[str, Strength] = Field(description="parameter -> strength of the L1 penalty.")
+    threshold_criteria: Optional[str] = Field(None, description="Mean_Abs or Max: zero elements below strength.")
+
+
+class GroupConfig(PrunerConfig):
+    reg_regims: Dict[str, Tuple[Strength, str]] = Field(description="parameter -> [strength, group_type].")
+    threshold_criteria: Optional[str] = Field(
+        None, description="Mean_Abs, Max or L2: zero the groups whose criterion is at or below strength.")

@@ -8,7 +8,8 @@ import torch
 from ..core.components import PRUNERS
 from .base import Pruner, PruneStep, per_weight_value, resolve_per_weight
 from .configs import AGPConfig, LevelsConfig, SensitivitiesConfig, SplicingConfig, ThresholdsConfig
-from .ranking import agp_target, magnitude_mask, threshold_mask
+from .agp_rate import agp_target
+from .ranking import magnitude_mask, threshold_mask
 
 
 class _PerWeightPruner(Pruner):

@@ -1,32 +1,18 @@
 """Regularizers: L1, group lasso and group variance penalties, optionally thresholded into masks."""
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional
 
 import torch
-from pydantic import Field
-from typing_extensions import Annotated
 
 from ..core.components import REGULARIZERS
 from ..core.errors import UserError
 from ..policies import Policy, StepContext
 from .base import resolve_weights
-from .configs import PrunerConfig
+from .configs import GroupConfig, L1Config
 from .structures import check_group_type, expand_structure_mask, structure_scores
 
-Strength = Annotated[float, Field(ge=0.0)]
 _CRITERIA = {"Mean_Abs": "l1", "Max": "max", "L2": "l2"}
-
-
-class L1Config(PrunerConfig):
-    reg_regims: Dict[str, Strength] = Field(description="parameter -> strength of the L1 penalty.")
-    threshold_criteria: Optional[str] = Field(None, description="Mean_Abs or Max: zero elements below strength.")
-
-
-class GroupConfig(PrunerConfig):
-    reg_regims: Dict[str, Tuple[Strength, str]] = Field(description="parameter -> [strength, group_type].")
-    threshold_criteria: Optional[str] = Field(
-        None, description="Mean_Abs, Max or L2: zero the groups whose criterion is at or below strength.")
 
 
 class Regularizer:

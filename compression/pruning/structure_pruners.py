@@ -10,7 +10,7 @@ from ..core.errors import UserError
 from .base import Pruner, PruneStep
 from .batchnorm import folded_weight, following_batchnorm
 from .configs import RandomLevelConfig, RankedStructureAGPConfig, RankedStructureConfig, ThresholdStructureConfig
-from .ranking import agp_target
+from .agp_rate import agp_target
 from .structures import check_group_type, expand_structure_mask, lowest_k_mask, structure_scores
 
 

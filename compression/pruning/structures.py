@@ -10,8 +10,8 @@ from typing import Optional, Sequence
 import torch
 
 from ..core.errors import UserError
+from .configs import GROUP_TYPES
 
-GROUP_TYPES = ("Filters", "3D", "Channels", "Rows", "Cols", "Blocks", "2D", "4D")
 _DIMS = {"Filters": (4,), "3D": (4,), "Channels": (2, 4), "Rows": (2,), "Cols": (2,), "2D": (4,),
          "Blocks": (2, 4), "4D": (2, 4)}
 

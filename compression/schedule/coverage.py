@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import List, Optional, Tuple
 
 from ..core.errors import Problem
-from ..pruning.ranking import agp_target
+from ..pruning.agp_rate import agp_target
 from .model import PolicySpec, Schedule
 
 

@@ -6,7 +6,7 @@ from typing import Any, Dict
 from ...datasets import DatasetConfig
 from ..builtins import load_builtins
 from ..core.components import COMPONENT_SECTIONS
-from ..distillation import DistillationSection
+from ..distillation_section import DistillationSection
 from ..early_exit import EarlyExitSection
 from .parse import MAX_EPOCH
 from .policy_args import POLICY_ARGS

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from ...datasets import DatasetConfig
 from ..core.errors import Problem
 from ..core.registry import Entry
-from ..distillation import DistillationSection
+from ..distillation_section import DistillationSection
 from ..early_exit import EarlyExitSection
 from .sections import ModelSection, TrainingSection
 

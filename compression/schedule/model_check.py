@@ -1,19 +1,25 @@
 """Checks that need the model: every parameter a component names must exist in it."""
 from __future__ import annotations
 
-from typing import List, Tuple
-
-from torch import nn
+from typing import TYPE_CHECKING, Iterable, List, Tuple
 
 from ..core.errors import Problem, ScheduleError, did_you_mean
 from ..core.param_names import resolve_parameter_name
 from .model import Schedule
 
+if TYPE_CHECKING:
+    from torch import nn
+
 
 def check_against_model(schedule: Schedule, model: nn.Module) -> None:
     """Parameters named by components (`referenced_parameters()`) and by pruning policies' `levels`
     must be in the model, with or without Distiller's 'module.' prefixes."""
-    names = [name for name, _ in model.named_parameters()]
+    check_parameter_names(schedule, [name for name, _ in model.named_parameters()])
+
+
+def check_parameter_names(schedule: Schedule, parameters: Iterable[str]) -> None:
+    """check_against_model, given the model's parameter names (no torch)."""
+    names = list(parameters)
     problems: List[Problem] = []
     for section in schedule.components.values():
         for spec in section.values():

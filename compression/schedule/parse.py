@@ -5,10 +5,9 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from ...datasets import DatasetConfig
-from ..builtins import load_builtins
 from ..core.components import COMPONENT_SECTIONS, POLICY_KEYS
 from ..core.errors import Problem, ScheduleError, did_you_mean
-from ..distillation import DistillationSection
+from ..distillation_section import DistillationSection
 from ..early_exit import EarlyExitSection
 from .model import ComponentSpec, PolicySpec, Schedule
 from .other_files import refuse_other_files
@@ -32,8 +31,7 @@ def parse_schedule_text(text: str, source: str = "schedule") -> Schedule:
 
 
 def parse_schedule(doc: YamlDocument) -> Schedule:
-    """Every check that needs no model: structure, names, classes, arguments, timing."""
-    load_builtins()
+    """Every check that needs no model: structure, names, classes, arguments, timing (no torch)."""
     problems: List[Problem] = []
     data = doc.data
     if not isinstance(data, dict):

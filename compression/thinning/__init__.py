@@ -1,10 +1,14 @@
-"""Physically remove zeroed filters and channels (and everything that depends on them)."""
-from . import extensions  # noqa: F401  (registers StructureRemover, FilterRemover, ChannelRemover)
-from .detect import find_zero_structures
-from .plan import ThinningPlan, recorded_plan
-from .ranking import zero_filters_of, zero_weakest_filter_groups
-from .remove import remove_structures
-from .replay import apply_plan
+"""Physically remove zeroed filters and channels (and everything that depends on them); the extensions
+are registered by compression.builtins."""
+from ..core.lazy import lazy_exports
 
-__all__ = ["ThinningPlan", "apply_plan", "find_zero_structures", "recorded_plan", "remove_structures",
-           "zero_filters_of", "zero_weakest_filter_groups"]
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "ThinningPlan": ".plan",
+    "apply_plan": ".replay",
+    "find_zero_structures": ".detect",
+    "recorded_plan": ".plan",
+    "remove_structures": ".remove",
+    "zero_filters_of": ".ranking",
+    "zero_weakest_filter_groups": ".ranking",
+})
+__all__ = sorted(__dir__())

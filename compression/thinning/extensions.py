@@ -1,37 +1,17 @@
 """Distiller's thinning extensions: StructureRemover, FilterRemover and ChannelRemover."""
 from __future__ import annotations
 
-from typing import Dict, List, Literal, Optional
+from typing import Dict, List
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
 from ..core.components import EXTENSIONS, BuildContext
 from ..policies import Policy, StepContext
+from .configs import ChannelRemoverConfig, FilterRemoverConfig, StructureRemoverConfig, _DistillerArgs
 from .plan import ThinningPlan
 from .remove import remove_structures
 
-ThinningFunction = Literal["remove_filters", "remove_channels"]
 _KINDS = {"remove_filters": "filters", "remove_channels": "channels"}
-
-
-class _DistillerArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    arch: Optional[str] = Field(None, description="Accepted for Distiller compatibility; the run's model is used.")
-    dataset: Optional[str] = Field(None, description="Accepted for Distiller compatibility; ignored.")
-
-
-class StructureRemoverConfig(_DistillerArgs):
-    thinning_func_str: ThinningFunction = Field(description="remove_filters or remove_channels.")
-
-
-class FilterRemoverConfig(_DistillerArgs):
-    thinning_func_str: ThinningFunction = Field("remove_filters", description="remove_filters or remove_channels.")
-
-
-class ChannelRemoverConfig(_DistillerArgs):
-    thinning_func_str: ThinningFunction = Field("remove_channels", description="remove_filters or remove_channels.")
 
 
 class ThinningPolicy(Policy):

@@ -1,10 +1,18 @@
 """The training loop, its run folder and the set-up that builds a run from a schedule."""
-from ..evaluation import EvalResult, evaluate
-from .loop import fit, train_one_epoch
-from .options import TrainOptions
-from .reporting import Reporter
-from .run import Run
-from .setup import RunParts, apply_overrides, build_run_parts, prepare_run
+from ..core.lazy import lazy_exports
 
-__all__ = ["EvalResult", "Reporter", "Run", "RunParts", "TrainOptions", "apply_overrides", "build_run_parts",
-           "evaluate", "fit", "prepare_run", "train_one_epoch"]
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "EvalResult": "..evaluation",
+    "Reporter": ".reporting",
+    "Run": ".run",
+    "RunParts": ".setup",
+    "TrainOptions": ".options",
+    "apply_overrides": ".overrides",
+    "build_run_parts": ".setup",
+    "evaluate": "..evaluation",
+    "fit": ".loop",
+    "prepare_run": ".setup",
+    "train_one_epoch": ".loop",
+})
+__all__ = sorted(__dir__())

@@ -17,6 +17,8 @@ def _option(help_text: str, overrides: Optional[Tuple[str, str]] = None, kind: t
                                          "aliases": aliases})
 
 
+DEFAULT_ARCH = "digits_cnn"  # the model of a schedule that names none
+
 @dataclass
 class TrainOptions:
     """Command-line values; None keeps what the schedule says."""

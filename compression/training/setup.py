@@ -1,14 +1,12 @@
 """Build everything a run needs from a validated schedule and command-line overrides."""
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import torch
-from pydantic import ValidationError
 from torch import nn
 
 from ...datasets import build_datasets, build_loaders
@@ -16,9 +14,9 @@ from ..core.checkpoint import load_checkpoint
 from ..core.components import BuildContext
 from ..core.errors import ScheduleError, UserError
 from ..device import available_cores, resolve_device
-from ..distillation import DistillationLoss, DistillationSection, TrainingLoss, build_teacher, teacher_from_flag
+from ..distillation import DistillationLoss, TrainingLoss, build_teacher
 from ..distributed import Ranks, join, process_device
-from ..early_exit import EarlyExitLoss, EarlyExitSection, check_early_exit, flag_values, with_flags
+from ..early_exit import EarlyExitLoss, check_early_exit
 from ..models import ModelInfo, build_model, model_info
 from ..models.exits import count_exits
 from ..models.weights import load_weights
@@ -29,59 +27,10 @@ from ..schedule.model import Schedule
 from ..schedule.model_check import check_against_model
 from ..scheduler import CompressionScheduler, build_scheduler
 from ..sparsity import weight_counts
-from .options import TrainOptions, overridden_fields
+from .options import DEFAULT_ARCH
 from .run import Run
 from .run_folder import RunFolder, check_run_folder, move_aside
 
-DEFAULT_ARCH = "digits_cnn"
-_SECTIONS = ("model", "dataset", "training")
-
-
-def apply_overrides(schedule: Schedule, options: TrainOptions) -> Schedule:
-    """A copy of the schedule with the options applied and validated like the file."""
-    schedule = copy.copy(schedule)
-    schedule.distillation = _distillation_overrides(schedule.distillation, options)
-    schedule.early_exit = _early_exit_overrides(schedule.early_exit, options)
-    for section in _SECTIONS:
-        for option, name in overridden_fields(section).items():
-            value = getattr(options, option)
-            if value is not None:
-                setattr(schedule, section, _override(getattr(schedule, section), option, name, value))
-    return schedule
-
-
-def _override(current, option: str, name: str, value):
-    """`current` with `name` set to `value`, validated like the file."""
-    try:
-        return type(current).model_validate({**current.model_dump(exclude_unset=True), name: value})
-    except ValidationError as err:
-        raise UserError(f"--{option.replace('_', '-')} {value!r}: {err.errors()[0]['msg']}") from None
-
-
-def _distillation_overrides(section: Optional[DistillationSection], options: TrainOptions):
-    """Distiller's --kd-* flags over the file's `distillation:` section."""
-    values = section.model_dump(exclude_unset=True) if section is not None else {}
-    if options.kd_teacher is not None:
-        values["teacher"] = teacher_from_flag(options.kd_teacher).model_dump(exclude_unset=True)
-    kd_fields = overridden_fields("distillation")
-    flags = {field: getattr(options, option) for option, field in kd_fields.items()
-             if getattr(options, option) is not None}
-    if not values and not flags:
-        return section
-    if "teacher" not in values:
-        raise UserError("--kd-* options need a teacher: --kd-teacher CKPT|ARCH or a distillation: section")
-    try:
-        return DistillationSection.model_validate({**values, **flags})
-    except ValidationError as err:
-        error = err.errors()[0]
-        option = next((o for o, f in kd_fields.items() if f == error["loc"][0]), "kd_teacher")
-        raise UserError(f"--{option.replace('_', '-')}: {error['msg']}") from None
-
-
-def _early_exit_overrides(section: Optional[EarlyExitSection], options: TrainOptions):
-    """Distiller's --earlyexit_thresholds / --earlyexit_lossweights over the file's `early_exit:` section."""
-    flags = flag_values({name: getattr(options, option) for option, name in overridden_fields("early_exit").items()})
-    return with_flags(section, flags) if flags else section
 
 
 @dataclass

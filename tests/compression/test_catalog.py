@@ -4,7 +4,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from compressor.compression.catalog import KINDS, build_catalog, read_catalog
+from compressor.compression.catalog import KINDS, build_catalog, build_parameter_catalog, read_catalog
+from compressor.compression.models import MODELS
+from compressor.compression.models.recorded_names import recorded_parameters
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,6 +25,18 @@ def test_the_catalog_is_installed_with_the_package():
     config = configparser.ConfigParser()
     config.read(ROOT / "setup.cfg")
     assert "catalog.json" in config["options.package_data"]["compressor.compression"]
+    assert "model_parameters.json.gz" in config["options.package_data"]["compressor.compression"]
+
+
+def test_the_recorded_parameter_names_are_the_models():
+    """Every built-in model that builds on the meta device is recorded; a sample is compared whole
+    (building all of them takes half a minute)."""
+    recorded = recorded_parameters()
+    assert set(recorded) <= set(MODELS.names()) and len(recorded) >= len(MODELS.names()) - 15  # RegNets
+    sample = ["digits_cnn", "fashion_cnn", "resnet18", "preact_resnet20_cifar", "resnet20_cifar_earlyexit",
+              "mobilenet", "vgg16_bn_cifar", "alexnet"]
+    assert build_parameter_catalog(sample) == {name: recorded[name] for name in sample}, (
+        "model_parameters.json.gz is stale: run `python -m compressor.compression.catalog`")
 
 
 def test_list_and_schema_import_no_torch():

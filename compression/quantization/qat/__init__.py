@@ -1,12 +1,14 @@
-"""Quantization-aware training quantizers, used as schedule policies.
+"""Quantization-aware training: QuantAwareTrainRangeLinearQuantizer, DorefaQuantizer, PACTQuantizer,
+WRPNQuantizer and LSQQuantizer (registered by compression.builtins)."""
+from ...core.lazy import lazy_exports
 
-Importing the package registers QuantAwareTrainRangeLinearQuantizer, DorefaQuantizer, PACTQuantizer,
-WRPNQuantizer and LSQQuantizer in the QUANTIZERS registry.
-"""
-from . import quantizers  # noqa: F401  (registration)
-from .base import QATPolicy, QATQuantizer
-from .export import qat_activation_ranges, quantized_weight, remove_quantizers
-from .record import install_from_record, qat_record
-
-__all__ = ["QATPolicy", "QATQuantizer", "install_from_record", "qat_activation_ranges", "quantized_weight",
-           "qat_record", "remove_quantizers"]
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "QATPolicy": ".base",
+    "QATQuantizer": ".base",
+    "install_from_record": ".record",
+    "qat_activation_ranges": ".export",
+    "qat_record": ".record",
+    "quantized_weight": ".export",
+    "remove_quantizers": ".export",
+})
+__all__ = sorted(__dir__())
