@@ -9,54 +9,20 @@ code, and a test fails when the file and the code disagree.
 It lists the built-in components only; classes a Python program registers itself exist in that
 program, not here. Each item also names its typed config (`module:Class`, a module that imports
 no torch; or the fields of a config made from a signature), which is how the registries know the
-built-ins before their code is imported (core/registry.py).
+built-ins before their code is imported (core/declarations.py reads them).
 """
 from __future__ import annotations
 
 import gzip
 import importlib
 import json
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from .core.signature_config import config_from_fields, described_fields
+from .core.declarations import CATALOG_PATH, read_catalog  # noqa: F401  (read_catalog: for list and schema)
 from .models.recorded_names import PARAMETERS_PATH
 
-CATALOG_PATH = Path(__file__).with_name("catalog.json")
-
 KINDS = ("pruners", "quantizers", "regularizers", "lr_schedulers", "extensions", "models", "datasets")
-
-
-@lru_cache(maxsize=1)
-def _shipped() -> str:
-    return CATALOG_PATH.read_text()
-
-
-def read_catalog() -> Dict[str, Any]:
-    """The shipped catalog: {"registries": {kind: [items]}, "schedule_schema": {...}}."""
-    return json.loads(_shipped())
-
-
-@lru_cache(maxsize=None)
-def declared_items(kind: str) -> Dict[str, Dict[str, Any]]:
-    """The shipped catalog's built-in entries of one registry, by name."""
-    return {item["name"]: item for item in read_catalog()["registries"][kind]}
-
-
-def declared_config(item: Dict[str, Any]) -> type:
-    """The typed config a catalog item names (imported from its module, which imports no torch), or
-    made again from the fields it lists."""
-    config = item["config"]
-    if isinstance(config, dict):
-        return _config_from_fields(config["name"], json.dumps(config["fields"]))
-    module, _, name = config.partition(":")
-    return getattr(importlib.import_module(module), name)
-
-
-@lru_cache(maxsize=None)
-def _config_from_fields(name: str, fields: str) -> type:
-    return config_from_fields(name, json.loads(fields))
 
 
 def build_catalog() -> Dict[str, Any]:
@@ -93,7 +59,7 @@ def build_parameter_catalog(names: Optional[List[str]] = None) -> Dict[str, List
 
 def _registries() -> Dict[str, Any]:
     from ..datasets import DATASETS
-    from .builtins import load_builtins
+    from .core.builtins import load_builtins
     from .core import components
     from .models import MODELS
 
@@ -109,6 +75,8 @@ def _item(entry) -> Dict[str, Any]:
 
 
 def _config_reference(config: type) -> Any:
+    from .core.signature_config import described_fields
+
     fields = described_fields(config)
     if fields is not None:
         return {"name": config.__name__, "fields": fields}

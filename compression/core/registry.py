@@ -2,9 +2,7 @@
 
 A built-in entry is also known before the code that registers it is imported: the shipped catalog
 (compression/catalog.json) declares its name, typed config, description and data, so a schedule is
-checked without torch. Its factory loads the built-ins on first call (see `_Deferred`). The
-package wires in how the catalog is read and the built-ins loaded (`use_declarations`), as both
-live in layers above this one.
+checked without torch. Its factory loads the built-ins on first call (see `_Deferred`).
 """
 from __future__ import annotations
 
@@ -13,20 +11,9 @@ from typing import Any, Callable, Dict, Iterator, Optional, Type
 
 from pydantic import BaseModel, ConfigDict
 
+from .builtins import load_builtins
+from .declarations import declared_config, declared_items
 from .errors import UserError, did_you_mean
-
-
-_declared_items: Callable[[str], Dict[str, Dict[str, Any]]] = lambda kind: {}
-_declared_config: Callable[[Dict[str, Any]], Type[BaseModel]] = lambda item: NoArgs
-_load_builtins: Callable[[], None] = lambda: None
-
-
-def use_declarations(declared_items: Callable[[str], Dict[str, Dict[str, Any]]],
-                     declared_config: Callable[[Dict[str, Any]], Type[BaseModel]],
-                     load_builtins: Callable[[], None]) -> None:
-    """How registries read the catalog's entries of a kind and an entry's config, and load the built-ins."""
-    global _declared_items, _declared_config, _load_builtins
-    _declared_items, _declared_config, _load_builtins = declared_items, declared_config, load_builtins
 
 
 class NoArgs(BaseModel):
@@ -85,7 +72,7 @@ class Registry:
     def registered(self, name: str) -> Entry:
         """The entry its code registered, loading the built-ins if need be (its factory is the real one)."""
         if name not in self._entries:
-            _load_builtins()
+            load_builtins()
         if name not in self._entries:
             raise UserError(f"{self.kind} '{name}' is listed by this release but not available here "
                             "(a different torch or torchvision version?)")
@@ -96,7 +83,7 @@ class Registry:
 
     def __iter__(self) -> Iterator[Entry]:
         """Every entry, built-ins loaded (their factories are the real ones)."""
-        _load_builtins()
+        load_builtins()
         return iter(sorted(self._entries.values(), key=lambda e: e.name.lower()))
 
     def __len__(self) -> int:
@@ -106,14 +93,14 @@ class Registry:
         return sorted(set(self._entries) | set(self._declared_items()), key=str.lower)
 
     def _declared_items(self) -> Dict[str, Dict[str, Any]]:
-        return {} if self.catalog_kind is None else _declared_items(self.catalog_kind)
+        return {} if self.catalog_kind is None else declared_items(self.catalog_kind)
 
     def _declaration(self, name: str) -> Entry:
         if name not in self._declared:
             item = self._declared_items()[name]
             extra = {key: value for key, value in item.items() if key not in _ITEM_KEYS}
-            self._declared[name] = Entry(name, _Deferred(self, name), _declared_config(item), item["description"],
-                                         extra)
+            config = declared_config(item)
+            self._declared[name] = Entry(name, _Deferred(self, name), config, item["description"], extra)
         return self._declared[name]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Dict
 
 from ...datasets import DatasetConfig
-from ..builtins import load_builtins
+from ..core.builtins import load_builtins
 from ..core.components import COMPONENT_SECTIONS
 from ..distillation_section import DistillationSection
 from ..early_exit import EarlyExitSection

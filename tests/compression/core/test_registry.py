@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 
-from compressor.compression.builtins import load_builtins
+from compressor.compression.core.builtins import load_builtins
 from compressor.compression.core.components import COMPONENT_SECTIONS
 from compressor.compression.core.registry import Registry
 

@@ -1,9 +1,10 @@
 """Every built-in component, model and dataset, registered by one explicit call.
 
 Each module below registers its own classes when it is imported; this is the one place that
-imports them all, for what needs every registry's real factories (building a run, `compressor
-list` when the catalog is written). Checking a schedule needs none of them: the registries know
-the built-ins from the shipped catalog (core/registry.py).
+imports them all, for what needs every registry's real factories (building a run, writing the
+catalog). The modules are named here as data, imported by name when a registry first needs a
+real factory (core/registry.py): checking a schedule needs none of them, the registries know the
+built-ins from the shipped catalog (core/declarations.py).
 """
 from __future__ import annotations
 
