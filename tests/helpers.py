@@ -79,3 +79,17 @@ def problems(text):
     with pytest.raises(ScheduleError) as info:
         parse(text)
     return info.value.problems
+
+
+def architecture_shapes(cli, checkpoint):
+    result = cli("summary", "--checkpoint", checkpoint, "--json")
+    assert result.code == 0, result.err
+    return {layer["name"]: layer["shape"] for layer in result.json()["layers"]}
+
+
+def assert_train_reproduces(cli, out, again):
+    """`compressor train` on auto's schedule.yaml (1 epoch) builds the architecture auto found."""
+    result = cli("train", "--schedule", out / "schedule.yaml", "--epochs", "1", "--out", again, "--json",
+                 "--threads", "1")
+    assert result.code == 0, result.err
+    assert architecture_shapes(cli, again / "best.pt") == architecture_shapes(cli, out / "best.pt")

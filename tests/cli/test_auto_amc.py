@@ -7,10 +7,9 @@ import signal
 import pytest
 import torch
 
-from test_auto_command import assert_train_reproduces
-
 from compressor.cli.main import run
 from compressor.compression.workflows import auto as auto_workflow
+from helpers import assert_train_reproduces
 
 ONE_THREAD = ("--threads", "1")
 FLAGS = ("--strategy", "amc", "--amc-episodes", "6", "--amc-warmup", "3", "--target", "macs=0.6", "--tolerance", "5",

@@ -6,6 +6,7 @@ from torch.utils.data import Subset
 
 from compressor.cli.main import run
 from compressor.compression.workflows import auto_job
+from helpers import assert_train_reproduces
 
 ONE_THREAD = ("--threads", "1")
 QUICK = ("--step", "0.25", "--finetune-epochs", "1", *ONE_THREAD)
@@ -19,12 +20,6 @@ def halved(dense_digits):
                 "--out", str(out), *QUICK])
     assert code == 0
     return out, json.loads((out / "report.json").read_text())
-
-
-def _shapes(cli, checkpoint):
-    result = cli("summary", "--checkpoint", checkpoint, "--json")
-    assert result.code == 0, result.err
-    return {layer["name"]: layer["shape"] for layer in result.json()["layers"]}
 
 
 def test_meets_half_the_macs_and_the_checkpoint_evaluates(cli, halved):
@@ -48,13 +43,6 @@ def test_report_files_and_kept_fractions(halved):
     assert rounds[0]["ratio"] == 1.0 and rounds[-1]["ratio"] == report["search"]["chosen_cost_ratio"] <= 0.5
     assert list(out.glob("events.out.tfevents*.auto"))
     assert {"test_top1", "val_top1", "macs", "params", "file_bytes", "latency_ms"} <= set(report["dense"])
-
-
-def assert_train_reproduces(cli, out, again):
-    """`compressor train` on auto's schedule.yaml (1 epoch) builds the architecture auto found."""
-    result = cli("train", "--schedule", out / "schedule.yaml", "--epochs", "1", "--out", again, "--json", *ONE_THREAD)
-    assert result.code == 0, result.err
-    assert _shapes(cli, again / "best.pt") == _shapes(cli, out / "best.pt")
 
 
 def test_train_runs_the_schedule_to_the_same_architecture(cli, halved, tmp_path):
