@@ -15,8 +15,7 @@ from torch import nn
 
 from .core.checkpoint import load_checkpoint
 from .core.errors import UserError
-from .distillation_section import (DistillationSection, HintSection, TeacherSection,  # noqa: F401  (re-exported)
-                                   teacher_from_flag)
+from .distillation_section import DistillationSection, TeacherSection
 from .hints import Hints
 from .models import build_model, model_info
 from .restore import model_from_checkpoint

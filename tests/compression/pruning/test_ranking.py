@@ -1,4 +1,3 @@
-import pytest
 import torch
 
 from compressor.compression.pruning.ranking import magnitude_mask
