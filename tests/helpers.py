@@ -1,4 +1,6 @@
 """Shared test helpers: a scheduler built from schedule text, and whole training runs."""
+import os
+import signal
 import textwrap
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from compressor.compression.pruning.masks import MaskStore
 from compressor.compression.schedule import parse_schedule_text
 from compressor.compression.training import TrainOptions, apply_overrides, fit, prepare_run
 from compressor.compression.training.setup import build_scheduler
+from compressor.compression.workflows import auto as auto_workflow
 
 
 def context_for(arch="digits_cnn", seed=0):
@@ -93,3 +96,19 @@ def assert_train_reproduces(cli, out, again):
                  "--threads", "1")
     assert result.code == 0, result.err
     assert architecture_shapes(cli, again / "best.pt") == architecture_shapes(cli, out / "best.pt")
+
+
+def sigterm_after_saved_state(monkeypatch, condition):
+    """SIGTERM to this process, through the CLI's own handler, right after the first `compressor auto`
+    state saved (auto_state.json: after every round or episode, and when the search ends) that meets
+    `condition`. Returns a list that holds True once the signal is sent."""
+    real, sent = auto_workflow.save_state, []
+
+    def save_then_signal(folder, state):
+        real(folder, state)
+        if not sent and condition(state):
+            sent.append(True)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(auto_workflow, "save_state", save_then_signal)
+    return sent

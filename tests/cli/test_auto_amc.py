@@ -1,15 +1,13 @@
 """`compressor auto --strategy amc`: a digits CNN to 0.6 of its MACs by AMC's agent, the schedule that
 reproduces it, the same result after an interrupt and --resume, --amc-file, and bad input."""
 import json
-import os
 import signal
 
 import pytest
 import torch
 
 from compressor.cli.main import run
-from compressor.compression.workflows import auto as auto_workflow
-from helpers import assert_train_reproduces
+from helpers import assert_train_reproduces, sigterm_after_saved_state
 
 ONE_THREAD = ("--threads", "1")
 FLAGS = ("--strategy", "amc", "--amc-episodes", "6", "--amc-warmup", "3", "--target", "macs=0.6", "--tolerance", "5",
@@ -44,28 +42,13 @@ def test_train_runs_the_schedule_to_the_same_architecture(cli, amc_run, tmp_path
     assert_train_reproduces(cli, out, tmp_path / "again")
 
 
-def _sigterm_when(monkeypatch, condition):
-    """SIGTERM to this process, through the CLI's own handler, right after the first saved state that meets
-    `condition` (auto_state.json is written after every episode, amc_state.pt just before it)."""
-    real, sent = auto_workflow.save_state, []
-
-    def save_then_signal(folder, state):
-        real(folder, state)
-        if not sent and condition(state):
-            sent.append(True)
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    monkeypatch.setattr(auto_workflow, "save_state", save_then_signal)
-    return sent
-
-
 def test_interrupted_after_episode_2_and_resumed_it_ends_as_the_uninterrupted_run(cli, dense_digits, amc_run,
                                                                                     tmp_path, monkeypatch):
     """Episode 3 is the last warm-up one: the resumed run must bring back the agent's random generator and
     buffer, and then learn as the uninterrupted one did."""
     straight, expected = amc_run
     out = tmp_path / "stopped"
-    sent = _sigterm_when(monkeypatch, lambda state: len(state.rounds) == 3 and state.search_end is None)
+    sent = sigterm_after_saved_state(monkeypatch, lambda state: len(state.rounds) == 3 and state.search_end is None)
     first = cli("auto", "--checkpoint", dense_digits, *FLAGS, "--out", out, "--json")
     assert sent and first.code == 128 + signal.SIGTERM, first.err
     assert "SIGTERM received: stopped the AMC search after 2 episodes of 6" in first.err.replace("\n", "")

@@ -1,14 +1,13 @@
 """`compressor auto --resume`: a run stopped by SIGTERM in its search and again in its fine-tuning
 ends where an uninterrupted run ends; flags that contradict the saved run are refused."""
 import json
-import os
 import signal
 
 import pytest
 import torch
 
 from compressor.cli.main import run
-from compressor.compression.workflows import auto as auto_workflow
+from helpers import sigterm_after_saved_state
 
 ONE_THREAD = ("--threads", "1")
 FLAGS = ("--target", "macs=0.5", "--tolerance", "2", "--step", "0.25", "--round-steps", "2", "--finetune-epochs", "2",
@@ -23,21 +22,6 @@ def straight(dense_digits):
     return out
 
 
-def _sigterm_when(monkeypatch, condition):
-    """SIGTERM to this process, through the CLI's own handler, right after the first saved state that meets
-    `condition` (the state written after each round and when the search ends)."""
-    real, sent = auto_workflow.save_state, []
-
-    def save_then_signal(folder, state):
-        real(folder, state)
-        if not sent and condition(state):
-            sent.append(True)
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    monkeypatch.setattr(auto_workflow, "save_state", save_then_signal)
-    return sent
-
-
 def _weights(folder):
     return torch.load(folder / "best.pt", weights_only=True)["model_state"]
 
@@ -45,7 +29,7 @@ def _weights(folder):
 def test_interrupted_in_the_search_and_in_the_fine_tuning_ends_as_an_uninterrupted_run(cli, dense_digits, straight,
                                                                                         tmp_path, monkeypatch):
     out = tmp_path / "stopped"
-    after_round_1 = _sigterm_when(monkeypatch, lambda state: len(state.rounds) == 2 and state.search_end is None)
+    after_round_1 = sigterm_after_saved_state(monkeypatch, lambda state: len(state.rounds) == 2 and state.search_end is None)
     first = cli("auto", "--checkpoint", dense_digits, *FLAGS, "--out", out, "--json")
     assert after_round_1 and first.code == 128 + signal.SIGTERM, first.err
     assert "SIGTERM received: stopped the search in round 2" in first.err
@@ -53,7 +37,7 @@ def test_interrupted_in_the_search_and_in_the_fine_tuning_ends_as_an_uninterrupt
     saved = json.loads((out / "auto_state.json").read_text())
     assert len(saved["rounds"]) == 2 and saved["search_end"] is None and not (out / "report.json").exists()
 
-    in_finetune = _sigterm_when(monkeypatch, lambda state: state.search_end is not None and not state.complete)
+    in_finetune = sigterm_after_saved_state(monkeypatch, lambda state: state.search_end is not None and not state.complete)
     second = cli("auto", "--resume", out, "--json", *ONE_THREAD)
     assert in_finetune and second.code == 128 + signal.SIGTERM, second.err
     assert "of the fine-tuning; resume with compressor auto --resume" in second.err.replace("\n", "")
