@@ -105,7 +105,7 @@ def _run(flags, out, overwrite, resume, as_json, ranks):
         job = prepare_auto(flags, out, overwrite, ranks)
     config = job.config
     if ranks.is_main:
-        console.print(f"auto: {job.loaded.info.name}, {len(job.space.groups)} filter groups to search, target "
+        console.print(f"auto: {job.loaded.info.name}, {_groups(job)}, target "
                       f"{config.target} within {config.tolerance:g} top-1 points -> {job.folder}"
                       f"{_continuing(job.state)}{_shared(ranks)}", highlight=False)
         if ranks.world_size > 1 and config.target.kind == "latency":
@@ -115,6 +115,13 @@ def _run(flags, out, overwrite, resume, as_json, ranks):
     with stop_on_signals() as stop:
         result = _search(job, as_json or not ranks.is_main, stop)
         return finish(job, result, None if as_json or not ranks.is_main else RichReporter(), stop)
+
+
+def _groups(job) -> str:
+    groups = f"{len(job.space.groups)} filter groups"
+    if job.config.strategy == "amc" and job.config.amc.file:
+        return f"{groups}, of which AMC searches those {job.config.amc.file} lists"
+    return f"{groups} to search"
 
 
 def _shared(ranks) -> str:
