@@ -5,13 +5,13 @@ import click
 from click.core import ParameterSource
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from ..compression.distributed import leave, ranks_from_environment
 from ..compression.workflows.auto import finish, prepare_auto, resume_auto, search
 from ..compression.workflows.auto_amc_result import episode_reward
 from ..compression.workflows.auto_config import KINDS
 from ..compression.workflows.auto_flags import FLAGS
-from .common import (console, emit_json, json_option, print_measurement_warnings, render_table, speedup_text,
+from .common import (console, json_option, print_measurement_warnings, render_table, speedup_text,
                      threads_option)
+from .processes import run_in_every_process
 from .progress import RichReporter
 from .signals import stop_on_signals
 
@@ -85,17 +85,7 @@ def auto(out, overwrite, resume, as_json, **flags):
     (AMC's episodes are not: every process runs them alike) and the fine-tuning runs under DDP;
     the first process writes.
     """
-    ranks = ranks_from_environment()
-    try:
-        report = _run(flags, out, overwrite, resume, as_json, ranks)
-    finally:
-        leave()
-    if not ranks.is_main:
-        return
-    if as_json:
-        emit_json(report)
-    else:
-        render_report(report)
+    run_in_every_process(lambda ranks: _run(flags, out, overwrite, resume, as_json, ranks), render_report, as_json)
 
 
 def _run(flags, out, overwrite, resume, as_json, ranks):

@@ -5,11 +5,11 @@ import click
 
 from ..compression.core.checkpoint import load_checkpoint
 from ..compression.core.errors import UserError
-from ..compression.distributed import leave, ranks_from_environment
 from ..compression.schedule import load_schedule, parse_schedule_text
 from ..compression.training import TrainOptions, apply_overrides, fit, prepare_run
-from .common import (console, emit_json, json_option, options_from, print_measurement_warnings, render_table,
+from .common import (console, json_option, options_from, print_measurement_warnings, render_table,
                      speedup_text, threads_option)
+from .processes import run_in_every_process
 from .progress import RichReporter
 from .signals import stop_on_signals
 
@@ -37,18 +37,12 @@ def train(schedule_path, as_json, **values):
     options = TrainOptions(**values)
     resume = options.resume
     schedule = _schedule(schedule_path, resume)
-    ranks = ranks_from_environment()
-    try:
+
+    def work(ranks):
         with stop_on_signals() as stop:
-            report = _train(apply_overrides(schedule, options), options, ranks, stop, as_json)
-    finally:
-        leave()
-    if not ranks.is_main:
-        return
-    if as_json:
-        emit_json(report)
-    else:
-        render_report(report)
+            return _train(apply_overrides(schedule, options), options, ranks, stop, as_json)
+
+    run_in_every_process(work, render_report, as_json)
 
 
 def _train(schedule, options, ranks, stop, as_json):
