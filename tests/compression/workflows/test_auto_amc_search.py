@@ -190,4 +190,9 @@ def test_under_torchrun_every_process_runs_the_episodes_of_the_first_ones_scores
         port = sock.getsockname()[1]
     mp.spawn(_amc_in_rank, args=(tmp_path, port), nprocs=2, join=True)
     ranks = [torch.load(tmp_path / f"rank{rank}.pt", weights_only=False) for rank in range(2)]
-    assert ranks[0] == ranks[1] == _episodes(single)
+    assert ranks[0] == ranks[1]
+    # The single run may use more threads, so its float sums may differ in the last digits; choices may not.
+    expected = _episodes(single)
+    assert [(n, channels) for n, _, _, channels in ranks[0]] == [(n, channels) for n, _, _, channels in expected]
+    assert [value for _, ratio, top1, _ in ranks[0] for value in (ratio, top1)] == pytest.approx(
+        [value for _, ratio, top1, _ in expected for value in (ratio, top1)], rel=1e-9)
