@@ -30,6 +30,9 @@ _EXPORTS: Dict[str, Tuple[str, str]] = {
     "thin": ("compressor.compression.thinning.remove", "thin"),
     "sensitivity": ("compressor.compression.workflows.sensitivity", "sensitivity"),
     "export": ("compressor.compression.export", "export"),
+    "pack": ("compressor.compression.packing", "pack"),
+    "load_packed_model": ("compressor.compression.packing", "load_packed_model"),
+    "read_packed": ("compressor.compression.core.packed", "read_packed"),
     "distillation_loss": ("compressor.compression.distillation", "distillation_loss"),
 }
 
@@ -38,7 +41,9 @@ __all__ = sorted(_EXPORTS)
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time names load on first use
     from .compression.core.errors import UserError
     from .compression.distillation import distillation_loss
+    from .compression.core.packed import read_packed
     from .compression.export import export
+    from .compression.packing import load_packed_model, pack
     from .compression.quantization.post_train_quantizer import PostTrainLinearQuantizer
     from .compression.quantization.stats import collect_stats
     from .compression.quantization.stats_format import write_stats as save_stats

@@ -4,7 +4,9 @@ from __future__ import annotations
 import click
 
 from ..compression.export import FORMAT_ALIASES, FORMATS, calibration_images, export_fp32, export_int8, format_name
+from ..compression.core.errors import UserError
 from ..compression.model_source import load_model
+from ..compression.packing import export_packed
 from .common import dataset_options, emit_json, json_option, model_options, render_mapping, threads_option
 from .options import dataset_config
 
@@ -12,7 +14,7 @@ from .options import dataset_config
 @click.command()
 @model_options
 @click.option("--format", "fmt", type=click.Choice(FORMATS + tuple(FORMAT_ALIASES)), required=True,
-              help="File format (exported is pt2).")
+              help="File format (exported is pt2; packed: sparse, shared and quantized weights in their smallest exact form).")
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="File to write.")
 @click.option("--int8", is_flag=True, help="Convert to int8 first (ONNX: QuantizeLinear/DequantizeLinear).")
 @click.option("--calibration-size", type=click.IntRange(min=1), default=64, show_default=True,
@@ -33,17 +35,40 @@ def export(checkpoint, arch, pretrained, weights, num_classes, input_size, fmt, 
       compressor export --checkpoint best.pt --format onnx --out digits_int8.onnx --int8 --json
       compressor export --checkpoint best.pt --format pt2 --out digits_int8.pt2 --int8
       compressor export --arch resnet18 --format torchscript --out resnet18.pt
+      compressor export --checkpoint runs/digits_deep_compression-x/best.pt --format packed --out digits.cpk
     """
     fmt = format_name(fmt)
     loaded = load_model(checkpoint, arch, bool(pretrained), weights, num_classes, input_size)
-    if int8:
+    if fmt == "packed":
+        _packed(loaded, out, int8, as_json)
+    elif int8:
         config = dataset_config(loaded.dataset, dataset, data_dir, batch_size, workers, loaded.dataset_options)
         images = calibration_images(loaded, config, calibration_size)
-        result = export_int8(loaded.model, fmt, out, images)
+        _report(loaded, out, export_int8(loaded.model, fmt, out, images), as_json)
     else:
-        result = export_fp32(loaded.model, loaded.info.input_shape, fmt, out)
+        _report(loaded, out, export_fp32(loaded.model, loaded.info.input_shape, fmt, out), as_json)
+
+
+def _report(loaded, out, result, as_json) -> None:
     data = {"arch": loaded.info.name, **result.to_dict()}
     if as_json:
         emit_json(data)
     else:
         render_mapping(f"export: {out}", {**data, "max_abs_diff": f"{result.max_abs_diff:.2e}"})
+
+
+def _packed(loaded, out, int8, as_json) -> None:
+    if int8:
+        raise UserError("--int8 does not apply to --format packed: a packed file stores each weight exactly as the "
+                        "checkpoint's model computes with it (pack a QAT checkpoint to store k-bit codes)")
+    result = export_packed(loaded, out)
+    data = {"arch": loaded.info.name, "format": "packed", **result.to_dict()}
+    if as_json:
+        emit_json(data)
+        return
+    render_mapping(f"export: {out}", {
+        "file": f"{result.file_bytes:,} bytes",
+        "vs FP32 weights": f"{result.fp32_bytes / result.file_bytes:.1f}x smaller ({result.fp32_bytes:,} bytes)",
+        "vs dense FP32 architecture": f"{result.ratio:.1f}x smaller ({result.dense_fp32_bytes:,} bytes)",
+        "quantized layers": ", ".join(result.quantized_layers) or "none",
+        "max_abs_diff": f"{result.max_abs_diff:.2e}"})

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from ..compression.core.checkpoint import load_checkpoint
+from ..compression.core.checkpoint import load_resumable_checkpoint
 from ..compression.core.errors import UserError
 from ..compression.schedule import load_schedule, parse_schedule_text
 from ..compression.training import TrainOptions, apply_overrides, fit, prepare_run
@@ -101,6 +101,6 @@ def _schedule(schedule_path, resume):
     if schedule_path:
         return load_schedule(schedule_path)
     if resume:
-        payload = load_checkpoint(resume)
+        payload = load_resumable_checkpoint(resume)
         return parse_schedule_text(payload.get("schedule_text", ""), f"schedule in {resume}")
     raise UserError("give --schedule FILE (or --resume CKPT to continue a run)")

@@ -31,7 +31,8 @@ from .quantization.int8_program import load_program, save_fp32_program, save_int
 from .quantization.int8_files import file_bytes, load_int8_torchscript, save_int8_onnx, save_int8_torchscript
 from .quiet import torch_deprecations_silenced
 
-FORMATS = ("onnx", "pt2", "torchscript")
+GRAPH_FORMATS = ("onnx", "pt2", "torchscript")
+FORMATS = GRAPH_FORMATS + ("packed",)  # packed files: compression/packing.py
 FORMAT_ALIASES = {"exported": "pt2"}  # the torch.export name the product's roadmap uses
 
 
@@ -191,8 +192,11 @@ def top1_agreement(actual: torch.Tensor, expected: torch.Tensor) -> float:
 
 
 def _check_format(fmt: str) -> None:
-    if fmt not in FORMATS:
-        raise UserError(f"unknown export format '{fmt}' (available: {', '.join(FORMATS)})")
+    if fmt == "packed":
+        raise UserError("a packed file is written from a checkpoint's model: compressor export --format packed "
+                        "(compression.packing.export_packed)")
+    if fmt not in GRAPH_FORMATS:
+        raise UserError(f"unknown export format '{fmt}' (available: {', '.join(GRAPH_FORMATS)})")
 
 
 def _onnx_fp32(model: nn.Module, batch: torch.Tensor, path: str) -> None:

@@ -17,6 +17,7 @@ import torch
 
 from .checkpoint_migrations import FORMAT_VERSION, upgrade
 from .errors import UserError
+from .packed import PackedFileError, is_packed, packed_report, unpack_bytes
 
 FORMAT = "compressor-checkpoint"
 
@@ -88,8 +89,10 @@ def load_checkpoint(path: Union[str, Path], map_location: Union[str, torch.devic
     path = Path(path)
     if not path.is_file():
         raise UserError(f"checkpoint not found: {path}")
+    if is_packed(path):
+        return upgrade(_unpacked_payload(path), str(path))
     if not zipfile.is_zipfile(path):
-        raise UserError(f"cannot read checkpoint {path}: not a PyTorch checkpoint file")
+        raise UserError(f"cannot read checkpoint {path}: not a PyTorch checkpoint file or a packed model file")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
@@ -102,3 +105,26 @@ def load_checkpoint(path: Union[str, Path], map_location: Union[str, torch.devic
         raise UserError(f"{path} is not a compressor checkpoint (no '{FORMAT}' marker); "
                         "it may be a bare state_dict")
     return upgrade(payload, str(path))
+
+
+def _unpacked_payload(path: Path) -> Dict[str, Any]:
+    """A packed model file as the checkpoint payload it was packed from (model and record, no training state)."""
+    data = path.read_bytes()
+    try:
+        state, meta = unpack_bytes(data, str(path))
+        tensors = packed_report(data, str(path))
+    except PackedFileError as err:
+        raise UserError(str(err)) from None
+    if meta.get("format") != FORMAT:
+        raise UserError(f"{path} is a packed file but not of a compressor model (no '{FORMAT}' record)")
+    return {**meta, "model_state": state, "packed": {"file_bytes": len(data), "tensors": tensors}}
+
+
+def load_resumable_checkpoint(path: Union[str, Path]) -> Dict[str, Any]:
+    """A checkpoint to continue training from: a packed model file holds no training state and is refused."""
+    payload = load_checkpoint(path)
+    if "packed" in payload:
+        raise UserError(f"{path} is a packed model file: it keeps the model but no training state (optimizer, "
+                        "policies, schedule), so a run cannot resume from it; start a new run from it with "
+                        "--checkpoint, or resume from the run's checkpoint.pt")
+    return payload

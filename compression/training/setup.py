@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ...datasets import build_datasets, build_loaders
-from ..core.checkpoint import load_checkpoint
+from ..core.checkpoint import load_checkpoint, load_resumable_checkpoint
 from ..core.components import BuildContext
 from ..core.errors import ScheduleError, UserError
 from ..device import available_cores, resolve_device
@@ -111,7 +111,7 @@ def prepare_run(schedule: Schedule, resume: Optional[str] = None, write_tensorbo
     folder_path = _run_dir(schedule, resume)
     if not folder_checked:
         check_run_folder(folder_path, resume, overwrite)
-    payload = load_checkpoint(resume) if resume else None
+    payload = load_resumable_checkpoint(resume) if resume else None
     parts = build_run_parts(schedule, payload, ranks, strict=strict)
     join(ranks, parts.device)
     moved = move_aside(folder_path) if overwrite and not folder_checked and ranks.is_main else None

@@ -117,3 +117,20 @@ def test_export_writes_fp32_and_int8_files(trained, tmp_path):
     assert int8.int8 and int8.top1_agreement >= 0.9
     with pytest.raises(compressor.UserError, match="input_shape"):
         compressor.export(model, tmp_path / "x.pt2", "pt2")
+
+
+def test_a_checkpoint_packs_and_loads_back_as_a_model_or_a_state_dict(tmp_path):
+    import torch
+
+    from compressor.compression.core.checkpoint import save_checkpoint
+    from compressor.compression.models import build_model
+
+    model = build_model("digits_cnn", num_classes=10).eval()
+    save_checkpoint({"arch": "digits_cnn", "input_shape": [1, 8, 8], "num_classes": 10,
+                     "model_state": model.state_dict()}, tmp_path / "best.pt")
+    result = compressor.pack(tmp_path / "best.pt", tmp_path / "m.cpk")
+    assert result.max_abs_diff == 0.0 and result.file_bytes == (tmp_path / "m.cpk").stat().st_size
+    images = torch.randn(3, 1, 8, 8)
+    assert torch.equal(compressor.load_packed_model(tmp_path / "m.cpk")(images), model(images))
+    state, record = compressor.read_packed(tmp_path / "m.cpk")
+    assert record["arch"] == "digits_cnn" and all(torch.equal(state[k], v) for k, v in model.state_dict().items())

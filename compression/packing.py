@@ -1,0 +1,163 @@
+"""A model as a packed file (`export --format packed`): its weights in their smallest exact form, with
+the record that rebuilds it (architecture, thinning plan, QAT quantizers), checked by loading it back.
+
+Weights under a QAT weight quantizer are packed as the quantized values the model computes with,
+where quantizing them again gives the same bits (the packed model then computes exactly what the
+QAT model does); elsewhere the weights are packed as they are. A packed file is for deployment and
+evaluation: it keeps no optimizer or policy state, so training starts from it (`--checkpoint`) but
+does not resume from it.
+"""
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Union
+
+import torch
+from torch import nn
+
+from .core.checkpoint import FORMAT, atomic_write, load_checkpoint
+from .core.checkpoint_migrations import FORMAT_VERSION
+from .core.packed import as_dicts, pack_bytes
+from .models import build_model
+from .model_source import LoadedModel, load_model
+from .quantization.qat.layers import is_qat_key, quantized_modules
+from .restore import model_from_checkpoint
+
+# What a deployed model needs from its checkpoint; training state (optimizer, policies, masks, metrics) is left out.
+RECORD_KEYS = ("arch", "input_shape", "num_classes", "dataset", "dataset_options", "thinning", "factorization",
+               "qat", "epoch", "seed", "best_top1", "best_epoch")
+
+
+@dataclass
+class PackResult:
+    out: str
+    file_bytes: int
+    fp32_bytes: int  # torch.save of this model's FP32 state_dict
+    dense_fp32_bytes: int  # torch.save of the architecture's state_dict before any thinning
+    max_abs_diff: float
+    quantized_layers: List[str] = field(default_factory=list)  # packed as their QAT-quantized values
+    tensors: List[Dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ratio(self) -> float:
+        return self.dense_fp32_bytes / self.file_bytes
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {**asdict(self), "ratio_vs_dense_fp32": self.ratio,
+                "ratio_vs_fp32": self.fp32_bytes / self.file_bytes}
+
+
+def export_packed(loaded: LoadedModel, out: Union[str, Path], seed: int = 0) -> PackResult:
+    """Write `loaded`'s model packed to `out` (atomically), load it back and compare weights and outputs."""
+    model = loaded.model.eval()
+    state, quantized = deployment_state(model)
+    data, report = pack_bytes(state, model_record(loaded))
+    atomic_write(out, lambda tmp: Path(tmp).write_bytes(data))
+    unpacked, _ = model_from_checkpoint(load_checkpoint(out))
+    _check_same_weights(unpacked.state_dict(), state, out)
+    batch = torch.randn(2, *loaded.info.input_shape, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        diff = float((unpacked.eval()(batch) - model(batch)).abs().max())
+    return PackResult(str(out), len(data), _saved_bytes(_plain_state(model)),
+                      _saved_bytes(build_model(loaded.info.name, num_classes=loaded.info.num_classes).state_dict()),
+                      diff, quantized, as_dicts(report))
+
+
+def model_record(loaded: LoadedModel) -> Dict[str, Any]:
+    """The checkpoint record a packed file keeps (a built model gets its name, shape and classes)."""
+    payload = loaded.checkpoint or {"arch": loaded.info.name, "input_shape": list(loaded.info.input_shape),
+                                    "num_classes": loaded.info.num_classes, "dataset": loaded.info.default_dataset}
+    record = {key: payload[key] for key in RECORD_KEYS if payload.get(key) is not None}
+    return {"qat": [], **record, "format": FORMAT, "format_version": FORMAT_VERSION}
+
+
+def deployment_state(model: nn.Module):
+    """The state_dict to pack, and the layers whose weights it holds as their QAT-quantized values."""
+    state = _plain_state(model)
+    quantized = []
+    for name, module, layer in quantized_modules(model):
+        if layer.weight_fn is None or not layer.switch.enabled:
+            continue
+        values = _stable_quantized_weight(module, layer)
+        if values is not None:
+            state[f"{name}.weight"] = values
+            quantized.append(name)
+    return state, quantized
+
+
+def _stable_quantized_weight(module: nn.Module, layer) -> Optional[torch.Tensor]:
+    """The weight as the layer computes with it, if quantizing that again gives the same bits."""
+    with torch.no_grad():
+        values = layer.weight(module).detach().clone()
+        original = module.weight.detach().clone()
+        module.weight.copy_(values)
+        again = layer.weight(module).detach()
+        module.weight.copy_(original)
+    return values if _same_bits(values, again) else None
+
+
+def _plain_state(model: nn.Module) -> Dict[str, torch.Tensor]:
+    return {key: value.detach().clone() for key, value in model.state_dict().items() if not is_qat_key(key)}
+
+
+def _same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.shape == b.shape and a.dtype == b.dtype and torch.equal(
+        a.reshape(-1).contiguous().view(torch.uint8), b.reshape(-1).contiguous().view(torch.uint8))
+
+
+def _check_same_weights(actual: Dict[str, torch.Tensor], expected: Dict[str, torch.Tensor], out) -> None:
+    different = [key for key, value in expected.items() if key not in actual or not _same_bits(actual[key], value)]
+    if different:  # a defect of the packer, not of the user's input
+        raise RuntimeError(f"{out}: unpacking did not give back the same bits for {', '.join(different)}")
+
+
+def _saved_bytes(state: Dict[str, torch.Tensor]) -> int:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.tell()
+
+
+@dataclass(frozen=True)
+class PackedLayer:
+    bytes: int
+    bits_per_weight: float  # the layer's packed bytes (weight, bias and any other tensor of it) per weight
+    share: float  # of the file
+
+
+def packed_layers(payload: Dict[str, Any], weights: Dict[str, int]) -> Dict[str, PackedLayer]:
+    """For a payload read from a packed file: each module's packed bytes, bits per weight and share of the file.
+
+    `weights` gives the weight count of the modules the caller lists; every other module (BatchNorm, ...)
+    is reported with its tensors' element count.
+    """
+    info = payload.get("packed") or {}
+    total, counts, sizes = info.get("file_bytes", 0), {}, {}
+    for record in info.get("tensors", []):
+        module = record["key"][len("state/"):].rsplit(".", 1)[0]
+        sizes[module] = sizes.get(module, 0) + record["length"]
+        counts[module] = counts.get(module, 0) + math.prod(record["shape"])
+    return {module: PackedLayer(size, 8.0 * size / max(weights.get(module, counts[module]), 1), size / total)
+            for module, size in sizes.items()}
+
+
+def pack(loaded_or_path: Union[LoadedModel, str, Path], out: Union[str, Path]) -> PackResult:
+    """Pack a compressor checkpoint (or a model loaded from one) into `out`, checked by loading it back.
+
+    >>> result = pack("runs/digits_deep_compression-x/best.pt", "digits.cpk")
+    >>> result.ratio  # the dense architecture's FP32 weights file / the packed file
+    """
+    loaded = loaded_or_path if isinstance(loaded_or_path, LoadedModel) else load_model(checkpoint=str(loaded_or_path))
+    return export_packed(loaded, out)
+
+
+def load_packed_model(path: Union[str, Path]) -> nn.Module:
+    """The model of a packed file (or a checkpoint), rebuilt as it was packed: thinned, factorized, with its
+    QAT quantizers; in eval mode. Without compressor installed, `read_packed` gives its state_dict.
+
+    >>> model = load_packed_model("digits.cpk")
+    >>> logits = model(images)
+    """
+    return model_from_checkpoint(load_checkpoint(path))[0].eval()
