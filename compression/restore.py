@@ -1,5 +1,5 @@
-"""A model rebuilt from a checkpoint's record alone: its arch, its thinning plan, its weights and
-its QAT quantizers (no schedule is parsed)."""
+"""A model rebuilt from a checkpoint's record alone: its arch, its thinning plan and factorized layers,
+its weights and its QAT quantizers (no schedule is parsed)."""
 from __future__ import annotations
 
 from typing import Any, Dict, Tuple
@@ -8,13 +8,15 @@ import torch
 from torch import nn
 
 from .core.errors import UserError
+from .factorization import replay_structure
 from .models import ModelInfo, build_model, model_info
 from .quantization.qat import install_from_record
 from .thinning.replay import apply_plan
 
 
 def model_from_checkpoint(payload: Dict[str, Any]) -> Tuple[nn.Module, ModelInfo]:
-    """Rebuild the model named in the checkpoint (thinned as recorded, with its QAT quantizers) with its weights."""
+    """Rebuild the model named in the checkpoint (thinned and factorized as recorded, with its QAT quantizers)
+    with its weights."""
     arch = payload.get("arch")
     if not isinstance(arch, str) or not isinstance(payload.get("model_state"), dict):
         raise UserError("the checkpoint has no model to rebuild (no 'arch' name or no 'model_state')")
@@ -33,6 +35,8 @@ def model_from_checkpoint(payload: Dict[str, Any]) -> Tuple[nn.Module, ModelInfo
 
 
 def restore_structure(model: nn.Module, payload: Dict[str, Any], input_shape) -> None:
-    """Thin a freshly built model as the checkpoint records, so that its weights fit."""
-    if payload.get("thinning"):
-        apply_plan(model, payload["thinning"], torch.zeros(1, *input_shape))
+    """Thin and factorize a freshly built model as the checkpoint records, in the order training did, so
+    that its weights fit (a checkpoint without a `factorization` record has no factorized layer)."""
+    example = torch.zeros(1, *input_shape)
+    replay_structure(model, payload.get("thinning") or [], payload.get("factorization") or [],
+                     lambda ops: apply_plan(model, ops, example))

@@ -252,6 +252,8 @@ def build_scheduler(schedule: Schedule, context: BuildContext) -> CompressionSch
             instances[key] = _build_component(spec.kind, component, context)
         policy = LRPolicy(instances[key]) if spec.kind == "lr_scheduler" else instances[key].policy(spec)
         scheduled.append(ScheduledPolicy(spec.instance, spec, policy))
+    for (kind, name), instance in instances.items():
+        _check_schedule(schedule.component(POLICY_KEYS[kind], name), instance, schedule)
     return CompressionScheduler(scheduled, context.masks)
 
 
@@ -261,6 +263,17 @@ def _build_component(kind: str, component, context: BuildContext):
         if kind == "lr_scheduler":
             return build_lr_scheduler(component, context.optimizer)
         return component.entry.factory(component.config, context)
+    except UserError as err:
+        raise ScheduleError([Problem(component.path, str(err), component.line)]) from None
+
+
+def _check_schedule(component, instance, schedule: Schedule) -> None:
+    """A component's checks that need every other one built (quantizers installed, pruners resolved)."""
+    check = getattr(instance, "check_schedule", None)
+    if check is None:
+        return
+    try:
+        check(schedule)
     except UserError as err:
         raise ScheduleError([Problem(component.path, str(err), component.line)]) from None
 

@@ -118,15 +118,17 @@ class MaskStore:
         return hook
 
     def refresh_shapes(self) -> None:
-        """After layers were thinned: a mask whose parameter changed shape becomes `parameter != 0`."""
+        """After layers were thinned or replaced: a mask whose parameter changed shape becomes `parameter != 0`,
+        one whose parameter is gone is dropped."""
         self._params = None
         params = self.params
         hooked = list(self._grad_hooks)
         for name in hooked:  # the hooks sit on the replaced parameter objects
             self._grad_hooks.pop(name).remove()
         for name in list(self.masks):
-            if name not in params:
-                self.remove([name])
+            if name not in params:  # its layer was replaced (factorized): the mask goes with it
+                del self.masks[name]
+                self.forward_only.discard(name)
             elif self.masks[name].shape != params[name].shape:
                 self.masks[name] = params[name].detach() != 0
         self.mask_gradients([name for name in hooked if name in params])

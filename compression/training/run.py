@@ -16,6 +16,7 @@ from ..distillation import TrainingLoss
 from ..early_exit import evaluate_early_exit
 from ..distributed import Ranks, broadcast_from_main
 from ..evaluation import evaluate
+from ..factorization import recorded_factorization
 from ..models import ModelInfo, build_model
 from ..models.exits import count_exits
 from ..quantization.qat import QATPolicy, QATQuantizer, qat_record
@@ -126,6 +127,7 @@ class Run:
             "policies_state": self.scheduler.state_dict(),
             "masks": self.scheduler.masks.state_dict(),
             "thinning": recorded_plan(self.model),
+            "factorization": recorded_factorization(self.model),
             "qat": qat_record(self._qat_quantizers()),
             "rng_state": torch.get_rng_state(),
             "schedule_text": self.schedule.text,
