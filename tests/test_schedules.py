@@ -3,7 +3,8 @@
 Each policy's epochs are scaled with the run (epoch e of E becomes e * EPOCHS // E), so the order
 of policies is kept and each still runs; the data is a few fake images (digits for digits models).
 The tests then check what each policy is for: pruners reach their final sparsity, thinners remove
-weights, quantizers are on, regularizers and distillation add their losses, lr schedulers step.
+weights, quantizers are on (or share each layer's weights among at most k values), regularizers and
+distillation add their losses, lr schedulers step.
 """
 import json
 from dataclasses import replace
@@ -17,6 +18,7 @@ from compressor.compression.core.param_names import resolve_parameter_name
 from compressor.compression.models import build_model
 from compressor.compression.policies import LRPolicy
 from compressor.compression.quantization.qat import QATPolicy
+from compressor.compression.quantization.weight_sharing import WeightSharingPolicy
 from compressor.compression.schedule import load_schedule
 from compressor.compression.sparsity import prunable_weights
 from compressor.compression.training import Reporter, TrainOptions, apply_overrides, fit, prepare_run
@@ -91,6 +93,15 @@ def check_pruner(schedule, spec, run, by_epoch):
         assert reached >= target - 0.05, f"{spec.instance} on {weight}: {reached:.3f} of {target}"
 
 
+def check_quantizer(policy):
+    if isinstance(policy, WeightSharingPolicy):
+        layers = policy.quantizer.layers
+        assert layers and all(count <= layers[name].k for name, count in policy.quantizer.distinct_values().items())
+    else:
+        assert isinstance(policy, QATPolicy)
+        assert policy.quantizer.switch.enabled and policy.quantizer.modules
+
+
 def check_policy(schedule, spec, run, by_epoch):
     policy = next(item.policy for item in run.scheduler.scheduled if item.spec is spec)
     if spec.kind == "pruner":
@@ -99,8 +110,7 @@ def check_policy(schedule, spec, run, by_epoch):
         record = run.history[spec.epochs[-1]]
         assert record["weights"] < run.dense_weights, f"{spec.instance} removed nothing"
     elif spec.kind == "quantizer":
-        assert isinstance(policy, QATPolicy)
-        assert policy.quantizer.switch.enabled and policy.quantizer.modules
+        check_quantizer(policy)
     elif spec.kind == "regularizer":
         assert all(run.history[epoch][f"{spec.instance}_loss"] > 0 for epoch in spec.epochs)
     elif spec.kind == "lr_scheduler":

@@ -16,8 +16,10 @@ BUILTIN_MODULES = (
     *(f"{_PACKAGE}.pruning.{name}" for name in
       ("data_ranked", "element_pruners", "nm_pruner", "regularizers", "structure_pruners")),
     f"{_PACKAGE}.thinning.extensions",
+    f"{_PACKAGE}.factorization.extension",
     f"{_PACKAGE}.quantization.qat.quantizers",
     f"{_PACKAGE}.quantization.registration",
+    f"{_PACKAGE}.quantization.weight_sharing",
     *(f"{_PACKAGE}.models.{name}" for name in
       ("digits", "fashion", "resnet_cifar", "simplenet", "torchvision_zoo", "earlyexit", "alexnet_bn",
        "mobilenet_v1", "plain_cifar", "preact_resnet", "preact_resnet_cifar", "resnext_cadene", "simplenet_cifar",

@@ -1,1 +1,2 @@
-"""Quantization: activation statistics, range-linear post-training quantization, QAT, real int8."""
+"""Quantization: activation statistics, range-linear post-training quantization, QAT, real int8,
+k-means weight sharing."""
