@@ -9,7 +9,7 @@ from ..compression.core.errors import UserError
 from ..compression.device import resolve_device
 from ..compression.export import require_onnx
 from ..compression.model_source import LoadedModel, load_model
-from ..compression.quantization.qat import qat_activation_ranges
+from ..compression.quantization.qat import carries_quantizers
 from ..compression.quantization.stats import calibration_loader, collect_activation_stats
 from ..compression.quantization.stats_format import read_stats, schedule_stats_path, write_stats
 from ..compression.workflows.post_training import quantize_post_training, quantize_qat_model
@@ -61,7 +61,7 @@ def quantize(checkpoint, arch, pretrained, weights, num_classes, input_size, col
     if write_onnx:
         require_onnx()
     loaded = load_model(checkpoint, arch, bool(pretrained), weights, num_classes, input_size)
-    check_lapq_flags(lapq, collect_stats, tolerance, bool(qat_activation_ranges(loaded.model)))
+    check_lapq_flags(lapq, collect_stats, tolerance, carries_quantizers(loaded.model))
     if collect_stats:
         _collect(loaded, collect_stats, calibration_size, device, as_json, data)
         return
@@ -73,7 +73,7 @@ def quantize(checkpoint, arch, pretrained, weights, num_classes, input_size, col
     config = ptq_settings(schedule_path, flags)
     if not stats_path and config.model_activation_stats:  # as Distiller, relative to the schedule
         stats_path = schedule_stats_path(schedule_path, config.model_activation_stats)
-    if not stats_path and qat_activation_ranges(loaded.model):
+    if not stats_path and carries_quantizers(loaded.model):
         result = quantize_qat_model(loaded, quantize_data(loaded, dataset, calibration_size), out_dir,
                                     resolve_device(device), write_onnx)
         render_quantize(result, as_json)

@@ -11,6 +11,7 @@ from torch import nn
 
 from ..benchmark import measure_latency, speedup_summary
 from ..core.checkpoint import atomic_write
+from ..core.errors import UserError
 from ..evaluation import evaluate
 from ..export import OPSET, max_abs_diff, run_onnx, run_program, top1_agreement
 from ..model_source import LoadedModel
@@ -21,7 +22,13 @@ from ..quantization.lapq import LapqResult, LapqSettings, lapq as lapq_search
 from ..quantization.distiller_names import model_graph
 from ..quantization.ptq import SimulatedModel, fp32_layers, int8_deployable, layer_plan, simulate
 from ..quantization.ptq_config import PostTrainConfig
-from ..quantization.qat import qat_activation_ranges, quantized_weight, remove_quantizers
+from ..quantization.qat import (
+    binary_activations,
+    carries_quantizers,
+    qat_activation_ranges,
+    quantized_weight,
+    remove_quantizers,
+)
 from ..quantization.range_report import range_report
 from ..quantization.stats_format import check_stats_match_model
 from ..quantization.tolerance import SearchResult, search
@@ -50,6 +57,9 @@ class QuantizeResult:
 def quantize_post_training(loaded: LoadedModel, config: PostTrainConfig, stats: Dict, data: QuantizeData,
                            out: Path, device: torch.device, tolerance: Optional[float] = None,
                            write_onnx: bool = False, lapq: Optional[LapqSettings] = None) -> QuantizeResult:
+    if carries_quantizers(loaded.model):  # its int8 copy would compute with the FP32 weights behind them
+        raise UserError("this model was trained with QAT quantizers: quantize its checkpoint without statistics "
+                        "(no --stats, no model_activation_stats), with the weights and ranges it learned")
     model = loaded.model.to(device).eval()
     graph = model_graph(model)
     check_stats_match_model(stats, model, graph)
@@ -93,7 +103,12 @@ def quantize_qat_model(loaded: LoadedModel, data: QuantizeData, out: Path, devic
                        write_onnx: bool = False) -> QuantizeResult:
     """A model trained with QAT quantizers to real int8, with the activation ranges it learned and the
     weights its forward pass used (a 4-bit layer's weights on its 4-bit grid, not the FP32 weights
-    behind them, which the QAT model never computed with)."""
+    behind them, which the QAT model never computed with; 1-bit weights are two integers per channel)."""
+    binary = binary_activations(loaded.model)
+    if binary:
+        raise UserError(f"1-bit activations ({', '.join(binary)}) have no int8 form: the int8 model would compute "
+                        "8-bit steps of their [0, alpha] range, not the {0, alpha} threshold the model was trained "
+                        "with; train them with 2 bits or more to convert the model to int8")
     model = loaded.model.to(device).eval()
     qat = _evaluate(model, data.test_loader, device)
     ranges = {name: bounds for name, bounds in qat_activation_ranges(model).items() if name}

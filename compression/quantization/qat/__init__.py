@@ -1,11 +1,14 @@
 """Quantization-aware training: QuantAwareTrainRangeLinearQuantizer, DorefaQuantizer, PACTQuantizer,
-WRPNQuantizer and LSQQuantizer (registered by compression.builtins)."""
+WRPNQuantizer, LSQQuantizer and BinaryQuantizer (registered by compression.builtins)."""
 from ...core.lazy import lazy_exports
 
 __getattr__, __dir__ = lazy_exports(__name__, {
     "QATPolicy": ".base",
     "QATQuantizer": ".base",
+    "binary_activations": ".export",
+    "carries_quantizers": ".export",
     "install_from_record": ".record",
+    "mark_weights_quantized": ".export",
     "qat_activation_ranges": ".export",
     "qat_record": ".record",
     "quantized_weight": ".export",

@@ -5,7 +5,7 @@ their optimizer group in the same place every time, so optimizer state and polic
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -14,8 +14,8 @@ from ...core.components import BuildContext
 from ...core.errors import UserError
 from ...policies import Policy, StepContext
 from .layers import PREFIX, WEIGHT_TYPES, LayerQuant, Switch, install, install_input, keep_qat_state_out, learned
-from .overrides import Bits, layer_plan
-from .tensor_quantizers import RangeLinearWeight, TensorQuantizer
+from .overrides import Bits, check_binary_activations, layer_plan
+from .tensor_quantizers import BinaryWeight, RangeLinearWeight, TensorQuantizer
 
 ACTIVATION_TYPES = (nn.ReLU, nn.ReLU6)
 
@@ -50,9 +50,14 @@ class QATQuantizer:
         return {"params": params, "weight_decay": 0.0}
 
     # installation ---------------------------------------------------------------------------------
+    def layer_plan(self) -> Dict[str, Tuple[nn.Module, Bits]]:
+        """name -> (module, bits) of every Conv/Linear and activation module."""
+        return layer_plan(self.context.model, self.config, WEIGHT_TYPES + self.activation_types)
+
     def _install_layers(self) -> List[nn.Parameter]:
         params: List[nn.Parameter] = []
-        plan = layer_plan(self.context.model, self.config, WEIGHT_TYPES + self.activation_types)
+        plan = self.layer_plan()
+        check_binary_activations(self.context.model, self.config, self.activation_types)
         for name, (module, bits) in plan.items():
             layer = self._layer_for(module, bits)
             if layer is None:
@@ -66,12 +71,17 @@ class QATQuantizer:
 
     def _layer_for(self, module: nn.Module, bits: Bits) -> Optional[LayerQuant]:
         if isinstance(module, WEIGHT_TYPES):
-            weight = self.weight_quantizer(bits.weights) if bits.weights else None
+            weight = self._weight_quantizer(bits.weights) if bits.weights else None
             bias = RangeLinearWeight(bits.bias) if bits.bias and module.bias is not None else None
             return LayerQuant(self.switch, weight=weight, bias=bias) if weight or bias else None
         if bits.activations:
             return LayerQuant(self.switch, output=self.activation_quantizer(bits.activations))
         return None
+
+    def _weight_quantizer(self, bits: int) -> TensorQuantizer:
+        """1 bit is BWN in every quantizer: their own formulas have a single level (LSQ, range-linear), none
+        (WRPN) or no scale (DoReFa) at 1 bit."""
+        return BinaryWeight() if bits == 1 else self.weight_quantizer(bits)
 
     def _install_input(self) -> List[nn.Parameter]:
         quantizer = self.input_quantizer()

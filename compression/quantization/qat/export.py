@@ -1,12 +1,26 @@
 """What a QAT model hands on to real int8 conversion: its activation ranges, its quantized weights, a plain model."""
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
 
+from ...core.errors import UserError
 from .layers import quantized_modules, release_state_hooks, uninstall
+from .tensor_quantizers import TensorQuantizer
+
+
+def carries_quantizers(model: nn.Module) -> bool:
+    """Whether QAT quantizers are installed on the model (its weights, its activations or its input)."""
+    return any(hasattr(module, attr) for module in model.modules() for attr in ("_qat", "_qat_input"))
+
+
+def binary_activations(model: nn.Module) -> List[str]:
+    """Names of the modules whose outputs are quantized to 1 bit."""
+    return [name for name, module in model.named_modules()
+            if getattr(getattr(getattr(module, "_qat", None), "output_fn", None), "bits", None) == 1]
 
 
 def qat_activation_ranges(model: nn.Module) -> Dict[str, Tuple[float, float]]:
@@ -41,3 +55,29 @@ def remove_quantizers(model: nn.Module) -> nn.Module:
     uninstall(model)
     release_state_hooks(model)
     return model
+
+
+@dataclass(frozen=True)
+class StoredQuantized(TensorQuantizer):
+    """A weight stored as the values its quantizer computed (a packed file): used as it is, so the model
+    computes exactly what the QAT model did (quantizing those values again may move them by rounding)."""
+
+    def __call__(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def mark_weights_quantized(model: nn.Module, names: List[str]) -> None:
+    """The named layers' weights already hold their quantized values: their weight quantizers pass them on."""
+    for name in names:
+        layer = getattr(_submodule(model, name), "_qat", None)
+        if layer is None or layer.weight_fn is None:
+            raise UserError(f"the record says layer '{name}' holds quantized weights, but it has no weight quantizer: "
+                            "the file is damaged or was not written by compressor")
+        layer.weight_fn = StoredQuantized(layer.weight_fn.bits)
+
+
+def _submodule(model: nn.Module, name: str) -> Optional[nn.Module]:
+    try:
+        return model.get_submodule(name)
+    except AttributeError:
+        return None

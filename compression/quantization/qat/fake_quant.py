@@ -104,3 +104,41 @@ def lsq_initial_step(x: torch.Tensor, qmax: int, per_channel: bool = False) -> t
     x = x.detach().abs()
     mean = x.reshape(x.shape[0], -1).mean(dim=1).reshape((-1,) + (1,) * (x.dim() - 1)) if per_channel else x.mean()
     return (2 * mean / max(qmax, 1) ** 0.5).clamp_min(_EPS)
+
+
+def exact_ste(x: torch.Tensor, quantized: torch.Tensor) -> torch.Tensor:
+    """`quantized` exactly in the forward pass (no rounding of x + (q - x)), x's gradient in the backward pass."""
+    return quantized + (x - x.detach())
+
+
+def binary_weight(weight: torch.Tensor) -> torch.Tensor:
+    """sign(w) times the mean |w| of each output channel: BWN (Rastegari et al., XNOR-Net).
+
+    Two values per output channel, +-scale; exact zeros (pruned weights) stay 0 and are left out
+    of the mean. Backward, the sign is straight-through where |w| <= 1 and cancels the gradient
+    where |w| > 1 (Hubara et al.); the scale's gradient follows the chain rule.
+    """
+    shape = (-1,) + (1,) * (weight.dim() - 1)
+    flat = weight.reshape(weight.shape[0], -1)
+    kept = torch.count_nonzero(flat.detach(), dim=1).clamp_min(1)
+    scale = (flat.abs().sum(dim=1) / kept).reshape(shape)
+    return scale * exact_ste(torch.clamp(weight, -1.0, 1.0), torch.sign(weight.detach()))
+
+
+def binary_activation(x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """{0, alpha}: alpha where x > alpha / 2, else 0; the gradient of clamp(x, 0, alpha) backward."""
+    alpha = alpha.detach().to(x.dtype)
+    clipped = torch.minimum(torch.relu(x), alpha)
+    return exact_ste(clipped, torch.where(x.detach() > alpha / 2, alpha, torch.zeros_like(alpha)))
+
+
+def binary_level(x: torch.Tensor, iterations: int = 3) -> torch.Tensor:
+    """The alpha of {0, alpha} nearest to x in L2: Lloyd's iterations (alpha = the mean of x above alpha / 2)
+    from 2 mean(x); for a half-normal x, 1.2 sigma."""
+    x = x.detach().float()
+    alpha = 2 * x.mean()
+    for _ in range(iterations):
+        above = x > alpha / 2
+        count = above.sum()
+        alpha = torch.where(count > 0, (x * above).sum() / count.clamp_min(1), alpha)
+    return alpha.clamp_min(_EPS)

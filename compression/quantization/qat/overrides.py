@@ -35,17 +35,23 @@ def check_overrides(model: nn.Module, patterns: Iterable[str]) -> None:
                             f"(modules: {', '.join(names)})")
 
 
+def first_match(name: str, overrides) -> Optional[str]:
+    """The `overrides:` pattern that decides the layer's bits (None: the quantizer's own)."""
+    return next((pattern for pattern in overrides if _matches(pattern, name)), None)
+
+
 def bits_for(name: str, config) -> Bits:
     """The layer's bits: the first matching override (null: FP32), else the quantizer's."""
     default = Bits(config.bits_activations, config.bits_weights, config.bits_bias)
-    for pattern, override in config.overrides.items():
-        if _matches(pattern, name):
-            if override is None:
-                return FP32
-            changes = {field.split("_", 1)[1]: getattr(override, field)
-                       for field in _FIELDS if field in override.model_fields_set}
-            return replace(default, **changes)
-    return default
+    pattern = first_match(name, config.overrides)
+    if pattern is None:
+        return default
+    override = config.overrides[pattern]
+    if override is None:
+        return FP32
+    changes = {field.split("_", 1)[1]: getattr(override, field)
+               for field in _FIELDS if field in override.model_fields_set}
+    return replace(default, **changes)
 
 
 def layer_plan(model: nn.Module, config, types: Tuple[type, ...]) -> Dict[str, Tuple[nn.Module, Bits]]:
@@ -53,3 +59,24 @@ def layer_plan(model: nn.Module, config, types: Tuple[type, ...]) -> Dict[str, T
     check_overrides(model, config.overrides)
     return {name: (module, bits_for(name, config)) for name, module in model.named_modules()
             if isinstance(module, types)}
+
+
+def check_binary_activations(model: nn.Module, config, activation_types: Tuple[type, ...]) -> None:
+    """1-bit activations are the outputs of activation modules, which the next layer's binary kernel reads:
+    a request for them that reaches no activation module (an override naming a Conv, a model without
+    any) is a mistake, refused rather than ignored."""
+    kinds = ", ".join(kind.__name__ for kind in activation_types)
+    modules = dict(model.named_modules())
+    activations = [name for name, module in modules.items() if name and isinstance(module, activation_types)]
+    if config.bits_activations == 1 and not activations:
+        raise UserError(f"bits_activations: 1 binarizes the outputs of activation modules ({kinds}): "
+                        f"the model has none")
+    for pattern, override in config.overrides.items():
+        if override is None or override.bits_activations != 1:
+            continue
+        decided = [name for name in modules if name and first_match(name, config.overrides) == pattern]
+        if not any(name in activations for name in decided):
+            applies = ", ".join(f"{name} ({type(modules[name]).__name__})" for name in decided[:6])
+            raise UserError(f"overrides: '{pattern}' asks for 1-bit activations, which only the outputs of "
+                            f"activation modules ({kinds}) can have, but it applies to {applies or 'no module'}; "
+                            f"the model's activation modules: {', '.join(activations) or 'none'}")

@@ -1,14 +1,18 @@
-"""The QAT quantizers by their Distiller names, plus LSQ."""
+"""The QAT quantizers by their Distiller names, plus LSQ and BinaryQuantizer."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from dataclasses import replace
+from typing import Any, Dict, List, Optional, Tuple
 
 from torch import nn
 
 from ...core.components import QUANTIZERS
 from .base import QATQuantizer
-from .configs import LSQConfig, PACTConfig, QATConfig, RangeLinearQATConfig
+from .configs import BinaryConfig, LSQConfig, PACTConfig, QATConfig, RangeLinearQATConfig
+from .layers import WEIGHT_TYPES
+from .overrides import Bits, first_match
 from .tensor_quantizers import (
+    BinaryActivation,
     ClippedUnitActivation,
     DorefaWeight,
     EMAActivation,
@@ -27,6 +31,8 @@ class QuantAwareTrainRangeLinearQuantizer(QATQuantizer):
         return RangeLinearWeight(bits, self.config.mode.weights, self.config.per_channel_wts)
 
     def activation_quantizer(self, bits: int) -> TensorQuantizer:
+        if bits == 1:  # a min/max range has no meaningful single level: the L2-nearest one instead
+            return BinaryActivation(decay=self.config.ema_decay)
         return EMAActivation(bits, self.config.mode.activations, self.config.ema_decay)
 
     def input_quantizer(self) -> Optional[TensorQuantizer]:
@@ -77,3 +83,31 @@ class LSQQuantizer(QATQuantizer):
 
     def activation_quantizer(self, bits: int) -> TensorQuantizer:
         return LSQTensor(bits, signed=False, name="out")
+
+
+@QUANTIZERS.register("BinaryQuantizer", config=BinaryConfig,
+                     description="QAT: 1-bit weights (sign x mean |w| per channel, BWN), FP32 or 1-bit activations; "
+                                 "first and last layers 8-bit.")
+class BinaryQuantizer(QATQuantizer):
+    """BWN / XNOR-Net: binary weights, optionally binary activations; the first and last layers keep
+    `first_last_bits_weights`, as both papers keep them precise."""
+
+    def layer_plan(self) -> Dict[str, Tuple[nn.Module, Bits]]:
+        plan = super().layer_plan()
+        layers = [name for name, (module, _) in plan.items() if isinstance(module, WEIGHT_TYPES)]
+        overrides = self.config.overrides
+        for name in dict.fromkeys(layers[:1] + layers[-1:]):
+            pattern = first_match(name, overrides)
+            if pattern is None or (overrides[pattern] is not None
+                                   and "bits_weights" not in overrides[pattern].model_fields_set):
+                module, bits = plan[name]
+                plan[name] = (module, replace(bits, weights=self.config.first_last_bits_weights))
+        return plan
+
+    def weight_quantizer(self, bits: int) -> TensorQuantizer:
+        return RangeLinearWeight(bits, "SYMMETRIC", per_channel=True)
+
+    def activation_quantizer(self, bits: int) -> TensorQuantizer:
+        if bits == 1:
+            return BinaryActivation(decay=self.config.ema_decay)
+        return EMAActivation(bits, "ASYMMETRIC_UNSIGNED", self.config.ema_decay)

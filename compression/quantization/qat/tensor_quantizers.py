@@ -163,3 +163,48 @@ class LSQTensor(TensorQuantizer):
                 ready.fill_(True)
         count = x.numel() if self.name == "weight" else x[0].numel()
         return fq.lsq_quant(x, step, qmin, qmax, count)
+
+
+# --- binary (BWN / XNOR-Net) -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BinaryWeight(TensorQuantizer):
+    """sign(w) times the mean |w| of its output channel: every quantizer's 1-bit weights."""
+
+    bits: int = 1
+
+    def __call__(self, module, x):
+        return fq.binary_weight(x)
+
+
+@dataclass(frozen=True)
+class BinaryActivation(TensorQuantizer):
+    """{0, alpha} with alpha a bias-corrected moving average of each training batch's L2-nearest level."""
+
+    bits: int = 1
+    decay: float = 0.99
+    name: str = "out"
+
+    def setup(self, module, device):
+        for stat in ("level_ema", "level_steps"):
+            new_buffer(module, f"{self.name}_{stat}", torch.zeros((), device=device))
+        return []
+
+    def _buffer(self, module, stat: str) -> torch.Tensor:
+        return getattr(module, f"{PREFIX}{self.name}_{stat}")
+
+    def _level(self, module) -> torch.Tensor:
+        correction = (1 - self.decay ** self._buffer(module, "level_steps")).clamp_min(1e-12)
+        return self._buffer(module, "level_ema") / correction
+
+    def value_range(self, module) -> Tuple[float, float]:
+        return 0.0, self._level(module).item()
+
+    def __call__(self, module, x):
+        steps = self._buffer(module, "level_steps")
+        if module.training:
+            with torch.no_grad():
+                steps.add_(1)
+                self._buffer(module, "level_ema").mul_(self.decay).add_(fq.binary_level(x), alpha=1 - self.decay)
+        alpha = torch.where(steps > 0, self._level(module), fq.binary_level(x))  # untrained: the batch's own
+        return fq.binary_activation(x, alpha)

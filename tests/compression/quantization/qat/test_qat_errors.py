@@ -8,13 +8,18 @@ from qat_helpers import build, qat_schedule
 RANGE = "QuantAwareTrainRangeLinearQuantizer"
 
 
-@pytest.mark.parametrize("bits, message", [(1, "greater than or equal to 2"), (17, "less than or equal to 16")])
-def test_bits_outside_2_to_16_are_refused(bits, message):
+@pytest.mark.parametrize("bits, message", [(0, "greater than or equal to 1"), (17, "less than or equal to 16")])
+def test_bits_outside_1_to_16_are_refused(bits, message):
     with pytest.raises(ScheduleError) as err:
         parse_schedule_text(qat_schedule("DorefaQuantizer", bits=bits))
     paths = {problem.path for problem in err.value.problems}
     assert {"quantizers.q.bits_activations", "quantizers.q.bits_weights"} <= paths
     assert message in str(err.value)
+
+
+def test_biases_are_never_binary():
+    with pytest.raises(ScheduleError, match=r"quantizers\.q\.bits_bias .*greater than or equal to 2"):
+        parse_schedule_text(qat_schedule("LSQQuantizer", extra="bits_bias: 1"))
 
 
 @pytest.mark.parametrize("mode, path", [("FOO", "quantizers.q.mode"),
