@@ -1,9 +1,9 @@
 """A model as a packed file (`export --format packed`): its weights in their smallest exact form, with
 the record that rebuilds it (architecture, thinning plan, QAT quantizers), checked by loading it back.
 
-Weights under a QAT weight quantizer are packed as the quantized values the model computes with,
-where quantizing them again gives the same bits (the packed model then computes exactly what the
-QAT model does); elsewhere the weights are packed as they are. A packed file is for deployment and
+Weights under a QAT weight quantizer are packed as the quantized values the model computes with, and
+recorded as such (`quantized_weights`): the model rebuilt from the file uses them as they are, so it
+computes exactly what the QAT model does. Other weights are packed as they are. A packed file is for deployment and
 evaluation: it keeps no optimizer or policy state, so training starts from it (`--checkpoint`) but
 does not resume from it.
 """
@@ -13,7 +13,7 @@ import io
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Union
 
 import torch
 from torch import nn
@@ -28,7 +28,7 @@ from .restore import model_from_checkpoint
 
 # What a deployed model needs from its checkpoint; training state (optimizer, policies, masks, metrics) is left out.
 RECORD_KEYS = ("arch", "input_shape", "num_classes", "dataset", "dataset_options", "thinning", "factorization",
-               "qat", "epoch", "seed", "best_top1", "best_epoch")
+               "qat", "quantized_weights", "epoch", "seed", "best_top1", "best_epoch")
 
 
 @dataclass
@@ -54,7 +54,9 @@ def export_packed(loaded: LoadedModel, out: Union[str, Path], seed: int = 0) -> 
     """Write `loaded`'s model packed to `out` (atomically), load it back and compare weights and outputs."""
     model = loaded.model.eval()
     state, quantized = deployment_state(model)
-    data, report = pack_bytes(state, model_record(loaded))
+    record = model_record(loaded)
+    record["quantized_weights"] = sorted(set(record.get("quantized_weights", [])) | set(quantized))
+    data, report = pack_bytes(state, record)
     atomic_write(out, lambda tmp: Path(tmp).write_bytes(data))
     unpacked, _ = model_from_checkpoint(load_checkpoint(out))
     _check_same_weights(unpacked.state_dict(), state, out)
@@ -79,24 +81,11 @@ def deployment_state(model: nn.Module):
     state = _plain_state(model)
     quantized = []
     for name, module, layer in quantized_modules(model):
-        if layer.weight_fn is None or not layer.switch.enabled:
-            continue
-        values = _stable_quantized_weight(module, layer)
-        if values is not None:
-            state[f"{name}.weight"] = values
+        if layer.weight_fn is not None and layer.switch.enabled:
+            with torch.no_grad():
+                state[f"{name}.weight"] = layer.weight(module).detach().clone()
             quantized.append(name)
     return state, quantized
-
-
-def _stable_quantized_weight(module: nn.Module, layer) -> Optional[torch.Tensor]:
-    """The weight as the layer computes with it, if quantizing that again gives the same bits."""
-    with torch.no_grad():
-        values = layer.weight(module).detach().clone()
-        original = module.weight.detach().clone()
-        module.weight.copy_(values)
-        again = layer.weight(module).detach()
-        module.weight.copy_(original)
-    return values if _same_bits(values, again) else None
 
 
 def _plain_state(model: nn.Module) -> Dict[str, torch.Tensor]:

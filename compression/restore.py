@@ -10,7 +10,7 @@ from torch import nn
 from .core.errors import UserError
 from .factorization import replay_structure
 from .models import ModelInfo, build_model, model_info
-from .quantization.qat import install_from_record
+from .quantization.qat import install_from_record, mark_weights_quantized
 from .thinning.replay import apply_plan
 
 
@@ -31,6 +31,7 @@ def model_from_checkpoint(payload: Dict[str, Any]) -> Tuple[nn.Module, ModelInfo
         raise UserError("the checkpoint has no QAT record (every checkpoint written since format version 2 has "
                         "one): it is damaged or was not written by compressor")
     install_from_record(model, payload["qat"])  # a QAT model evaluates with its quantizers, as trained
+    mark_weights_quantized(model, payload.get("quantized_weights") or [])  # a packed file's, stored as computed
     return model, info
 
 

@@ -66,9 +66,29 @@ def test_a_qat_model_packs_the_codes_it_computes_with_and_trains_on(cli, dense_d
     assert conv3["values"] == "channel_codebooks" and conv3["bits"] <= 4
     assert cli("evaluate", "--checkpoint", out, "--json").json()["top1"] == \
         cli("evaluate", "--checkpoint", tmp_path / "qat" / "best.pt", "--json").json()["top1"]
+    repacked = cli("export", "--checkpoint", out, "--format", "packed", "--out", tmp_path / "again.cpk", "--json")
+    assert repacked.json()["max_abs_diff"] == 0.0 and repacked.json()["quantized_layers"] == report["quantized_layers"]
+    assert [t["packed_bytes"] for t in repacked.json()["tensors"]] == [t["packed_bytes"] for t in report["tensors"]]
     again = cli("train", "--schedule", schedule, "--checkpoint", out, "--out", tmp_path / "again", "--epochs", "1",
                 "--threads", "1")
     assert again.code == 0, again.err
+
+
+def test_binary_weights_pack_at_one_bit_and_compute_exactly_as_trained(cli, dense_digits, tmp_path):
+    schedule = tmp_path / "binary.yaml"
+    schedule.write_text("version: 1\nquantizers:\n  b: {class: BinaryQuantizer, first_last_bits_weights: 8}\n"
+                        "policies:\n  - quantizer: {instance_name: b}\n    starting_epoch: 0\n    ending_epoch: 1\n"
+                        "training: {epochs: 1, lr: 0.01}\n")
+    assert cli("train", "--schedule", schedule, "--checkpoint", dense_digits, "--out", tmp_path / "run",
+               "--threads", "1").code == 0
+    report = cli("export", "--checkpoint", tmp_path / "run" / "best.pt", "--format", "packed", "--out",
+                 tmp_path / "b.cpk", "--json").json()
+    assert report["max_abs_diff"] == 0.0
+    tensors = {t["name"]: t for t in report["tensors"]}
+    for name in ("conv2.weight", "conv3.weight", "fc1.weight"):
+        assert tensors[name]["values"] == "channel_codebooks" and tensors[name]["bits"] == 1, name
+        assert tensors[name]["packed_bytes"] * 8 < 1.2 * tensors[name]["numel"] + 8 * 64 * tensors[name]["numel"] ** 0.5
+    assert tensors["conv1.weight"]["bits"] != 1  # the first layer keeps 8 bits
 
 
 def test_a_damaged_packed_file_is_refused_by_every_command(cli, dense_digits, tmp_path):
