@@ -110,8 +110,8 @@ def trained(schedule: Path, seed: int, run: Path, threads: int) -> Path:
 def quality_seed(args, seed: int) -> dict:
     folder = args.out / f"s{seed}"
     dense = trained(args.dense, seed, folder / "dense", args.threads)
-    compressed = trained(args.schedule, seed, folder / "compressed", args.threads)
-    packed = folder / "compressed.cpk"
+    compressed = trained(args.schedule, seed, folder / args.schedule.stem, args.threads)
+    packed = folder / f"{args.schedule.stem}.cpk"
     export = cli("export", "--checkpoint", str(compressed), "--format", "packed", "--out", str(packed),
                  threads=args.threads)
     weights = [t for t in export["tensors"] if t["name"].endswith("weight") and t["numel"] > 256]  # Conv/Linear
