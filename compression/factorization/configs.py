@@ -1,11 +1,12 @@
 """The arguments of LowRankFactorizer (read without torch: schedules are checked before it loads)."""
 from __future__ import annotations
 
-import re
 from typing import Dict, List, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from typing_extensions import Annotated
+
+from ..core.regexes import check_regexes
 
 Method = Literal["svd", "spatial_svd", "tucker2"]
 METHODS = ("svd", "spatial_svd", "tucker2")
@@ -57,11 +58,7 @@ class LowRankFactorizerConfig(RankChoice):
     @field_validator("layers", "overrides")
     @classmethod
     def _regexes_compile(cls, patterns):
-        for pattern in patterns or ():
-            try:
-                re.compile(pattern)
-            except re.error as err:
-                raise ValueError(f"'{pattern}' is not a valid regular expression ({err})") from None
+        check_regexes(patterns, "pattern")
         return patterns
 
     @model_validator(mode="after")

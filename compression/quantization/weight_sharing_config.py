@@ -1,11 +1,12 @@
 """Typed arguments of KMeansWeightSharingQuantizer (Deep Compression's trained weight sharing)."""
 from __future__ import annotations
 
-import re
 from typing import Dict, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from typing_extensions import Annotated
+
+from ..core.regexes import check_regexes
 
 Clusters = Annotated[int, Field(ge=2, le=65536)]
 
@@ -39,9 +40,5 @@ class KMeansWeightSharingConfig(BaseModel):
     @field_validator("overrides")
     @classmethod
     def _regexes_compile(cls, overrides):
-        for pattern in overrides:
-            try:
-                re.compile(pattern)
-            except re.error as err:
-                raise ValueError(f"override '{pattern}' is not a valid regular expression ({err})") from None
+        check_regexes(overrides)
         return overrides

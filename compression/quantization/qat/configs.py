@@ -1,11 +1,12 @@
 """Typed arguments of the quantization-aware-training quantizers, as Distiller's schedules write them."""
 from __future__ import annotations
 
-import re
 from typing import Dict, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from typing_extensions import Annotated
+
+from ...core.regexes import check_regexes
 
 Bits = Annotated[int, Field(ge=2, le=16)]
 BinaryBits = Annotated[int, Field(ge=1, le=16)]  # 1: binary (weights and activation outputs only)
@@ -71,11 +72,7 @@ class QATConfig(BaseModel):
     @field_validator("overrides")
     @classmethod
     def _regexes_compile(cls, overrides):
-        for pattern in overrides:
-            try:
-                re.compile(pattern)
-            except re.error as err:
-                raise ValueError(f"override '{pattern}' is not a valid regular expression ({err})") from None
+        check_regexes(overrides)
         return overrides
 
 
