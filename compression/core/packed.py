@@ -3,8 +3,8 @@
 The storage of Deep Compression (Han et al.): a sparse tensor keeps only its non-zero values and their
 positions (a bitmap, or relative indices as variable-length integers, whichever is smaller); values drawn
 from few distinct numbers are stored as k-bit codes into a codebook, one per tensor or one per output
-channel (k-means-shared, binarized and quantized weights), and each tensor's bytes are entropy-coded by
-zstd. Unpacking gives every tensor back bit for bit: values are compared as bit patterns, so -0.0 and NaN
+channel (k-means-shared weights), or as k-bit integers times one step per channel (quantized and
+binarized weights), whichever is smallest, and each tensor's bytes are entropy-coded by zstd. Unpacking gives every tensor back bit for bit: values are compared as bit patterns, so -0.0 and NaN
 payloads survive too.
 
 This module needs only torch, numpy and zstandard: copied beside a deployment it reads packed files
@@ -36,6 +36,7 @@ ZSTD_LEVEL = 9  # as small as level 19 on weights (within 0.1%), ~50x faster
 _SAMPLE = 1 << 14  # values looked at to tell continuous values (no codebook can help) from few distinct ones
 _HASH = 32
 _BITS_VIEW = {1: np.uint8, 2: np.int16, 4: np.int32, 8: np.int64}
+_FLOATS = {torch.float16: np.float16, torch.float32: np.float32, torch.float64: np.float64}
 _CHUNK = 1 << 18  # codes bit-packed per slice: a multiple of 8, so every slice ends on a byte
 
 
@@ -51,7 +52,7 @@ class PackedTensor:
     numel: int
     nnz: int
     positions: str  # dense | bitmap | gaps
-    values: str  # raw | codebook | channel_codebooks
+    values: str  # raw | codebook | channel_codebooks | grid
     bits: int  # bits per stored value (codes), or the dtype's width when raw
     index_bytes: int
     value_bytes: int
@@ -91,7 +92,7 @@ def _encode(key: str, tensor: torch.Tensor) -> Tuple[bytes, Dict[str, Any], Pack
         parts, choice = [data], {"positions": "dense", "values": "raw", "bits": 8 * t.element_size()}
         sizes = (0, len(data))
     else:
-        parts, choice, sizes = _smallest_encoding(raw, t.shape, 8 * t.element_size())
+        parts, choice, sizes = _smallest_encoding(raw, t.shape, 8 * t.element_size(), _FLOATS.get(t.dtype))
     record.update(choice, sections=[len(p) for p in parts])
     frame = zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(b"".join(parts))
     nnz = int(np.count_nonzero(raw)) if raw is not None else t.numel()
@@ -108,7 +109,8 @@ def _as_numpy_bits(t: torch.Tensor) -> Optional[np.ndarray]:
     return t.reshape(-1).view(torch.uint8).numpy().view(view)
 
 
-def _smallest_encoding(bits: np.ndarray, shape, width: int) -> Tuple[List[bytes], Dict[str, Any], Tuple[int, int]]:
+def _smallest_encoding(bits: np.ndarray, shape, width: int,
+                       floating=None) -> Tuple[List[bytes], Dict[str, Any], Tuple[int, int]]:
     """Every combination of position and value encoding, sized; the smallest one's sections."""
     channels = shape[0] if len(shape) >= 2 else 1
     nonzero = bits != 0
@@ -123,7 +125,7 @@ def _smallest_encoding(bits: np.ndarray, shape, width: int) -> Tuple[List[bytes]
     for position_kind, (index_data, where) in positions.items():
         values = bits[where]
         channel = where // (bits.size // channels) if channels > 1 else None
-        for value_kind, value_parts, code_bits in _value_encodings(values, channel, channels, width):
+        for value_kind, value_parts, code_bits in _value_encodings(values, channel, channels, width, floating):
             size = len(index_data) + sum(len(p) for p in value_parts)
             if best is None or size < best[0]:
                 best = (size, [index_data, *value_parts], {"positions": position_kind, "values": value_kind,
@@ -136,10 +138,13 @@ def _kept_fraction(nonzero: np.ndarray) -> float:
     return float(np.count_nonzero(nonzero)) / max(nonzero.size, 1)
 
 
-def _value_encodings(values: np.ndarray, channel: Optional[np.ndarray], channels: int, width: int):
+def _value_encodings(values: np.ndarray, channel: Optional[np.ndarray], channels: int, width: int, floating):
     yield "raw", [values.tobytes()], width
     if _continuous(values):
         return
+    grid = _grid(values, channel, channels, floating) if floating is not None and values.size else None
+    if grid is not None:
+        yield "grid", grid[0], grid[1]
     book, codes = np.unique(values, return_inverse=True)
     if book.size < values.size:
         bits = _code_bits(book.size)
@@ -150,6 +155,43 @@ def _value_encodings(values: np.ndarray, channel: Optional[np.ndarray], channels
         if bits < width:
             yield "channel_codebooks", [counts.astype(np.int64).tobytes(), books.tobytes(),
                                         _pack_codes(local, bits)], bits
+
+
+def _grid(values: np.ndarray, channel: Optional[np.ndarray], channels: int, floating):
+    """Each channel's values as integers times one step (its smallest non-zero magnitude), where that gives
+    back every value's bits: quantized weights (QAT, binarized) stored as k-bit integers and a scale."""
+    real = values.view(floating)
+    if not np.isfinite(real).all():
+        return None
+    channel = np.zeros(values.size, dtype=np.int64) if channel is None else channel
+    steps = _grid_steps(np.abs(real.astype(np.float64)), channel, channels).astype(floating)
+    integers = np.rint(real.astype(np.float64) / steps[channel].astype(np.float64))
+    if np.abs(integers).max(initial=0) >= 1 << 15:
+        return None
+    integers = integers.astype(np.int64)
+    if not np.array_equal((integers.astype(floating) * steps[channel]).view(values.dtype), values):
+        return None
+    lowest = np.full(channels, 1 << 15, dtype=np.int64)
+    np.minimum.at(lowest, channel, integers)
+    lowest = np.minimum(lowest, 0)
+    codes = integers - lowest[channel]
+    bits = _code_bits(int(codes.max()) + 1)
+    return [steps.tobytes(), lowest.astype(np.int32).tobytes(), _pack_codes(codes, bits)], bits
+
+
+def _grid_steps(magnitude: np.ndarray, channel: np.ndarray, channels: int) -> np.ndarray:
+    """Each channel's step: its smallest non-zero magnitude m, divided by m over the smallest gap between
+    its distinct magnitudes, rounded (a channel whose values skip the first level still finds its step)."""
+    smallest, gap = np.full(channels, np.inf), np.full(channels, np.inf)
+    np.minimum.at(smallest, channel, np.where(magnitude > 0, magnitude, np.inf))
+    order = np.lexsort((magnitude, channel))
+    ordered, owner = magnitude[order], channel[order]
+    gaps = np.diff(ordered)
+    inside = (owner[1:] == owner[:-1]) & (gaps > 0) & (ordered[:-1] > 0)
+    np.minimum.at(gap, owner[1:][inside], gaps[inside])
+    with np.errstate(invalid="ignore"):  # channels with no non-zero value: inf / inf, replaced below
+        levels = np.where(np.isfinite(gap), np.maximum(1.0, np.rint(smallest / gap)), 1.0)
+        return np.where(np.isfinite(smallest), smallest / levels, 1.0)
 
 
 def _continuous(values: np.ndarray) -> bool:
@@ -320,6 +362,12 @@ def _values(record: Dict[str, Any], sections: List[bytes], where: np.ndarray, pe
         return np.frombuffer(sections[0], dtype=view)
     if record["values"] == "codebook":
         return np.frombuffer(sections[0], dtype=view)[_unpack_codes(sections[1], count, bits)]
+    if record["values"] == "grid":
+        floating = _FLOATS[getattr(torch, record["dtype"])]
+        steps, lowest = np.frombuffer(sections[0], dtype=floating), np.frombuffer(sections[1], dtype=np.int32)
+        channel = where // per_channel
+        integers = _unpack_codes(sections[2], count, bits) + lowest[channel]
+        return (integers.astype(floating) * steps[channel]).view(view)
     counts = np.frombuffer(sections[0], dtype=np.int64)
     books = np.frombuffer(sections[1], dtype=view)
     first = np.concatenate([[0], np.cumsum(counts)[:-1]])

@@ -30,10 +30,18 @@ def _binary(shape, seed=0):
     return torch.randn(shape, generator=generator).sign() * scale
 
 
+def _int8_grid(shape, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    step = torch.rand(shape[0], *[1] * (len(shape) - 1), generator=generator) * 0.01 + 0.001
+    integers = torch.randint(-127, 128, shape, generator=generator).float()
+    return integers * step  # as a per-channel int8 fake quantizer computes it
+
+
 STATE = {
     "sparse": _sparse((64, 32, 3, 3), 0.05),
     "shared": _shared((128, 64), 16, 0.1),
     "binary": _binary((32, 16, 3, 3)),
+    "int8_grid": _int8_grid((64, 32, 3, 3)),
     "dense": torch.randn(10),
     "count": torch.tensor(5),
     "signed_zero_nan": torch.tensor([-0.0, 0.0, float("nan"), 1.0]),
@@ -74,6 +82,7 @@ def test_each_tensor_gets_the_encoding_its_content_calls_for():
     assert chosen["sparse"].positions == "gaps" and chosen["sparse"].values == "raw"
     assert chosen["shared"].values == "codebook" and chosen["shared"].bits == 4
     assert chosen["binary"].values == "channel_codebooks" and chosen["binary"].bits == 1
+    assert chosen["int8_grid"].values == "grid" and chosen["int8_grid"].bits == 8
     assert chosen["dense"].positions == "dense" and chosen["dense"].values == "raw"
     half_dense = _sparse((1000,), 0.5)
     (item,) = pack_bytes({"w": half_dense})[1]
