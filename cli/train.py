@@ -75,6 +75,9 @@ def render_report(report) -> None:
         ("weights file", _size(report["dense_file_bytes"]), _size(report["file_bytes"]),
          _ratio(report["dense_file_bytes"], report["file_bytes"])),
     ]
+    if report.get("packed_file_bytes"):
+        rows.append(("packed file (best.cpk)", _size(report["dense_file_bytes"]), _size(report["packed_file_bytes"]),
+                     f"{report['packed_ratio']:.1f}x"))
     if report.get("latency_ms") is not None:
         rows.append((f"latency (batch {report['latency_batch_size']})", f"{report['dense_latency_ms']:.2f} ms",
                      f"{report['latency_ms']:.2f} ms", speedup_text(report)))

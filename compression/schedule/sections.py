@@ -56,6 +56,8 @@ class TrainingSection(BaseModel):
     seed: int = Field(0, ge=0, description="Seed for weights, data order and dropout.")
     device: str = Field("cpu", description="cpu, cuda, cuda:N or auto.")
     out: Optional[str] = Field(None, description="Run folder (default runs/<schedule>-<timestamp>).")
+    pack: bool = Field(False, description="At the end, also write best.cpk, the best model as a packed file "
+                                          "(`export --format packed`), and report its size.")
 
     @field_validator("optimizer", mode="before")
     @classmethod

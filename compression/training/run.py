@@ -19,6 +19,8 @@ from ..evaluation import evaluate
 from ..factorization import recorded_factorization
 from ..models import ModelInfo, build_model
 from ..models.exits import count_exits
+from ..model_source import LoadedModel
+from ..packing import export_packed
 from ..quantization.qat import QATPolicy, QATQuantizer, qat_record
 from ..quantization.qat.layers import PREFIX as QAT_PREFIX
 from ..report import compression_report
@@ -185,9 +187,20 @@ class Run:
         best_file = self.folder.best_path if self.folder.best_path.exists() else None
         report.update(compression_report(dense, best, self.info.input_shape, best_file,
                                          top1=test.top1, device=self.device))
+        if self.schedule.training.pack and best_file is not None:
+            report.update(self._packed(best_file))
         self.folder.write_json("report.json", report)
         self.folder.close()
         return report
+
+
+    def _packed(self, best_file) -> Dict[str, Any]:
+        """best.cpk beside best.pt: the best model packed, loaded back and compared."""
+        payload = load_checkpoint(best_file)
+        model = model_from_checkpoint(payload)[0]
+        result = export_packed(LoadedModel(model, self.info, payload), self.folder.path / "best.cpk")
+        return {"packed_file": result.out, "packed_file_bytes": result.file_bytes,
+                "packed_ratio": result.ratio, "packed_max_abs_diff": result.max_abs_diff}
 
 
 def _may_skip_parameters(model: nn.Module) -> bool:

@@ -108,3 +108,16 @@ def test_packing_refuses_int8_and_a_run_refuses_to_resume_from_a_packed_file(cli
     assert cli("export", "--checkpoint", dense_digits, "--format", "packed", "--out", out).code == 0
     resumed = cli("train", "--resume", out, "--out", tmp_path / "run")
     assert resumed.code == 2 and "no training state" in resumed.err and not (tmp_path / "run").exists()
+
+
+def test_a_run_with_training_pack_ends_with_the_packed_file_and_its_ratio(cli, dense_digits, tmp_path):
+    schedule = tmp_path / "pack.yaml"
+    schedule.write_text("version: 1\ntraining: {epochs: 1, lr: 0.01, pack: true}\n")
+    run = cli("train", "--schedule", schedule, "--checkpoint", dense_digits, "--out", tmp_path / "run",
+              "--threads", "1", "--json")
+    assert run.code == 0, run.err
+    report = run.json()
+    packed = tmp_path / "run" / "best.cpk"
+    assert report["packed_file_bytes"] == packed.stat().st_size and report["packed_max_abs_diff"] == 0.0
+    assert report["packed_ratio"] == pytest.approx(report["dense_file_bytes"] / report["packed_file_bytes"], rel=0.01)
+    assert cli("evaluate", "--checkpoint", packed, "--json").json()["top1"] == report["top1"]
