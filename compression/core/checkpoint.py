@@ -17,7 +17,7 @@ import torch
 
 from .checkpoint_migrations import FORMAT_VERSION, upgrade
 from .errors import UserError
-from .packed import PackedFileError, is_packed, packed_report, unpack_bytes
+from .packed import PackedFileError, is_packed, unpack_with_records
 
 FORMAT = "compressor-checkpoint"
 
@@ -111,8 +111,7 @@ def _unpacked_payload(path: Path) -> Dict[str, Any]:
     """A packed model file as the checkpoint payload it was packed from (model and record, no training state)."""
     data = path.read_bytes()
     try:
-        state, meta = unpack_bytes(data, str(path))
-        tensors = packed_report(data, str(path))
+        state, meta, tensors = unpack_with_records(data, str(path))
     except PackedFileError as err:
         raise UserError(str(err)) from None
     if meta.get("format") != FORMAT:

@@ -294,19 +294,21 @@ def read_packed(path: Union[str, Path]) -> Tuple["OrderedDict[str, torch.Tensor]
 
 
 def unpack_bytes(data: bytes, source: str = "packed file"):
+    """The state_dict and the metadata of a packed file's bytes."""
+    state, meta, _ = unpack_with_records(data, source)
+    return state, meta
+
+
+def unpack_with_records(data: bytes, source: str = "packed file"):
+    """The state_dict, the metadata, and each model tensor's record (encodings, sections, packed bytes)."""
     manifest, body = _checked_manifest(data, source)
     tensors = OrderedDict()
     for record in manifest["tensors"]:
         frame = body[record["offset"]:record["offset"] + record["length"]]
         tensors[record["key"]] = _decode(record, zstandard.ZstdDecompressor().decompress(frame), source)
     state = OrderedDict((key[len("state/"):], value) for key, value in tensors.items() if key.startswith("state/"))
-    return state, _meta_in(manifest["meta"], tensors)
-
-
-def packed_report(data: bytes, source: str = "packed file") -> List[Dict[str, Any]]:
-    """Each model tensor's record in the manifest (encodings, sections, packed bytes), without decoding."""
-    manifest, _ = _checked_manifest(data, source)
-    return [record for record in manifest["tensors"] if record["key"].startswith("state/")]
+    records = [record for record in manifest["tensors"] if record["key"].startswith("state/")]
+    return state, _meta_in(manifest["meta"], tensors), records
 
 
 def _checked_manifest(data: bytes, source: str) -> Tuple[Dict[str, Any], bytes]:
