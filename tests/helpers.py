@@ -2,6 +2,7 @@
 import os
 import signal
 import textwrap
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,17 @@ def random_digit_batches(count=2, size=16):
 def seeded_model(arch="digits_cnn", seed=0):
     torch.manual_seed(seed)
     return build_model(arch)
+
+
+@contextmanager
+def one_thread():
+    """Run the block on one thread (module-scoped fixtures run before function-scoped autouse ones)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def assert_state_dicts_equal(a, b):

@@ -1,14 +1,13 @@
 import pytest
 import torch
+from helpers import one_thread
 
 
 @pytest.fixture(autouse=True)
 def _one_thread():
     """Tiny tensors: one thread, so a busy two-core machine's thread contention cannot slow them down."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with one_thread():
+        yield
 
 
 @pytest.fixture
