@@ -1,4 +1,5 @@
-"""`compressor export`: a deployable ONNX, torch.export or TorchScript file, run once and compared with PyTorch."""
+"""`compressor export`: a deployable ONNX, torch.export, TorchScript or OpenVINO IR file, run once and compared
+with PyTorch."""
 from __future__ import annotations
 
 import click
@@ -15,8 +16,10 @@ from .options import dataset_config
 @model_options
 @click.option("--format", "fmt", type=click.Choice(FORMATS + tuple(FORMAT_ALIASES)), required=True,
               help="File format (exported is pt2; packed: sparse, shared and quantized weights in their smallest exact form).")
-@click.option("--out", type=click.Path(dir_okay=False), required=True, help="File to write.")
-@click.option("--int8", is_flag=True, help="Convert to int8 first (ONNX: QuantizeLinear/DequantizeLinear).")
+@click.option("--out", type=click.Path(), required=True,
+              help="File to write (openvino: the IR's .xml, or a folder for model.xml and model.bin).")
+@click.option("--int8", is_flag=True, help="Convert to int8 first (ONNX: QuantizeLinear/DequantizeLinear; "
+                                           "openvino: IR of that QDQ file).")
 @click.option("--calibration-size", type=click.IntRange(min=1), default=64, show_default=True,
               help="Training images that calibrate the int8 ranges.")
 @dataset_options
@@ -24,7 +27,7 @@ from .options import dataset_config
 @json_option
 def export(checkpoint, arch, pretrained, weights, num_classes, input_size, fmt, out, int8, calibration_size, dataset,
            data_dir, batch_size, workers, as_json):
-    """Write a deployable file, run it once in onnxruntime / torch.export / TorchScript and compare with PyTorch.
+    """Write a deployable file, run it once in onnxruntime, torch.export, TorchScript or OpenVINO; compare with PyTorch.
 
     pt2 is a torch.export ExportedProgram: `torch.export.load(path).module()` runs it with torch
     alone; with --int8 it holds int8 weights and the int8 model's activation quantization.
@@ -35,6 +38,8 @@ def export(checkpoint, arch, pretrained, weights, num_classes, input_size, fmt, 
       compressor export --checkpoint best.pt --format onnx --out digits_int8.onnx --int8 --json
       compressor export --checkpoint best.pt --format pt2 --out digits_int8.pt2 --int8
       compressor export --arch resnet18 --format torchscript --out resnet18.pt
+      compressor export --checkpoint best.pt --format openvino --out digits_ir/
+      compressor export --checkpoint best.pt --format openvino --out digits_int8.xml --int8
       compressor export --checkpoint runs/digits_deep_compression-x/best.pt --format packed --out digits.cpk
     """
     fmt = format_name(fmt)

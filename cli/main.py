@@ -31,7 +31,8 @@ COMMANDS = {
     "quantize": ("quantize", "quantize",
                  "Quantize a trained model: collect activation statistics, then build a real int8 model."),
     "export": ("export", "export",
-               "Write a deployable file, run it once in onnxruntime / torch.export / TorchScript and compare with PyTorch."),
+               "Write a deployable file, run it once in onnxruntime, torch.export, TorchScript or OpenVINO; "
+               "compare with PyTorch."),
     "sensitivity": ("sensitivity", "sensitivity",
                     "Sweep each Conv/Linear layer's sparsity alone; write CSV, plot, TensorBoard and a suggested "
                     "schedule."),

@@ -12,6 +12,7 @@ from ..compression.model_source import LoadedModel, load_model
 from ..compression.quantization.qat import carries_quantizers
 from ..compression.quantization.stats import calibration_loader, collect_activation_stats
 from ..compression.quantization.stats_format import read_stats, schedule_stats_path, write_stats
+from ..compression.workflows.int8_engines import ENGINE_CHOICES, engines_for
 from ..compression.workflows.post_training import quantize_post_training, quantize_qat_model
 from .common import dataset_options, emit_json, json_option, model_options, render_mapping, threads_option
 from .options import dataset_config
@@ -37,6 +38,9 @@ from .quantize_render import default_out, ptq_settings, quantize_data, render_qu
 @click.option("--out", type=click.Path(file_okay=False), help="Folder for quant_params.yaml, model_int8.pt2 and model_int8.pt.")
 @click.option("--onnx", "write_onnx", is_flag=True,
               help="Also write model_int8.onnx: the same int8 model as ONNX QDQ, checked once in onnxruntime.")
+@click.option("--engine", type=click.Choice(ENGINE_CHOICES), default="torch", show_default=True,
+              help="Engine of the int8 model: torch (torch.ao), onnxruntime or openvino (a QDQ ONNX file with the "
+                   "same scales), or auto (the fastest installed one, measured here).")
 @click.option("--calibration-size", type=click.IntRange(min=1), default=256, show_default=True,
               help="Calibration images: the first N of the dataset's training split.")
 @lapq_options
@@ -46,7 +50,8 @@ from .quantize_render import default_out, ptq_settings, quantize_data, render_qu
 @json_option
 def quantize(checkpoint, arch, pretrained, weights, num_classes, input_size, collect_stats, stats_path,
              schedule_path, bits_activations, bits_parameters, mode,
-             clip_acts, per_channel, tolerance, out, write_onnx, calibration_size, device, as_json, lapq, **data):
+             clip_acts, per_channel, tolerance, out, write_onnx, engine, calibration_size, device, as_json, lapq,
+             **data):
     """Quantize a trained model: collect activation statistics, then build a real int8 model.
 
     \b
@@ -55,11 +60,14 @@ def quantize(checkpoint, arch, pretrained, weights, num_classes, input_size, col
       compressor quantize --checkpoint best.pt --stats stats.yaml
       compressor quantize --checkpoint best.pt --stats stats.yaml --schedule ptq.yaml --tolerance 0.5 --json
       compressor quantize --checkpoint best.pt --stats stats.yaml --onnx
+      compressor quantize --checkpoint best.pt --stats stats.yaml --engine openvino
+      compressor quantize --checkpoint best.pt --stats stats.yaml --engine auto --json
       compressor quantize --arch resnet18 --dataset fake --stats resnet18_quant_stats.yaml --json
       compressor quantize --checkpoint best.pt --lapq --bits-parameters 4 --json
     """
     if write_onnx:
         require_onnx()
+    engines_for(engine)  # an engine that is not installed is said before any work
     loaded = load_model(checkpoint, arch, bool(pretrained), weights, num_classes, input_size)
     check_lapq_flags(lapq, collect_stats, tolerance, carries_quantizers(loaded.model))
     if collect_stats:
@@ -75,7 +83,7 @@ def quantize(checkpoint, arch, pretrained, weights, num_classes, input_size, col
         stats_path = schedule_stats_path(schedule_path, config.model_activation_stats)
     if not stats_path and carries_quantizers(loaded.model):
         result = quantize_qat_model(loaded, quantize_data(loaded, dataset, calibration_size), out_dir,
-                                    resolve_device(device), write_onnx)
+                                    resolve_device(device), write_onnx, engine)
         render_quantize(result, as_json)
         return
     if not stats_path and lapq is None:
@@ -84,7 +92,7 @@ def quantize(checkpoint, arch, pretrained, weights, num_classes, input_size, col
     images = quantize_data(loaded, dataset, calibration_size)
     stats = read_stats(stats_path) if stats_path else collect_activation_stats(loaded.model, images.calibration)
     result = quantize_post_training(loaded, config, stats, images, out_dir, resolve_device(device), tolerance,
-                                    write_onnx, lapq)
+                                    write_onnx, lapq, engine)
     render_quantize(result, as_json)
 
 

@@ -15,6 +15,7 @@ from ..compression.schedule import load_schedule
 from ..compression.workflows.post_training import QuantizeData
 from ..datasets import build_datasets, build_loaders
 from .common import console, emit_json, print_measurement_warnings, render_table, speedup_text
+from .engine_render import render_engines
 from .quantize_lapq import render_lapq
 from .quantize_ranges import render_ranges
 
@@ -69,6 +70,7 @@ def render_quantize(result, as_json: bool) -> None:
     if report["fp32_layers"]:
         console.print(f"kept in FP32: {', '.join(report['fp32_layers'])}", highlight=False, soft_wrap=True)
     render_ranges(report)
+    render_engines(report)
     if "lapq" in report:
         render_lapq(report["lapq"])
     if result.search is not None and not result.search.met:

@@ -1,7 +1,8 @@
 """Deployable files: ONNX (FP32, or int8 as QuantizeLinear/DequantizeLinear), torch.export
-ExportedProgram (`.pt2`, FP32 or int8 weights with quantized activations) and TorchScript.
+ExportedProgram (`.pt2`, FP32 or int8 weights with quantized activations), TorchScript and
+OpenVINO IR (`.xml` + `.bin`: FP32, or int8 from the QDQ file of the int8 model, its scales).
 
-Every file written is loaded back and run once in its runtime (onnxruntime, torch.export, TorchScript)
+Every file written is loaded back and run once in its runtime (onnxruntime, torch.export, TorchScript, OpenVINO)
 and compared with PyTorch: `max_abs_diff` of the outputs, and for int8 the fraction of
 images whose top-1 class agrees with the PyTorch int8 model.
 
@@ -25,13 +26,15 @@ from torch.utils.data import DataLoader, Subset
 from ..datasets import DatasetConfig, build_datasets
 from .core.checkpoint import atomic_write
 from .core.errors import UserError
+from .engines.onnx_fp32 import save_fp32_onnx
+from .engines.qdq_onnx import save_qdq_onnx
 from .model_source import LoadedModel
 from .quantization.int8_backend import Int8Model, convert_to_int8
 from .quantization.int8_program import load_program, save_fp32_program, save_int8_program
 from .quantization.int8_files import file_bytes, load_int8_torchscript, save_int8_onnx, save_int8_torchscript
 from .quiet import torch_deprecations_silenced
 
-GRAPH_FORMATS = ("onnx", "pt2", "torchscript")
+GRAPH_FORMATS = ("onnx", "pt2", "torchscript", "openvino")
 FORMATS = GRAPH_FORMATS + ("packed",)  # packed files: compression/packing.py
 FORMAT_ALIASES = {"exported": "pt2"}  # the torch.export name the product's roadmap uses
 
@@ -74,13 +77,17 @@ def export_fp32(model: nn.Module, input_shape: Sequence[int], fmt: str, out: Pat
     if fmt == "onnx":
         atomic_write(out, lambda tmp: _onnx_fp32(model, batch, tmp))
         actual = run_onnx(out, batch)
+    elif fmt == "openvino":
+        out = openvino_ir_path(out)
+        _openvino_ir(out, lambda tmp: save_fp32_onnx(model, batch, tmp))
+        actual = run_openvino(out, batch)
     elif fmt == "pt2":
         save_fp32_program(model, (batch,), out)
         actual = run_program(out, batch)
     else:
         atomic_write(out, lambda tmp: _torchscript_fp32(model, batch, tmp))
         actual = _run_torchscript(out, batch)
-    return ExportResult(str(out), fmt, False, max_abs_diff(actual, expected), file_bytes(out))
+    return ExportResult(str(out), fmt, False, max_abs_diff(actual, expected), _file_bytes(out))
 
 
 def export_int8(model: nn.Module, fmt: str, out: PathLike, calibration: torch.Tensor,
@@ -116,16 +123,23 @@ def write_int8(int8: Int8Model, fmt: str, out: PathLike, images: torch.Tensor, f
     elif fmt == "pt2":
         save_int8_program(int8, (batches[0],), out)
         actual = run_program(out, images)
+    elif fmt == "openvino":
+        out = openvino_ir_path(out)
+        _openvino_ir(out, lambda tmp: save_qdq_onnx(int8, (batches[0],), tmp))
+        actual = run_openvino(out, images)
+        quantized_by = "the PyTorch int8 model (QDQ ONNX of its scales, converted to OpenVINO IR)"
     else:
         save_int8_torchscript(int8, (batches[0],), out)
         actual = _run_torchscript(out, images, int8.engine)
-    return ExportResult(str(out), fmt, True, max_abs_diff(actual, expected), file_bytes(out),
+    return ExportResult(str(out), fmt, True, max_abs_diff(actual, expected), _file_bytes(out),
                         top1_agreement(actual, expected), quantized_by)
 
 
 def export(model: Union[nn.Module, Int8Model], out: PathLike, fmt: str = "onnx",
            input_shape: Optional[Sequence[int]] = None, calibration: Optional[torch.Tensor] = None) -> ExportResult:
-    """Write `model` as `fmt` ("onnx", "pt2" or "torchscript"), load it back, run it once and compare.
+    """Write `model` as `fmt` ("onnx", "pt2", "torchscript" or "openvino"), load it back, run it once and compare.
+
+    For "openvino", `out` is the IR's .xml path, or a folder to write model.xml and model.bin in.
 
     An FP32 model needs `input_shape` (C, H, W); with `calibration` images (N, C, H, W) it is
     converted to int8 first, calibrated on them, and compared with the PyTorch int8 model. An
@@ -134,6 +148,7 @@ def export(model: Union[nn.Module, Int8Model], out: PathLike, fmt: str = "onnx",
 
     >>> result = export(model, "model.onnx", "onnx", input_shape=(3, 32, 32))
     >>> result = export(model, "model_int8.pt2", "pt2", calibration=images[:64])
+    >>> result = export(model, "ir/", "openvino", input_shape=(3, 32, 32))
     """
     fmt = format_name(fmt)
     if isinstance(model, Int8Model):
@@ -191,6 +206,41 @@ def top1_agreement(actual: torch.Tensor, expected: torch.Tensor) -> float:
     return (actual.argmax(1) == expected.argmax(1)).float().mean().item()
 
 
+def openvino_ir_path(out: PathLike) -> Path:
+    """The IR's .xml path: `out` itself when it ends in .xml, else model.xml inside the folder `out`."""
+    out = Path(out)
+    return out if out.suffix.lower() == ".xml" else out / "model.xml"
+
+
+def _openvino_ir(xml_path: Path, write_onnx) -> None:
+    """OpenVINO IR converted from the ONNX file that `write_onnx(path)` writes (in a temporary folder)."""
+    from .engines.openvino_engine import save_ir
+    from .engines.registry import require_engine
+
+    require_engine("openvino")
+    with tempfile.TemporaryDirectory() as folder:
+        onnx_path = str(Path(folder) / "model.onnx")
+        write_onnx(onnx_path)
+        save_ir(onnx_path, xml_path)
+
+
+def run_openvino(path: PathLike, batch: torch.Tensor) -> torch.Tensor:
+    """Run an OpenVINO IR (or ONNX) file once in OpenVINO (CPU) on `batch`."""
+    from .engines.openvino_engine import load
+
+    with torch.no_grad():
+        return load(path)(batch)
+
+
+def _file_bytes(out: PathLike) -> int:
+    """The file's size; for OpenVINO IR, the .xml and its .bin together."""
+    out = Path(out)
+    size = file_bytes(out)
+    if out.suffix == ".xml" and out.with_suffix(".bin").is_file():
+        size += file_bytes(out.with_suffix(".bin"))
+    return size
+
+
 def _check_format(fmt: str) -> None:
     if fmt == "packed":
         raise UserError("a packed file is written from a checkpoint's model: compressor export --format packed "
@@ -200,10 +250,7 @@ def _check_format(fmt: str) -> None:
 
 
 def _onnx_fp32(model: nn.Module, batch: torch.Tensor, path: str) -> None:
-    with torch_deprecations_silenced():
-        torch.onnx.export(model, (batch,), path, opset_version=OPSET, dynamo=False,
-                          input_names=["input"], output_names=["output"],
-                          dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
+    save_fp32_onnx(model, batch, path)
 
 
 def _onnx_int8(int8: Int8Model, model: Optional[nn.Module], batches: Sequence[torch.Tensor], out: PathLike) -> str:

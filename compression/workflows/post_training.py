@@ -1,6 +1,7 @@
 """`compressor quantize --stats`: range-linear PTQ from a stats file, then a real int8 model."""
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -9,7 +10,9 @@ import torch
 import yaml
 from torch import nn
 
-from ..benchmark import measure_latency, speedup_summary
+from ..benchmark import speedup_summary
+from ..engine_latency import measure_with_fp32_engines, vs_fastest_fp32
+from ..engines.registry import AUTO, ENGINES
 from ..core.checkpoint import atomic_write
 from ..core.errors import UserError
 from ..evaluation import evaluate
@@ -34,6 +37,9 @@ from ..quantization.stats_format import check_stats_match_model
 from ..quantization.tolerance import SearchResult, search
 from ..quiet import CallableModule
 from ..report import state_dict_bytes
+from .int8_engines import EngineModels, build_engine_models, choose, compare_engines, engines_for
+
+LATENCY_BATCH = 8
 
 
 @dataclass
@@ -56,7 +62,8 @@ class QuantizeResult:
 
 def quantize_post_training(loaded: LoadedModel, config: PostTrainConfig, stats: Dict, data: QuantizeData,
                            out: Path, device: torch.device, tolerance: Optional[float] = None,
-                           write_onnx: bool = False, lapq: Optional[LapqSettings] = None) -> QuantizeResult:
+                           write_onnx: bool = False, lapq: Optional[LapqSettings] = None,
+                           engine: str = "torch") -> QuantizeResult:
     if carries_quantizers(loaded.model):  # its int8 copy would compute with the FP32 weights behind them
         raise UserError("this model was trained with QAT quantizers: quantize its checkpoint without statistics "
                         "(no --stats, no model_activation_stats), with the weights and ranges it learned")
@@ -91,7 +98,7 @@ def quantize_post_training(loaded: LoadedModel, config: PostTrainConfig, stats: 
     result.files["quant_params"] = str(out / "quant_params.yaml")
     if int8_deployable(simulated.plan):
         _real_int8(model, config.per_channel_wts, list(simulated.layout.int8_fp32), simulated.int8_ranges, data,
-                   out, result, write_onnx, simulated)
+                   out, result, write_onnx, simulated, engine)
         model.to(device)
     else:
         report["top1"] = report["simulated_top1"]
@@ -100,7 +107,7 @@ def quantize_post_training(loaded: LoadedModel, config: PostTrainConfig, stats: 
 
 
 def quantize_qat_model(loaded: LoadedModel, data: QuantizeData, out: Path, device: torch.device,
-                       write_onnx: bool = False) -> QuantizeResult:
+                       write_onnx: bool = False, engine: str = "torch") -> QuantizeResult:
     """A model trained with QAT quantizers to real int8, with the activation ranges it learned and the
     weights its forward pass used (a 4-bit layer's weights on its 4-bit grid, not the FP32 weights
     behind them, which the QAT model never computed with; 1-bit weights are two integers per channel)."""
@@ -123,7 +130,7 @@ def quantize_qat_model(loaded: LoadedModel, data: QuantizeData, out: Path, devic
               "fp32_layers": [], "source": "QAT quantizers of the checkpoint"}
     out.mkdir(parents=True, exist_ok=True)
     result = QuantizeResult(report, {})
-    _real_int8(model, True, [], ranges, data, out, result, write_onnx)
+    _real_int8(model, True, [], ranges, data, out, result, write_onnx, engine=engine)
     return result
 
 
@@ -135,7 +142,8 @@ def _lapq(model: nn.Module, config: PostTrainConfig, stats: Dict, plan, data: Qu
 
 
 def _real_int8(model: nn.Module, per_channel: bool, fp32_modules, ranges, data: QuantizeData, out: Path,
-               result: QuantizeResult, write_onnx: bool, simulated: Optional[SimulatedModel] = None) -> None:
+               result: QuantizeResult, write_onnx: bool, simulated: Optional[SimulatedModel] = None,
+               engine: str = "torch") -> None:
     cpu_model = model.cpu()
     example = data.calibration[0][:1].cpu()
     input_range = simulated.input_range if simulated is not None else None
@@ -144,21 +152,51 @@ def _real_int8(model: nn.Module, per_channel: bool, fp32_modules, ranges, data: 
     tested = _evaluate_int8(int8, data.test_loader)
     path = out / "model_int8.pt"
     size = save_int8_torchscript(int8, (example,), path)
-    batch = example.expand(8, *example.shape[1:]).contiguous()
-    latency = measure_latency({"fp32": cpu_model, "int8": int8.module}, tuple(example.shape[1:]), batch_size=8,
-                              repeats=10, warmup=2)
+    engines = build_engine_models(int8, engines_for(engine), example, out, engine == AUTO)
+    with tempfile.TemporaryDirectory() as folder:  # the FP32 ONNX file the other engines time
+        latency, fp32, skipped = measure_with_fp32_engines(engines.models, cpu_model, tuple(example.shape[1:]), folder,
+                                                  batch_size=LATENCY_BATCH, repeats=10, warmup=2)
+    chosen = choose(engine, latency)
     result.files["int8_model"] = str(path)
     result.report.update({
         "top1": tested.top1, "top5": tested.top5, "int8": "x86/onednn quantized kernels",
         "int8_activation_bits": int8.activation_bits,
         "fp32_modules": int8.fp32_modules, "fp32_file_bytes": state_dict_bytes(cpu_model), "int8_file_bytes": size,
-        "fp32_latency_ms": latency["fp32"].median_ms, "int8_latency_ms": latency["int8"].median_ms,
-        **speedup_summary(latency["int8"], latency["fp32"], ("int8", "fp32")), "latency_batch_size": batch.shape[0]})
+        "fp32_latency_ms": fp32["torch"].median_ms, "int8_latency_ms": latency[chosen].median_ms,
+        **speedup_summary(latency[chosen], fp32["torch"], ("int8", "fp32")), "latency_batch_size": LATENCY_BATCH,
+        **vs_fastest_fp32(latency[chosen], fp32), **({"fp32_engines_skipped": skipped} if skipped else {})})
     if simulated is not None:
         _compare_with_simulated(int8, simulated, data.test_loader, result)
+    _engine_report(int8, engines, latency, chosen, engine, simulated, data.test_loader, result)
     _int8_program(int8, data.calibration[0].cpu(), out / "model_int8.pt2", result)
     if write_onnx:
         _int8_onnx(int8, data.calibration[0].cpu(), out / "model_int8.onnx", result)
+
+
+def _engine_report(int8, engines: EngineModels, latency, chosen: str, choice: str,
+                   simulated: Optional[SimulatedModel], loader, result: QuantizeResult) -> None:
+    """Each engine's int8 latency, file, FP32 ops and agreement with the simulated model; the engine reported."""
+    others = {name: model for name, model in engines.models.items() if name != "torch"}
+    reference = simulated.model if simulated is not None else CallableModule(int8)
+    scores = compare_engines(others, reference, loader) if others else {}
+    report = result.report
+    report["engine"] = chosen
+    compared_with = "simulated" if simulated is not None else "torch int8"
+    report["int8_engines"] = {name: {
+        "latency_ms": latency[name].median_ms,
+        "file": engines.qdq_file if name != "torch" else result.files["int8_model"],
+        **({"fp32_ops": engines.fp32_ops[name], **scores[name], "compared_with": compared_with}
+           if name in scores else {})}
+        for name in engines.models}
+    if choice == AUTO:
+        timings = {name: timed.median_ms for name, timed in latency.items()}
+        report["engine_auto"] = {"chosen": chosen, "int8_latency_ms": timings,
+                                 **({"skipped": engines.skipped} if engines.skipped else {})}
+    if engines.qdq_file:
+        result.files["int8_qdq_onnx"] = engines.qdq_file
+    if chosen != "torch":
+        report.update(top1=scores[chosen]["top1"], top5=scores[chosen]["top5"],
+                      int8=f"{ENGINES[chosen].label} int8, QDQ ONNX")
 
 
 def _int8_program(int8, batch: torch.Tensor, path: Path, result: QuantizeResult) -> None:

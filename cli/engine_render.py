@@ -1,0 +1,44 @@
+"""The part of quantize's and benchmark's output about engines: speed-ups against the fastest FP32 engine,
+`--engine auto`'s choice, and each engine's int8 model checked against the simulated one."""
+from __future__ import annotations
+
+from typing import Any, Dict
+
+from ..compression.engine_latency import FP32_LABELS
+from ..compression.engines.registry import ENGINES
+from .common import console
+
+
+def vs_fp32_text(speedup: float, result: Dict[str, Any]) -> str:
+    """`5.90x vs PyTorch eager FP32, 1.60x vs OpenVINO FP32 (fastest FP32 engine here)`."""
+    fastest = result["fastest_fp32_engine"]
+    ratio = result["vs_fastest_fp32"]
+    text = f"{speedup:.2f}x vs {FP32_LABELS['torch']}"
+    if fastest == "torch":
+        return text + " (fastest FP32 engine here)"
+    shown = f"{ratio['speedup']:.2f}x" if ratio["speedup_measurable"] else "no measurable difference"
+    return f"{text}, {shown} vs {result['fastest_fp32_label']} (fastest FP32 engine here)"
+
+
+def fp32_engines_text(result: Dict[str, Any]) -> str:
+    return ", ".join(f"{FP32_LABELS[name]} {ms:.2f} ms" for name, ms in result["fp32_engines_latency_ms"].items())
+
+
+def render_engines(report: Dict[str, Any]) -> None:
+    """Quantize: the speed-up against each FP32 engine, auto's choice, and each other engine's int8 model."""
+    if "vs_fastest_fp32" not in report:
+        return
+    console.print(f"int8 on {ENGINES[report['engine']].label}: {vs_fp32_text(report['speedup'], report)}; "
+                  f"FP32 medians: {fp32_engines_text(report)}", highlight=False, soft_wrap=True)
+    if "engine_auto" in report:
+        timings = ", ".join(f"{name} {ms:.2f} ms" for name, ms in report["engine_auto"]["int8_latency_ms"].items())
+        console.print(f"engine auto: chose {report['engine_auto']['chosen']}, the fastest int8 engine here "
+                      f"(int8 medians: {timings})", highlight=False, soft_wrap=True)
+    for name, data in report.get("int8_engines", {}).items():
+        if "top1_agreement" not in data:
+            continue
+        console.print(f"{ENGINES[name].label} int8 vs {data['compared_with']}: top-1 agreement "
+                      f"{100 * data['top1_agreement']:.1f}% on {data['images']} images, max abs diff "
+                      f"{data['max_abs_diff']:.2e}", highlight=False)
+        for op, why in data["fp32_ops"].items():
+            console.print(f"  {ENGINES[name].label} keeps {op} in FP32: {why}", highlight=False, soft_wrap=True)

@@ -1,0 +1,69 @@
+"""onnxruntime: runs an ONNX file (FP32, or int8 from QDQ) on the CPU; the only module that imports it."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Dict, List, Optional, Union
+
+import torch
+
+from ..core.errors import UserError
+from .engine_model import EngineModel
+from .qdq_onnx import QuantizedOp, not_quantize_dequantize, quantized_ops
+from .registry import require_engine
+
+PathLike = Union[str, Path]
+NO_INT8 = "onnxruntime has no int8 kernel for it: it runs in FP32 between DequantizeLinear and QuantizeLinear"
+
+
+def load(path: PathLike, threads: Optional[int] = None) -> EngineModel:
+    """An InferenceSession of the file (all graph optimizations, CPU), `threads` intra-op threads (default torch's)."""
+    session = _session(path, threads)
+    declared = session.get_inputs()[0]
+    dims = [dim if isinstance(dim, int) else None for dim in declared.shape]
+    return EngineModel("onnxruntime", str(path), lambda batch: session.run(None, {declared.name: batch})[0], dims,
+                       session=session)
+
+
+def fp32_ops(path: PathLike, ops: Optional[List[QuantizedOp]] = None) -> Dict[str, str]:
+    """The int8 model's quantized operations that onnxruntime runs in FP32 (name -> why).
+
+    onnxruntime fuses DequantizeLinear -> op -> QuantizeLinear into one int8 kernel where it has
+    one; an op that still reads its dequantized input after optimization runs in FP32.
+    """
+    import onnx
+
+    ops = quantized_ops(path) if ops is None else ops
+    with tempfile.TemporaryDirectory() as folder:
+        optimized = str(Path(folder) / "optimized.onnx")
+        _session(path, 1, optimized)
+        graph = onnx.load(optimized).graph
+    names = {op.node for op in ops}
+    float_readers: Dict[str, List[str]] = {}
+    for node in graph.node:
+        if not_quantize_dequantize(node.op_type):
+            for tensor in node.input:
+                float_readers.setdefault(tensor, []).append(node.name)
+    return {op.name: NO_INT8 for op in ops
+            if any(reader == op.node or reader not in names for reader in float_readers.get(op.input, []))}
+
+
+def _session(path: PathLike, threads: Optional[int], optimized_path: Optional[str] = None):
+    require_engine("onnxruntime")
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads or torch.get_num_threads()
+    options.log_severity_level = 3  # errors only: its warnings about unused initializers say nothing to a user
+    if optimized_path is not None:  # the QDQ fusions happen at the extended level; "all" adds layout-only changes
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        options.optimized_model_filepath = optimized_path
+    try:
+        return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as err:  # noqa: BLE001  (onnxruntime raises its own exception types for a bad file)
+        raise UserError(f"onnxruntime cannot load {path}: {_first_line(err)}") from None
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
