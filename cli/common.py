@@ -55,10 +55,12 @@ def model_options(func: Callable) -> Callable:
     func = click.option("--num-classes", type=click.IntRange(min=1),
                         help="Classes of the model's output for --arch (default: the model's own).")(func)
     func = click.option("--pretrained", is_flag=True, default=None,
-                        help="Pretrained weights from the local torch cache (with --arch).")(func)
+                        help="Pretrained weights from the local torch (or, for timm/, Hugging Face) cache, never "
+                             "downloaded (with --arch).")(func)
     func = click.option("--weights", help="A state_dict file for --arch (or a torchvision weights enum, from the "
                                           "local cache).")(func)
-    func = click.option("--arch", help="Model name (see `compressor list models`) or package.module:factory.")(func)
+    func = click.option("--arch", help="Model name (see `compressor list models`), timm/<name> or "
+                                       "package.module:factory.")(func)
     return click.option("--checkpoint", type=click.Path(dir_okay=False), help="A compressor checkpoint.")(func)
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import click
 
 from ..compression.catalog import KINDS, read_catalog
-from .common import emit_json, json_option, render_table
+from ..compression.models.timm_zoo import INSTALL as TIMM_INSTALL, PREFIX as TIMM_PREFIX
+from .common import console, emit_json, json_option, render_table
 
 
 @click.command("list")
@@ -26,6 +27,9 @@ def list_command(kind, as_json):
         render_table(f"{kind} ({len(items)})", ["name", "input", "classes", "dataset", "description"],
                      [(i["name"], "x".join(map(str, i["input_shape"])), i["num_classes"], i["default_dataset"],
                        i["description"]) for i in items])
+        console.print(f"Also every timm model as {TIMM_PREFIX}<name> (--arch {TIMM_PREFIX}resnet18; timm.list_models() "
+                      f"names them; {TIMM_INSTALL}) and your own as package.module:factory.",
+                      markup=False, highlight=False, soft_wrap=True)
         return
     render_table(f"{kind} ({len(items)})", ["name", "description", "arguments"],
                  [(i["name"], i["description"], ", ".join(i["arguments"])) for i in items])

@@ -116,7 +116,7 @@ def compare_loaded(candidate: LoadedModel, baseline: LoadedModel, candidate_name
 
 def dense_counterpart(loaded: LoadedModel) -> LoadedModel:
     """The same architecture built fresh: unpruned, unthinned, random weights (only its shape is timed)."""
-    model = build_model(loaded.info.name, num_classes=loaded.info.num_classes)
+    model = build_model(loaded.info.name, num_classes=loaded.info.num_classes, input_shape=loaded.info.input_shape)
     return LoadedModel(model, loaded.info)
 
 

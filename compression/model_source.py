@@ -50,7 +50,7 @@ def load_model(checkpoint: Optional[str] = None, arch: Optional[str] = None,
         model, info = model_from_checkpoint(payload)
         return LoadedModel(model, info, payload)
     info = model_info(arch, input_shape, num_classes)
-    model = build_model(arch, num_classes=info.num_classes, pretrained=pretrained)
+    model = build_model(arch, num_classes=info.num_classes, pretrained=pretrained, input_shape=info.input_shape)
     if weights:
         load_weights(model, weights)
     return LoadedModel(model, info)

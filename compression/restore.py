@@ -21,7 +21,7 @@ def model_from_checkpoint(payload: Dict[str, Any]) -> Tuple[nn.Module, ModelInfo
     if not isinstance(arch, str) or not isinstance(payload.get("model_state"), dict):
         raise UserError("the checkpoint has no model to rebuild (no 'arch' name or no 'model_state')")
     info = model_info(arch, payload.get("input_shape"), payload.get("num_classes"))
-    model = build_model(arch, num_classes=info.num_classes)
+    model = build_model(arch, num_classes=info.num_classes, input_shape=info.input_shape)
     restore_structure(model, payload, info.input_shape)
     try:
         model.load_state_dict(payload["model_state"])

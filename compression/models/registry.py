@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Optional, Sequence, Tuple
 from ..core.errors import UserError
 from ..core.registry import Registry
 from .imported import imported_entry, is_import_path
+from .timm_zoo import is_timm_name, timm_entry
 
 if TYPE_CHECKING:  # the registry is read without torch when a schedule is checked
     import torch
@@ -24,10 +25,17 @@ class ModelInfo:
 
 
 def model_entry(name: str):
-    """A registered model, or one given by import path (`package.module:factory`)."""
+    """A registered model, one given by import path (`package.module:factory`) or a timm model (`timm/<name>`)."""
     if is_import_path(name):
         return imported_entry(name)
+    if is_timm_name(name):
+        return timm_entry(name)
     return MODELS.get(name)
+
+
+def checked_when_built(name: str) -> bool:
+    """Names the registry does not list: an import path or a timm model (known once its package is imported)."""
+    return is_import_path(name) or is_timm_name(name)
 
 
 def model_info(name: str, input_shape: Optional[Sequence[int]] = None,
@@ -50,16 +58,21 @@ def model_info(name: str, input_shape: Optional[Sequence[int]] = None,
     )
 
 
-def build_model(name: str, num_classes: Optional[int] = None,
-                pretrained: bool = False) -> torch.nn.Module:
-    """A fresh model; `num_classes` defaults to the model's own class count."""
+def build_model(name: str, num_classes: Optional[int] = None, pretrained: bool = False,
+                input_shape: Optional[Sequence[int]] = None) -> torch.nn.Module:
+    """A fresh model; `num_classes` defaults to the model's own class count.
+
+    `input_shape` (C, H, W) is the shape it will be fed, for models built for one (timm's ViTs);
+    other models take any and ignore it.
+    """
     entry = model_entry(name)
     if num_classes is None:
         num_classes = _default_classes(entry)
     # bool is an int subclass, but `num_classes: true` is a mistake
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise UserError(f"model '{name}': num_classes must be a positive integer, got {num_classes!r}")
-    return entry.factory(num_classes=num_classes, pretrained=pretrained)
+    shape = {"input_shape": tuple(input_shape)} if input_shape and entry.extra.get("takes_input_shape") else {}
+    return entry.factory(num_classes=num_classes, pretrained=pretrained, **shape)
 
 
 def _default_classes(entry) -> int:

@@ -144,13 +144,18 @@ class SimulatedModel:
 
 
 def fold_batchnorm(model: nn.Module) -> Tuple[nn.Module, Dict[str, str]]:
-    """A copy with each Conv2d's following BatchNorm folded in; returns {conv: folded bn name}."""
+    """A copy with each Conv2d's following BatchNorm folded in; returns {conv: folded bn name}.
+
+    A BatchNorm with modules of its own (timm's BatchNormAct2d: BatchNorm2d, then `drop` and `act`) is
+    not folded: the statistics are of leaf modules, so its normalized output, which the folded
+    convolution would produce, has no range; it stays an FP32 operation, as in the int8 model.
+    """
     folded = copy.deepcopy(model).eval()
     pairs = {}
     for name, module in list(folded.named_modules()):
         if isinstance(module, nn.Conv2d):
             found = following_batchnorm(folded, name)
-            if found is not None:
+            if found is not None and not list(folded.get_submodule(found[0]).children()):
                 pairs[name] = found[0]
     for conv_name, bn_name in pairs.items():
         conv, bn = folded.get_submodule(conv_name), folded.get_submodule(bn_name)

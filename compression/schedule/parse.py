@@ -76,10 +76,10 @@ def _early_exit(doc: YamlDocument, block: Any, problems: List[Problem]):
 def _check_names(doc: YamlDocument, schedule: Schedule, problems: List[Problem]) -> None:
     """The model and dataset named in the file must exist."""
     from ...datasets import DATASETS
-    from ..models import MODELS
+    from ..models import MODELS, checked_when_built
 
     arch = schedule.model.arch
-    if arch is not None and ":" not in arch and arch not in MODELS:  # an import path is checked when built
+    if arch is not None and not checked_when_built(arch) and arch not in MODELS:
         problems.append(doc.problem(("model", "arch"), did_you_mean(arch, MODELS.names(), "model")))
     name = schedule.dataset.name
     if name not in DATASETS:

@@ -6,9 +6,8 @@ from dataclasses import dataclass, field
 from typing import List
 
 from ..core.errors import ScheduleError
-from ..models.imported import is_import_path
 from ..models.recorded_names import recorded_parameters
-from ..models.registry import MODELS
+from ..models.registry import MODELS, checked_when_built
 from .coverage import skipped_by_length
 from .model import Schedule
 from .model_check import check_parameter_names
@@ -31,9 +30,9 @@ def check_without_building(schedule: Schedule, arch: str, strict: bool = False) 
     skipped = skipped_by_length(schedule, schedule.training.epochs)
     if strict and skipped:
         raise ScheduleError(skipped, f"{schedule.source} with {schedule.training.epochs} epochs")
-    if not is_import_path(arch):
+    if not checked_when_built(arch):
         MODELS.get(arch)  # an unknown name: UserError with the names it may have meant
-    names = None if is_import_path(arch) else recorded_parameters().get(arch)
+    names = None if checked_when_built(arch) else recorded_parameters().get(arch)
     if names is not None:
         check_parameter_names(schedule, names)
     check = QuickCheck(arch, names is not None, warnings=[str(p) for p in [*schedule.warnings, *skipped]])

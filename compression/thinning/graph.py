@@ -93,8 +93,27 @@ def group_problem(graph: tp.DependencyGraph, group, names) -> Optional[str]:
         if len(module._parameters) and not isinstance(module, SUPPORTED_TYPES):
             return (f"'{names.get(module, '?')}' ({type(module).__name__}) depends on these channels; "
                     "removing some of them would change its other channels")
+    attention = _attention_problem(graph, items, names)
+    if attention:
+        return attention
     if not any(is_consumer(graph, item) for item in items):
         return "its outputs are the model's outputs (the class count must stay)"
     if not any(is_source(graph, item) for item in items):
         return "its channels come from the model's input"
+    return None
+
+
+def _attention_problem(graph: tp.DependencyGraph, items, names) -> Optional[str]:
+    """Attention (a module with `num_heads`, as timm's and torchvision's are) reshapes its projections'
+    channels into heads: removing single channels breaks that reshape, and thinning removes channels, not
+    whole heads."""
+    for item in items:
+        module = item.dep.target.module
+        if not isinstance(module, LAYER_TYPES):
+            continue
+        parent_name = names.get(module, "").rpartition(".")[0]
+        heads = getattr(graph.model.get_submodule(parent_name), "num_heads", None) if parent_name else None
+        if isinstance(heads, int):
+            return (f"'{names[module]}' is a projection of attention '{parent_name}' ({heads} heads), whose "
+                    "channels are reshaped into heads: thinning removes single channels, not whole heads")
     return None

@@ -1,6 +1,6 @@
 """`compressor validate` checks a schedule before torch loads: `--no-build` never loads it, and a
 mistake the schedule alone shows is reported before it loads. Run in a subprocess where importing
-torch, torchvision or scikit-learn fails."""
+torch, torchvision, scikit-learn or timm fails."""
 import json
 import subprocess
 import sys
@@ -14,7 +14,7 @@ import sys
 
 class Refuse:
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("torch", "torchvision", "sklearn"):
+        if name.split(".")[0] in ("torch", "torchvision", "sklearn", "timm"):
             raise ImportError("imported without need: " + name)
 
 sys.meta_path.insert(0, Refuse())
@@ -75,5 +75,12 @@ def test_the_options_apply_before_the_check():
 def test_a_model_given_by_import_path_is_noted_not_checked():
     code, output = without_torch("validate", "--schedule", SCHEDULES / "digits_baseline.yaml", "--no-build", "--json",
                                  "--arch", "examples.own_model:Net")
+    assert code == 0, output
+    assert any("parameter names were not checked" in note for note in json.loads(output)["notes"])
+
+
+def test_a_timm_model_is_noted_not_checked_and_timm_is_not_imported():
+    code, output = without_torch("validate", "--schedule", SCHEDULES / "digits_baseline.yaml", "--no-build", "--json",
+                                 "--arch", "timm/resnet18")
     assert code == 0, output
     assert any("parameter names were not checked" in note for note in json.loads(output)["notes"])
