@@ -8,6 +8,7 @@ from ..compression.device import resolve_device
 from ..compression.evaluation import evaluate as evaluate_loader
 from ..compression.model_source import load_model, test_loader
 from ..compression.sparsity import model_sparsity
+from ..compression.training.precision import build_precision
 from .common import dataset_options, emit_json, json_option, model_options, render_mapping, threads_option
 from .early_exit_render import render_early_exit
 from .options import dataset_config
@@ -22,10 +23,13 @@ from .options import dataset_config
                    "reports top-1 with exits taken, each exit's share and the measured speed-up.")
 @click.option("--earlyexit-lossweights", "--earlyexit_lossweights", "earlyexit_lossweights",
               help="With --earlyexit-thresholds: one loss weight per exit; also reports the weighted training loss.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"], case_sensitive=False),
+              help="Evaluate under autocast in this precision (default: the one the checkpoint's run trained and "
+                   "validated in, else fp32).")
 @threads_option
 @json_option
 def evaluate(checkpoint, arch, pretrained, weights, num_classes, input_size, dataset, data_dir, batch_size, workers,
-             device, earlyexit_thresholds, earlyexit_lossweights, as_json):
+             device, earlyexit_thresholds, earlyexit_lossweights, precision, as_json):
     """Evaluate a model on the test split of its dataset.
 
     \b
@@ -38,10 +42,13 @@ def evaluate(checkpoint, arch, pretrained, weights, num_classes, input_size, dat
     config = dataset_config(loaded.dataset, dataset, data_dir, batch_size, workers, loaded.dataset_options)
     target = resolve_device(device)
     loader = test_loader(loaded, config)
-    early_exit = _early_exit(loaded, loader, earlyexit_thresholds, earlyexit_lossweights, target)
-    result = evaluate_loader(loaded.model.to(target), loader, torch.nn.CrossEntropyLoss(), target)
+    numerics = build_precision((precision or (loaded.checkpoint or {}).get("precision") or "fp32").lower(), target)
+    with numerics.autocast():
+        early_exit = _early_exit(loaded, loader, earlyexit_thresholds, earlyexit_lossweights, target)
+        result = evaluate_loader(loaded.model.to(target), loader, torch.nn.CrossEntropyLoss(), target)
     data = {"arch": loaded.info.name, "dataset": config.name, "samples": result.samples, "loss": result.loss,
-            "top1": result.top1, "top5": result.top5, "sparsity": model_sparsity(loaded.model)}
+            "top1": result.top1, "top5": result.top5, "sparsity": model_sparsity(loaded.model),
+            "precision": numerics.name}
     if early_exit is not None:
         data["early_exit"] = early_exit
     if as_json:

@@ -33,5 +33,15 @@ class RichReporter(Reporter):
             f"  top1 {record['top1']:6.2f}  top5 {record['top5']:6.2f}  lr {record['lr']:.3g}"
             f"  sparsity {record['sparsity']:.1%}{extra}", highlight=False, soft_wrap=True)
 
+    def on_warning(self, message: str) -> None:
+        self._progress.console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+
     def on_fit_end(self) -> None:
         self._progress.stop()
+
+
+class WarningPrinter(Reporter):
+    """No progress (`--json`): only the warnings found during training, on stderr."""
+
+    def on_warning(self, message: str) -> None:
+        console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)

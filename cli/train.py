@@ -10,7 +10,7 @@ from ..compression.training import TrainOptions, apply_overrides, fit, prepare_r
 from .common import (console, json_option, options_from, print_measurement_warnings, render_table,
                      speedup_text, threads_option)
 from .processes import run_in_every_process
-from .progress import RichReporter
+from .progress import RichReporter, WarningPrinter
 from .signals import stop_on_signals
 
 
@@ -54,15 +54,18 @@ def _train(schedule, options, ranks, stop, as_json):
     if ranks.is_main:
         count = ranks.world_size
         processes = f" in {count} process{'es' if count > 1 else ''} (DDP)" if ranks.enabled else ""
-        console.print(f"training {run.info.name} on {run.schedule.dataset.name}{processes} -> {run.folder.path}",
-                      highlight=False)
+        precision = f" in {run.precision.name}" if run.precision.name != "fp32" else ""
+        console.print(f"training {run.info.name} on {run.schedule.dataset.name}{precision}{processes} -> "
+                      f"{run.folder.path}", highlight=False)
         for note in run.notes:
             console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
         for warning in run.warnings:
             console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
         if run.replaced:
             console.print(f"the earlier contents of {run.folder.path} were moved to {run.replaced}", highlight=False)
-    return fit(run, None if as_json or not ranks.is_main else RichReporter(), stop)
+    if not ranks.is_main:
+        return fit(run, None, stop)
+    return fit(run, WarningPrinter() if as_json else RichReporter(), stop)
 
 
 def render_report(report) -> None:
@@ -82,6 +85,8 @@ def render_report(report) -> None:
         rows.append((f"latency (batch {report['latency_batch_size']})", f"{report['dense_latency_ms']:.2f} ms",
                      f"{report['latency_ms']:.2f} ms", speedup_text(report)))
     rows.append(("test top-1 / top-5", "", f"{report['top1']:.2f}% / {report['top5']:.2f}%", ""))
+    if report.get("precision", "fp32") != "fp32":
+        rows.append(("precision", "", f"{report['precision']} (training and evaluation)", ""))
     if "early_exit" in report:
         early = report["early_exit"]
         shares = ", ".join(f"{share:.1%}" for share in early["exit_shares"])

@@ -21,8 +21,10 @@ from .models import build_model, model_info
 from .restore import model_from_checkpoint
 
 
-def build_teacher(section: TeacherSection, num_classes: Optional[int], device: torch.device) -> nn.Module:
-    """The frozen teacher, in eval mode on `device`; its class count must be `num_classes` when given."""
+def build_teacher(section: TeacherSection, num_classes: Optional[int], device: torch.device,
+                  input_shape: Optional[Sequence[int]] = None) -> nn.Module:
+    """The frozen teacher, in eval mode on `device`; its class count must be `num_classes` when given.
+    `input_shape`: the student's, for a teacher built by name for one input size (timm's ViTs)."""
     if section.checkpoint:
         payload = load_checkpoint(section.checkpoint)
         teacher, info = model_from_checkpoint(payload)
@@ -31,7 +33,7 @@ def build_teacher(section: TeacherSection, num_classes: Optional[int], device: t
         classes = payload.get("num_classes", info.num_classes)
     else:
         classes = model_info(section.arch).num_classes
-        teacher = build_model(section.arch, pretrained=section.pretrained)
+        teacher = build_model(section.arch, pretrained=section.pretrained, input_shape=input_shape)
     if num_classes is not None and classes != num_classes:
         raise UserError(f"distillation.teacher has {classes} classes but the student has {num_classes}")
     teacher.to(device).eval()

@@ -28,7 +28,7 @@ from .restore import model_from_checkpoint
 
 # What a deployed model needs from its checkpoint; training state (optimizer, policies, masks, metrics) is left out.
 RECORD_KEYS = ("arch", "input_shape", "num_classes", "dataset", "dataset_options", "thinning", "factorization",
-               "qat", "quantized_weights", "epoch", "seed", "best_top1", "best_epoch")
+               "qat", "quantized_weights", "epoch", "seed", "best_top1", "best_epoch", "precision")
 
 
 @dataclass
@@ -64,7 +64,8 @@ def export_packed(loaded: LoadedModel, out: Union[str, Path], seed: int = 0) -> 
     with torch.no_grad():
         diff = float((unpacked.eval()(batch) - model(batch)).abs().max())
     return PackResult(str(out), len(data), _saved_bytes(_plain_state(model)),
-                      _saved_bytes(build_model(loaded.info.name, num_classes=loaded.info.num_classes).state_dict()),
+                      _saved_bytes(build_model(loaded.info.name, num_classes=loaded.info.num_classes,
+                                               input_shape=loaded.info.input_shape).state_dict()),
                       diff, quantized, as_dicts(report))
 
 

@@ -218,7 +218,7 @@ class DistillationHook:
         if section.hints and input_shape is None:
             raise UserError("distillation hints need input_shape=(C, H, W) to check the layers' shapes")
         if teacher is None:
-            teacher = build_teacher(section.teacher, None, device)
+            teacher = build_teacher(section.teacher, None, device, input_shape)
         else:
             teacher.eval()
         return cls(DistillationLoss(section, teacher, model, input_shape), ForwardCapture(model))

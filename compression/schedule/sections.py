@@ -58,8 +58,14 @@ class TrainingSection(BaseModel):
     out: Optional[str] = Field(None, description="Run folder (default runs/<schedule>-<timestamp>).")
     pack: bool = Field(False, description="At the end, also write best.cpk, the best model as a packed file "
                                           "(`export --format packed`), and report its size.")
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        "fp32", description="Training precision: fp32, or autocast in bf16 or fp16 around the forward and the loss "
+                            "(fp16 with a gradient scaler); validation and the test evaluation use the same.")
+    channels_last: bool = Field(False, description="Model and input batches in channels-last memory format.")
+    compile: bool = Field(False, description="Train through torch.compile of the model (eager, with a warning, "
+                                             "where compiling fails).")
 
-    @field_validator("optimizer", mode="before")
+    @field_validator("optimizer", "precision", mode="before")
     @classmethod
     def _lower(cls, value):
         return value.lower() if isinstance(value, str) else value

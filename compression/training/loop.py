@@ -15,6 +15,7 @@ from ..distributed import any_rank, mean_across_ranks, sum_across_ranks
 from ..evaluation import EvalResult, evaluate
 from ..scheduler import CompressionScheduler
 from ..sparsity import weight_counts
+from .precision import Precision
 from .reporting import Reporter
 from .stopping import EpochProgress, StopRequest
 
@@ -27,6 +28,8 @@ def fit(run, reporter: Optional[Reporter] = None, stop: Optional[StopRequest] = 
     """
     reporter = reporter or Reporter()
     stop = stop or StopRequest()
+    if run.compiled_forward is not None:
+        run.compiled_forward.on_failure = reporter.on_warning
     reporter.on_fit_begin(run.start_epoch, run.epochs, run.loaders.steps_per_epoch)
     try:
         for epoch in range(run.start_epoch, run.epochs):
@@ -44,11 +47,11 @@ def run_epoch(run, epoch: int, reporter: Reporter, stop: StopRequest) -> None:
     run.sync_ranks()
     try:
         train_loss = train_one_epoch(run.training_model, run.loaders.train, run.optimizer, run.train_loss,
-                                     run.scheduler, epoch, run.device, reporter, progress, stop)
+                                     run.scheduler, epoch, run.device, reporter, progress, stop, run.precision)
     except _StopAfterStep:
         where = f"in epoch {epoch} after {progress.step} of {run.loaders.steps_per_epoch} steps"
         raise _interrupted(stop, run.save_interrupted(epoch, progress), where) from None
-    with run.scheduler.masks.forward_masked():
+    with run.scheduler.masks.forward_masked(), run.precision.autocast():
         val = evaluate(run.model, run.loaders.val, run.criterion, run.device, across_ranks=True)
     _check_weights(run.model, epoch)
     record = _epoch_record(run, epoch, train_loss, val)
@@ -69,28 +72,30 @@ class _StopAfterStep(Exception):
 def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, loss_fn: Callable,
                     scheduler: CompressionScheduler, epoch: int, device: torch.device,
                     reporter: Reporter, progress: Optional[EpochProgress] = None,
-                    stop: Optional[StopRequest] = None) -> float:
-    """`loss_fn(images, outputs, targets, epoch)`: cross-entropy, or a distillation loss.
+                    stop: Optional[StopRequest] = None, precision: Optional[Precision] = None) -> float:
+    """`loss_fn(images, outputs, targets, epoch)`: cross-entropy, or a distillation loss (its teacher runs
+    under the same autocast as the model).
 
     Starts at `progress.step` (the loader already skips the steps run before) and keeps
     `progress` up to date. Returns the mean training loss over all processes.
     """
     progress = progress or EpochProgress()
     stop = stop or StopRequest()
+    precision = precision or Precision()
     model.train()
     steps = progress.step + len(loader)
     loss_sum = torch.tensor(progress.loss_sum, device=device)
     for step, (images, targets) in enumerate(loader, start=progress.step):
-        images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+        images, targets = precision.inputs(images, device), targets.to(device, non_blocking=True)
         scheduler.on_minibatch_begin(epoch, step, steps)
-        loss = loss_fn(images, model(images), targets, epoch)
+        with precision.autocast():
+            loss = loss_fn(images, model(images), targets, epoch)
         loss = scheduler.before_backward_pass(epoch, step, steps, loss)
         diverged, stopping = _step_flags(loss, stop)
         if diverged:
             raise TrainingDiverged(f"the loss became {_describe(loss)} at epoch {epoch}, step {step}")
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        precision.backward_and_step(loss, optimizer)
         scheduler.on_minibatch_end(epoch, step, steps)
         loss_sum += loss.detach() * targets.size(0)
         progress.step, progress.seen = step + 1, progress.seen + targets.size(0)
@@ -138,7 +143,7 @@ def _after_epoch_end_policies(run, record: Dict[str, Any]) -> None:
     if size == {key: record[key] for key in size}:
         return
     record.update(size)
-    with run.scheduler.masks.forward_masked():
+    with run.scheduler.masks.forward_masked(), run.precision.autocast():
         val = evaluate(run.model, run.loaders.val, run.criterion, run.device, across_ranks=True)
     record.update(val_loss=val.loss, top1=val.top1, top5=val.top5)
 

@@ -43,6 +43,12 @@ class TrainOptions:
     seed: Optional[int] = _option("Seed for weights, data order and dropout.", ("training", "seed"), int)
     device: Optional[str] = _option("cpu, cuda, cuda:N or auto.", ("training", "device"))
     out: Optional[str] = _option("Run folder (default runs/<schedule>-<timestamp>).", ("training", "out"))
+    precision: Optional[str] = _option("fp32, bf16 or fp16: autocast in training and evaluation (fp16 with a "
+                                       "gradient scaler).", ("training", "precision"))
+    channels_last: Optional[bool] = _option("Model and input batches in channels-last memory format.",
+                                            ("training", "channels_last"), bool)
+    compile: Optional[bool] = _option("Train through torch.compile (eager, with a warning, where it fails).",
+                                      ("training", "compile"), bool)
     resume: Optional[str] = _option("Continue from this checkpoint.pt.")
     overwrite: Optional[bool] = _option("Replace the run in --out: the old folder is moved aside whole, to "
                                         "<out>.replaced-<timestamp>.", kind=bool)

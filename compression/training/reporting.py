@@ -17,6 +17,9 @@ class Reporter:
     def on_epoch_end(self, record: Dict[str, Any]) -> None:
         pass
 
+    def on_warning(self, message: str) -> None:
+        """Something found during training that the user should know (one line)."""
+
     def on_fit_end(self) -> None:
         pass
 

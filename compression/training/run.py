@@ -29,6 +29,8 @@ from ..schedule.model import Schedule
 from ..scheduler import CompressionScheduler
 from ..sparsity import weight_counts
 from ..thinning import recorded_plan
+from .compiled import CompiledForward
+from .precision import Precision
 from .run_folder import RunFolder
 from .stopping import EpochProgress
 
@@ -59,13 +61,17 @@ class Run:
     replaced: Optional[Path] = None  # where --overwrite moved the folder's earlier contents
     notes: List[str] = field(default_factory=list)  # settings changed to fit this machine
     warnings: List[str] = field(default_factory=list)  # policies this run's length skips or cuts short
+    precision: Precision = field(default_factory=Precision)  # autocast, fp16's gradient scaler, memory format
+    compiled_forward: Optional[CompiledForward] = None  # training.compile
     _wrapper: Optional[DistributedDataParallel] = None
     _wrapped_shapes: Tuple = ()
 
     @property
     def training_model(self) -> nn.Module:
-        """What the training steps call: the model, under DistributedDataParallel with several processes."""
-        return self._wrapper if self._wrapper is not None else self.model
+        """What the training steps call: the model, under DistributedDataParallel with several processes,
+        through torch.compile with `training.compile`."""
+        module = self._wrapper if self._wrapper is not None else self.model
+        return self.compiled_forward.wrap(module) if self.compiled_forward is not None else module
 
     def sync_ranks(self) -> None:
         """After policies ran: every process continues from rank 0's weights, buffers and masks.
@@ -132,6 +138,7 @@ class Run:
             "factorization": recorded_factorization(self.model),
             "qat": qat_record(self._qat_quantizers()),
             "rng_state": torch.get_rng_state(),
+            **self._numerics(),
             "schedule_text": self.schedule.text,
             "metrics": list(self.history),
             "best_top1": self.best_top1,
@@ -139,6 +146,12 @@ class Run:
             "best_epoch": self.best_epoch,
             "best_weights": self.best_weights,
         }
+
+    def _numerics(self) -> Dict[str, Any]:
+        """How the run computes: `evaluate` and --resume read it."""
+        training = self.schedule.training
+        return {"precision": self.precision.name, "grad_scaler": self.precision.state_dict(),
+                "channels_last": training.channels_last, "compile": training.compile}
 
     def _qat_quantizers(self) -> List[Tuple[str, str, QATQuantizer]]:
         """(instance, class name, quantizer) of each QAT quantizer, in the order they were installed."""
@@ -157,6 +170,8 @@ class Run:
         self.scheduler.masks.load_state_dict(payload.get("masks", {}))
         if "rng_state" in payload:
             torch.set_rng_state(payload["rng_state"])
+        if payload.get("precision") == self.precision.name:
+            self.precision.load_state_dict(payload.get("grad_scaler", {}))
         self.history = list(payload.get("metrics", []))
         self.best_top1, self.best_epoch = payload.get("best_top1", -1.0), payload.get("best_epoch", -1)
         self.best_density = payload.get("best_density", 2.0)
@@ -173,17 +188,20 @@ class Run:
         best = copy.deepcopy(self.model)
         if self.folder.best_path.exists():  # rebuilt from its file: it may predate a thinning step
             best = model_from_checkpoint(load_checkpoint(self.folder.best_path))[0].to(self.device)
-        test = evaluate(best, self.loaders.test, self.criterion, self.device)
+        with self.precision.autocast():
+            test = evaluate(best, self.loaders.test, self.criterion, self.device)
         report = {
             "arch": self.info.name, "dataset": self.schedule.dataset.name, "epochs": self.epochs,
             "best_epoch": self.best_epoch, "best_val_top1": self.best_top1,
             "top1": test.top1, "top5": test.top5, "test_loss": test.loss, "out": str(self.folder.path),
+            **self._numerics_report(),
         }
         early_exit = self.schedule.early_exit
         if early_exit is not None and early_exit.thresholds:
-            report["early_exit"] = evaluate_early_exit(best, self.loaders.test, early_exit.thresholds,
-                                                       self.device).to_dict()
-        dense = build_model(self.info.name, num_classes=self.info.num_classes)
+            with self.precision.autocast():
+                report["early_exit"] = evaluate_early_exit(best, self.loaders.test, early_exit.thresholds,
+                                                           self.device).to_dict()
+        dense = build_model(self.info.name, num_classes=self.info.num_classes, input_shape=self.info.input_shape)
         best_file = self.folder.best_path if self.folder.best_path.exists() else None
         report.update(compression_report(dense, best, self.info.input_shape, best_file,
                                          top1=test.top1, device=self.device))
@@ -193,6 +211,15 @@ class Run:
         self.folder.close()
         return report
 
+    def _numerics_report(self) -> Dict[str, Any]:
+        """Precision of training and of the evaluations (the same autocast); whether the steps ran compiled."""
+        numerics = {key: value for key, value in self._numerics().items() if key != "grad_scaler"}
+        numerics["evaluation_precision"] = self.precision.name
+        if self.compiled_forward is not None:
+            numerics["compiled"] = self.compiled_forward.compiled
+            if self.compiled_forward.failure is not None:
+                numerics["compile_failure"] = self.compiled_forward.failure
+        return numerics
 
     def _packed(self, best_file) -> Dict[str, Any]:
         """best.cpk beside best.pt: the best model packed, loaded back and compared."""

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import torch
+from pydantic import ValidationError
 from torch import nn
 
 from ...datasets import build_datasets, build_loaders
@@ -27,7 +28,9 @@ from ..schedule.model import Schedule
 from ..schedule.model_check import check_against_model
 from ..scheduler import CompressionScheduler, build_scheduler
 from ..sparsity import weight_counts
+from .compiled import CompiledForward
 from .options import DEFAULT_ARCH
+from .precision import Precision, build_precision
 from .run import Run
 from .run_folder import RunFolder, check_run_folder, move_aside
 
@@ -46,6 +49,7 @@ class RunParts:
     scheduler: CompressionScheduler
     train_loss: TrainingLoss
     device: torch.device
+    precision: Precision
     notes: List[str] = field(default_factory=list)  # settings changed to fit this machine; what `checking` stood in for
     warnings: List[str] = field(default_factory=list)  # the file's duplicate keys; policies the run's length skips
 
@@ -64,10 +68,16 @@ def build_run_parts(schedule: Schedule, payload: Optional[Dict[str, Any]] = None
         raise ScheduleError(skipped, f"{schedule.source} with {schedule.training.epochs} epochs")
     if payload is not None and schedule.model.arch is None:
         schedule.model = schedule.model.model_copy(update={"arch": payload["arch"]})
+    if payload is not None:
+        schedule.training = _recorded_numerics(schedule.training, payload)
     training = schedule.training
     device = process_device(resolve_device(training.device), ranks)
-    torch.manual_seed(training.seed)
     notes: List[str] = []
+    precision = build_precision(training.precision, device, training.channels_last)
+    if training.precision == "fp16" and device.type == "cpu":
+        notes.append("fp16 on cpu: torch's CPU convolutions train far slower in fp16 than in bf16; "
+                     "--precision bf16 is the CPU's mixed precision")
+    torch.manual_seed(training.seed)
     model, info = _build_model(schedule, payload is not None, notes if checking else None)
     dense_weights = weight_counts(model)[1]
     if payload is not None:
@@ -77,6 +87,8 @@ def build_run_parts(schedule: Schedule, payload: Optional[Dict[str, Any]] = None
     check_early_exit(schedule.early_exit, model, info.name, schedule.source)
     schedule.dataset = dataset_for_model(schedule.dataset, info)
     model.to(device)
+    if training.channels_last:
+        model.to(memory_format=torch.channels_last)
     schedule.dataset = _workers_within_cores(schedule.dataset, notes)
     loaders = _build_loaders(schedule, info, ranks, notes if checking else None)
     optimizer = build_optimizer(model, training)
@@ -85,8 +97,23 @@ def build_run_parts(schedule: Schedule, payload: Optional[Dict[str, Any]] = None
     train_loss = _training_loss(schedule, info, device, model, notes if checking else None)
     warnings = [str(problem) for problem in [*schedule.warnings, *skipped]]
     warnings += _untrained_exits(schedule, model, info.name)
-    return RunParts(schedule, info, model, dense_weights, loaders, optimizer, scheduler, train_loss, device, notes,
-                    warnings)
+    return RunParts(schedule, info, model, dense_weights, loaders, optimizer, scheduler, train_loss, device,
+                    precision, notes, warnings)
+
+
+_NUMERICS = ("precision", "channels_last", "compile")
+
+
+def _recorded_numerics(training, payload: Dict[str, Any]):
+    """A resumed run computes as its checkpoint records, where the schedule and the flags say nothing."""
+    recorded = {key: payload[key] for key in _NUMERICS if key in payload and key not in training.model_fields_set}
+    if not recorded:
+        return training
+    try:
+        return type(training).model_validate({**training.model_dump(exclude_unset=True), **recorded})
+    except ValidationError as err:
+        raise UserError(f"the checkpoint records training settings this release cannot use ({recorded}): "
+                        f"{err.errors()[0]['msg']}") from None
 
 
 def _untrained_exits(schedule: Schedule, model: nn.Module, arch: str) -> List[str]:
@@ -119,7 +146,8 @@ def prepare_run(schedule: Schedule, resume: Optional[str] = None, write_tensorbo
     run = Run(schedule, parts.info, parts.model, parts.loaders, parts.optimizer, nn.CrossEntropyLoss(),
               parts.scheduler, parts.device, folder, schedule.training.epochs, schedule.training.seed,
               parts.dense_weights, parts.train_loss, ranks=ranks, replaced=moved, notes=parts.notes,
-              warnings=parts.warnings)
+              warnings=parts.warnings, precision=parts.precision,
+              compiled_forward=CompiledForward() if schedule.training.compile else None)
     if payload is not None:
         run.restore(payload)
         folder.truncate_metrics(run.start_epoch)
@@ -169,7 +197,7 @@ def _final_loss(schedule: Schedule, info: ModelInfo, device: torch.device, model
         teacher = _stand_in(teacher, "distillation.teacher", notes)
         if teacher is None:
             return TrainingLoss()
-    return DistillationLoss(section, build_teacher(teacher, info.num_classes, device), model, info.input_shape)
+    return DistillationLoss(section, build_teacher(teacher, info.num_classes, device, info.input_shape), model, info.input_shape)
 
 
 def _stand_in(source, where: str, notes: List[str]):
@@ -220,7 +248,7 @@ def _build_model(schedule: Schedule, resuming: bool, notes: Optional[List[str]] 
         spec = _stand_in(spec, "model", notes) or spec.model_copy(update={"checkpoint": None})
     arch = spec.arch or DEFAULT_ARCH
     info = model_info(arch, spec.input_size, spec.num_classes)
-    model = build_model(arch, num_classes=info.num_classes, pretrained=spec.pretrained)
+    model = build_model(arch, num_classes=info.num_classes, pretrained=spec.pretrained, input_shape=info.input_shape)
     if spec.weights and spec.checkpoint:
         raise UserError("model.weights and model.checkpoint both give starting weights: keep one")
     if spec.weights and not resuming:
