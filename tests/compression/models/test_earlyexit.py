@@ -95,7 +95,8 @@ def test_images_that_left_are_not_computed_further():
     with torch.no_grad():
         exit0 = all_exit_outputs(model, images)[0]
     seen.clear()
-    threshold = entropy(exit0).sort().values[6].item()  # the 6 lowest entropies leave
+    lowest = entropy(exit0).sort().values
+    threshold = ((lowest[5] + lowest[6]) / 2).item()  # the 6 lowest entropies leave (midway: CPUs round differently)
     _, taken = early_exit_forward(model, images, [threshold])
     assert int((taken == 0).sum()) == 6 and seen == [4]
 
