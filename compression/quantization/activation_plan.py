@@ -2,12 +2,13 @@
 
 Every operation whose activations are quantized (a module call, or a ResNet block's
 addition) quantizes its output with its own statistics. A convolution's BatchNorm is
-folded in, so the BatchNorm's output statistics describe the convolution's output; a ReLU
-that alone reads a quantized output is fused into it (the range starts at 0) and becomes a
-pass-through. An operation that needs quantized inputs (a layer with quantized weights and
-activations, an addition, a weightless module unless `quantize_inputs: false`) takes each
-input as it comes when the operation before it quantized it; otherwise it quantizes it
-itself, with its `input_overrides` for that input, or else with its output settings
+folded in, so the BatchNorm's output statistics describe the convolution's output (those
+of a split timm BatchNormAct2d are its `drop`'s, norm_act.py); a ReLU that alone reads a
+quantized output is fused into it (the range starts at 0) and becomes a pass-through. An
+operation that needs quantized inputs (a layer with quantized weights and activations, an
+addition, a weightless module unless `quantize_inputs: false`) takes each input as it comes
+when the operation before it quantized it; otherwise it quantizes it itself, with its
+`input_overrides` for that input, or else with its output settings
 (`inputs_quant_auto_fallback`). Functional operations (flatten, view) hand on unquantized
 tensors, as in Distiller.
 
@@ -25,6 +26,7 @@ from torch import fx, nn
 from ..core.errors import UserError
 from ..sparsity import PRUNABLE_TYPES
 from .distiller_names import TRANSPARENT, ModelGraph, Operation, operation_matches
+from .norm_act import stats_name
 from .ptq_config import InputSettings, PostTrainConfig
 from .stats import ModuleStats, TensorStats
 
@@ -139,7 +141,7 @@ class _Layout:
         if stats is None:
             self._note(op, "no statistics for it: left unquantized")
             return
-        end, relu, cap = self._fused_chain(op, node)
+        end, relu, cap = self._fused_chain(op, node, source)
         position = self._output_position(end, op)
         if position is None:
             self._note(op, "no module call reads its output: left unquantized")
@@ -158,12 +160,14 @@ class _Layout:
     def _output_stats(self, op: Operation) -> Tuple[Optional[str], Optional[ModuleStats]]:
         # A folded convolution's own output no longer exists: its BatchNorm's statistics describe
         # it (a file collected after folding has none for the BatchNorm: the convolution's are used).
-        for name in (self.folded.get(op.module or ""), op.name, op.module):
+        bn = self.folded.get(op.module or "")
+        for name in (stats_name(self.modules, bn) if bn else None, op.name, op.module):
             if name and name in self.stats:
                 return name, self.stats[name]
         return None, None
 
-    def _fused_chain(self, op: Operation, node: Optional[fx.Node]) -> Tuple[Optional[fx.Node], bool, Optional[float]]:
+    def _fused_chain(self, op: Operation, node: Optional[fx.Node], source: str
+                     ) -> Tuple[Optional[fx.Node], bool, Optional[float]]:
         """The node whose output is this op's quantized output: past its folded BatchNorm and a fused ReLU."""
         if node is None:
             return None, False, None
@@ -171,7 +175,7 @@ class _Layout:
         user = _sole_user(end)
         if user is not None and self.passthrough.get(user.name) == op.name:
             bn = self.ops[user.name].name
-            self._mark_fused(op.name, f"its BatchNorm {bn} is folded in; {bn}'s range is used")
+            self._mark_fused(op.name, f"its BatchNorm {bn} is folded in; {source}'s range is used")
             end, user = user, _sole_user(user)
         relu = self.modules.get(str(user.target)) if user is not None and user.op == "call_module" else None
         if isinstance(relu, RELUS) and user.name in self.ops:

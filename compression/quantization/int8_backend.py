@@ -1,9 +1,10 @@
 """Real int8: the one module that talks to torch.ao's quantized engine (FX graph mode).
 
 `convert_to_int8` traces the model, fuses Conv/BatchNorm/ReLU (BatchNorm folded into the
-weights), observes activations on calibration batches and converts to modules that run on
-the engine's int8 kernels (x86 by default). Everything else in the project goes through
-here, so the engine can change in one place.
+weights; timm's BatchNormAct2d is split into BatchNorm `bn1.bn` and activation `bn1.act` first,
+norm_act.py, as the simulated PTQ does), observes activations on calibration batches and
+converts to modules that run on the engine's int8 kernels (x86 by default). Everything else
+in the project goes through here, so the engine can change in one place.
 
 Activation ranges from a stats file (`activation_ranges`, operation name -> (min, max) of that
 operation's output) replace what the observers saw: after calibration, the observer that
@@ -32,6 +33,7 @@ from torch import fx, nn
 from ..core.errors import UserError, did_you_mean
 from ..quiet import torch_deprecations_silenced
 from .distiller_names import ModelGraph, graph_operations, model_graph
+from .norm_act import with_norm_acts_split
 
 Range = Tuple[float, float]
 OBSERVER_PREFIX = "activation_post_process"
@@ -101,6 +103,7 @@ def convert_to_int8(model: nn.Module, example_inputs: Sequence[torch.Tensor], ca
     """
     example_inputs = tuple(example_inputs)
     ranges = dict(activation_ranges or {})
+    model = with_norm_acts_split(model)  # a copy: timm's BatchNormAct2d fuses as Conv-BN(-ReLU) once split
     graph = model_graph(model)
     _check_names(model, graph, fp32_modules, ranges)
     with quantized_engine(engine), torch_deprecations_silenced():

@@ -4,7 +4,8 @@ Each Conv/Linear layer gets its weights quantized (per tensor or per output chan
 operation whose activations are quantized (Conv/Linear, ReLU, pooling, a ResNet block's add)
 gets its output quantized with the range of its statistics, clipped as its clip mode says, and
 its inputs as Distiller's rules say (activation_plan.py). BatchNorm is folded into the
-convolution before (its output statistics then serve as the convolution's). Settings come from
+convolution before (its output statistics then serve as the convolution's), timm's
+BatchNormAct2d too once split into BatchNorm and activation (norm_act.py). Settings come from
 the quantizer's arguments and its ordered `overrides`, matched against Distiller's names of the
 operations (distiller_names.py). The result evaluates like the deployed model would and yields
 Distiller's `linear_quant_params`.
@@ -26,6 +27,7 @@ from ..sparsity import PRUNABLE_TYPES
 from .activation_plan import ActivationLayout, TensorPlan, activation_layout
 from .call_hooks import CallHooks
 from .distiller_names import ModelGraph, model_graph, name_matches
+from .norm_act import with_norm_acts_split
 from .ptq_config import InputSettings, LayerSettings, ModeMapping, PostTrainConfig
 from .ranges import clipped_range, fake_quantize, histogram_clip, quantization_params, weight_range
 
@@ -146,11 +148,11 @@ class SimulatedModel:
 def fold_batchnorm(model: nn.Module) -> Tuple[nn.Module, Dict[str, str]]:
     """A copy with each Conv2d's following BatchNorm folded in; returns {conv: folded bn name}.
 
-    A BatchNorm with modules of its own (timm's BatchNormAct2d: BatchNorm2d, then `drop` and `act`) is
-    not folded: the statistics are of leaf modules, so its normalized output, which the folded
-    convolution would produce, has no range; it stays an FP32 operation, as in the int8 model.
+    timm's BatchNormAct2d is split first (norm_act.py): its BatchNorm `bn1.bn` folds like any other,
+    its activation `bn1.act` stays. A BatchNorm that still has modules of its own is not folded.
     """
-    folded = copy.deepcopy(model).eval()
+    folded = with_norm_acts_split(model)
+    folded = (copy.deepcopy(folded) if folded is model else folded).eval()
     pairs = {}
     for name, module in list(folded.named_modules()):
         if isinstance(module, nn.Conv2d):
@@ -177,6 +179,7 @@ def simulate(model: nn.Module, config: PostTrainConfig, stats: Dict, plan: Plan,
     `ranges` (tensor name -> range, as `SimulatedModel.ranges` names them) replace the clipped
     statistics of those tensors (LAPQ's searched clips).
     """
+    model = with_norm_acts_split(model)  # the names of the simulated model: `bn1.bn`, `bn1.act`
     graph = model_graph(model)
     folded, pairs = fold_batchnorm(model)
     full_plan = operation_plan(config, model, graph, plan)
