@@ -11,6 +11,7 @@ from ..compression.workflows.auto_config import KINDS
 from ..compression.workflows.auto_flags import FLAGS
 from .common import (console, json_option, print_measurement_warnings, render_table, speedup_text,
                      threads_option)
+from .engine_render import render_vs_fp32
 from .processes import run_in_every_process
 from .progress import RichReporter
 from .signals import stop_on_signals
@@ -168,6 +169,7 @@ def render_report(report) -> None:
               for row in report["layers"]]
     render_table("filters kept (rows of a Linear layer)", ["layer (group leader)", "kept", "fraction"], layers)
     _render_before_after(report)
+    render_vs_fp32("compressed (PyTorch eager)", report, "dense FP32")
     for reason in report["shortfalls"]:
         console.print(f"[yellow]target not met:[/] {reason}; the best result found is kept", highlight=False,
                       soft_wrap=True)

@@ -13,7 +13,7 @@ from ..compression.device import resolve_device
 from ..compression.model_source import load_model
 from .common import (console, emit_json, json_option, model_options, print_measurement_warnings, render_table,
                      speedup_text)
-from .engine_render import fp32_engines_text, vs_fp32_text
+from .engine_render import fp32_engines_text, render_fp32_skipped, vs_fp32_text
 
 
 @click.command()
@@ -106,4 +106,5 @@ def _render(result):
         name = head if data is result else data["name"]
         console.print(f"{name}: {vs_fp32_text(data['speedup'], data)}", highlight=False, soft_wrap=True)
     console.print(f"comparison FP32 medians: {fp32_engines_text(result)}", highlight=False, soft_wrap=True)
+    render_fp32_skipped(result)
     print_measurement_warnings(result)

@@ -1,8 +1,8 @@
-"""The part of quantize's and benchmark's output about engines: speed-ups against the fastest FP32 engine,
-`--engine auto`'s choice, and each engine's int8 model checked against the simulated one."""
+"""The part of quantize's, benchmark's, train's and auto's output about engines: speed-ups against the fastest
+FP32 engine, `--engine auto`'s choice, and each engine's int8 model checked against the simulated one."""
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 from ..compression.engine_latency import FP32_LABELS
 from ..compression.engines.registry import ENGINES
@@ -24,12 +24,33 @@ def fp32_engines_text(result: Dict[str, Any]) -> str:
     return ", ".join(f"{FP32_LABELS[name]} {ms:.2f} ms" for name, ms in result["fp32_engines_latency_ms"].items())
 
 
+def fp32_skipped_lines(result: Dict[str, Any]) -> List[str]:
+    """`OpenVINO FP32 not timed: no FP32 ONNX file: ...`, one line for each FP32 engine left out."""
+    return [f"{FP32_LABELS[name]} not timed: {why}" for name, why in result.get("fp32_engines_skipped", {}).items()]
+
+
+def render_fp32_skipped(result: Dict[str, Any]) -> None:
+    for line in fp32_skipped_lines(result):
+        console.print(f"[yellow]note:[/] {line}", highlight=False, soft_wrap=True)
+
+
+def render_vs_fp32(subject: str, result: Dict[str, Any], fp32_model: str = "FP32") -> None:
+    """`{subject}: 1.40x vs PyTorch eager FP32, 0.82x vs onnxruntime FP32 (fastest FP32 engine here); {fp32_model}
+    medians: ...`, then the engines left out, with why (train's and auto's reports)."""
+    if result.get("vs_fastest_fp32") is None:
+        return
+    console.print(f"{subject}: {vs_fp32_text(result['speedup'], result)}; {fp32_model} medians: "
+                  f"{fp32_engines_text(result)}", highlight=False, soft_wrap=True)
+    render_fp32_skipped(result)
+
+
 def render_engines(report: Dict[str, Any]) -> None:
     """Quantize: the speed-up against each FP32 engine, auto's choice, and each other engine's int8 model."""
     if "vs_fastest_fp32" not in report:
         return
     console.print(f"int8 on {ENGINES[report['engine']].label}: {vs_fp32_text(report['speedup'], report)}; "
                   f"FP32 medians: {fp32_engines_text(report)}", highlight=False, soft_wrap=True)
+    render_fp32_skipped(report)
     if "engine_auto" in report:
         timings = ", ".join(f"{name} {ms:.2f} ms" for name, ms in report["engine_auto"]["int8_latency_ms"].items())
         console.print(f"engine auto: chose {report['engine_auto']['chosen']}, the fastest int8 engine here "

@@ -9,6 +9,7 @@ from ..compression.schedule import load_schedule, parse_schedule_text
 from ..compression.training import TrainOptions, apply_overrides, fit, prepare_run
 from .common import (console, json_option, options_from, print_measurement_warnings, render_table,
                      speedup_text, threads_option)
+from .engine_render import render_vs_fp32
 from .processes import run_in_every_process
 from .progress import RichReporter, WarningPrinter
 from .signals import stop_on_signals
@@ -93,6 +94,7 @@ def render_report(report) -> None:
         rows.append(("test top-1, exits taken", "", f"{early['top1']:.2f}% (leaving at each exit: {shares})", ""))
     render_table(f"compression report: {report['arch']}, best epoch {report['best_epoch']} "
                  f"(sparsity {report['sparsity']:.1%})", ["", "dense", "compressed", "dense / compressed"], rows)
+    render_vs_fp32("compressed (PyTorch eager)", report, "dense FP32")
     print_measurement_warnings(report)
     console.print(f"run folder: {report['out']}", highlight=False, soft_wrap=True)
 

@@ -9,11 +9,13 @@ from typing import Any, Dict, Optional, Sequence, Union
 import torch
 from torch import nn
 
-from .benchmark import Device, measure_latency, speedup_summary
+from .benchmark import Device, speedup_summary
+from .engine_latency import measure_on_device, vs_fastest_fp32
 from .summary import summarize
 
 LATENCY_KEYS = ("dense_latency_ms", "latency_ms", "speedup", "speedup_low", "speedup_high", "speedup_measurable",
-                "measurement_warnings", "latency_batch_size")
+                "measurement_warnings", "latency_batch_size", "fp32_engines_latency_ms", "fastest_fp32_engine",
+                "fastest_fp32_label", "vs_fastest_fp32")
 
 
 def compression_report(dense_model: nn.Module, compressed_model: nn.Module, input_shape: Sequence[int],
@@ -33,6 +35,11 @@ def compression_report(dense_model: nn.Module, compressed_model: nn.Module, inpu
     digits_cnn, a few seconds for resnet18 on CPU); with `measure_speed=False` the latency
     keys are None. `speedup_low`/`speedup_high`/`speedup_measurable`/`measurement_warnings` say how far
     the speed-up can be trusted (see `speedup_summary`). Both models are moved to `device` to be timed.
+    In the same run the dense model is also timed on every other installed FP32 engine (onnxruntime,
+    OpenVINO: CPU only), and the compressed model's speed-up is also given against the fastest of them
+    (`fp32_engines_latency_ms`, `fastest_fp32_engine`, `fastest_fp32_label`, `vs_fastest_fp32`; see
+    engine_latency.py); `fp32_engines_skipped` says why an engine was left out (no ONNX form, another device).
+    The compressed model itself runs in PyTorch eager only.
 
     Called at the end of `compressor train` (Run.finish) as:
         compression_report(build_model(info.name, num_classes=info.num_classes), best,
@@ -47,7 +54,7 @@ def compression_report(dense_model: nn.Module, compressed_model: nn.Module, inpu
         "checkpoint_bytes": Path(compressed_file).stat().st_size if compressed_file else None,
         "dense_top1": dense_top1, "top1": top1,
     }
-    report.update(_latency(dense_model, compressed_model, input_shape, batch_size, repeats, warmup, device)
+    report.update(latency_report(dense_model, compressed_model, input_shape, batch_size, repeats, warmup, device)
                   if measure_speed else dict.fromkeys(LATENCY_KEYS))
     return report
 
@@ -63,10 +70,16 @@ def state_dict_bytes(model: nn.Module) -> int:
         os.unlink(path)
 
 
-def _latency(dense_model: nn.Module, compressed_model: nn.Module, input_shape: Sequence[int],
-             batch_size: int, repeats: int, warmup: int, device: Device) -> Dict[str, Any]:
-    results = measure_latency({"dense": dense_model, "compressed": compressed_model}, input_shape,
-                              batch_size=batch_size, warmup=warmup, repeats=repeats, device=device)
-    return {"dense_latency_ms": results["dense"].median_ms, "latency_ms": results["compressed"].median_ms,
-            **speedup_summary(results["compressed"], results["dense"], ("compressed", "dense")),
-            "latency_batch_size": batch_size}
+def latency_report(dense_model: nn.Module, compressed_model: nn.Module, input_shape: Sequence[int],
+                   batch_size: int, repeats: int, warmup: int, device: Device) -> Dict[str, Any]:
+    """LATENCY_KEYS (and `fp32_engines_skipped`) from one interleaved run: the compressed model on PyTorch
+    eager, the dense model on every installed FP32 engine (on PyTorch eager: `dense_latency_ms`)."""
+    with tempfile.TemporaryDirectory() as folder:  # the dense model's FP32 ONNX file, for the other engines
+        results, dense, skipped = measure_on_device({"compressed": compressed_model}, dense_model, input_shape,
+                                                    folder, device, batch_size=batch_size, warmup=warmup,
+                                                    repeats=repeats)
+    compressed = results["compressed"]
+    return {"dense_latency_ms": dense["torch"].median_ms, "latency_ms": compressed.median_ms,
+            **speedup_summary(compressed, dense["torch"], ("compressed", "dense")),
+            "latency_batch_size": batch_size, **vs_fastest_fp32(compressed, dense),
+            **({"fp32_engines_skipped": skipped} if skipped else {})}

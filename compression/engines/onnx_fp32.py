@@ -7,13 +7,13 @@ from typing import Union
 import torch
 from torch import nn
 
-from ..quiet import torch_deprecations_silenced
+from ..quiet import stdout_discarded, torch_deprecations_silenced
 
 OPSET = 17
 
 
 def save_fp32_onnx(model: nn.Module, batch: torch.Tensor, path: Union[str, Path]) -> None:
-    with torch_deprecations_silenced(), torch.no_grad():
+    with torch_deprecations_silenced(), stdout_discarded(), torch.no_grad():
         torch.onnx.export(model, (batch,), str(path), opset_version=OPSET, dynamo=False,
                           input_names=["input"], output_names=["output"],
                           dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})

@@ -21,8 +21,12 @@ def load(path: PathLike, threads: Optional[int] = None) -> EngineModel:
     session = _session(path, threads)
     declared = session.get_inputs()[0]
     dims = [dim if isinstance(dim, int) else None for dim in declared.shape]
-    return EngineModel("onnxruntime", str(path), lambda batch: session.run(None, {declared.name: batch})[0], dims,
-                       session=session)
+    import onnxruntime
+
+    quiet = onnxruntime.RunOptions()
+    quiet.log_severity_level = 4  # a run that fails raises its error: it is not also printed to stderr
+    return EngineModel("onnxruntime", str(path), lambda batch: session.run(None, {declared.name: batch}, quiet)[0],
+                       dims, session=session)
 
 
 def fp32_ops(path: PathLike, ops: Optional[List[QuantizedOp]] = None) -> Dict[str, str]:

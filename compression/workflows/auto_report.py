@@ -5,8 +5,8 @@ from typing import Any, Dict, List, Sequence
 
 from torch import nn
 
-from ..benchmark import measure_latency, speedup_summary
 from ..core.checkpoint import load_checkpoint
+from ..report import latency_report
 from ..restore import model_from_checkpoint
 from .auto_amc_result import AmcResult
 from .auto_cost import absolute_costs
@@ -58,14 +58,12 @@ def _costs(model: nn.Module, job: AutoJob) -> Dict[str, Any]:
 
 
 def _latency(dense: nn.Module, final: nn.Module, job: AutoJob) -> Dict[str, Any]:
-    """Both models in one interleaved run, at least 20 rounds (the search may have used fewer)."""
+    """Both models in one interleaved run, at least 20 rounds (the search may have used fewer); the dense model
+    also on every other installed FP32 engine, the speed-up also against the fastest (see latency_report)."""
     options = job.config.latency
-    results = measure_latency({"compressed": final, "dense": dense}, job.loaded.info.input_shape,
-                              batch_size=options.batch_size, warmup=options.warmup,
-                              repeats=max(options.repeats, 20), device=job.device)
-    return {"dense_ms": results["dense"].median_ms, "compressed_ms": results["compressed"].median_ms,
-            **speedup_summary(results["compressed"], results["dense"], ("compressed", "dense")),
-            "latency_batch_size": options.batch_size}
+    latency = latency_report(dense, final, job.loaded.info.input_shape, options.batch_size,
+                             max(options.repeats, 20), options.warmup, job.device)
+    return {"dense_ms": latency.pop("dense_latency_ms"), "compressed_ms": latency.pop("latency_ms"), **latency}
 
 
 def _shortfalls(job: AutoJob, ratios: Dict[str, float], dense: Dict[str, Any], compressed: Dict[str, Any],

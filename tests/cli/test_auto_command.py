@@ -5,6 +5,7 @@ import pytest
 from torch.utils.data import Subset
 
 from compressor.cli.main import run
+from compressor.compression.engines.registry import installed_engines
 from compressor.compression.workflows import auto_job
 from helpers import assert_train_reproduces
 
@@ -43,6 +44,19 @@ def test_report_files_and_kept_fractions(halved):
     assert rounds[0]["ratio"] == 1.0 and rounds[-1]["ratio"] == report["search"]["chosen_cost_ratio"] <= 0.5
     assert list(out.glob("events.out.tfevents*.auto"))
     assert {"test_top1", "val_top1", "macs", "params", "file_bytes", "latency_ms"} <= set(report["dense"])
+
+
+def test_the_speedup_is_also_given_against_the_fastest_fp32_engine(halved, capsys):
+    from compressor.cli.auto import render_report
+
+    _, report = halved
+    engines = report["fp32_engines_latency_ms"]
+    assert set(engines) == set(installed_engines()) and engines["torch"] == report["dense"]["latency_ms"]
+    assert engines[report["fastest_fp32_engine"]] == min(engines.values())
+    assert report["vs_fastest_fp32"]["speedup"] == pytest.approx(min(engines.values()) /
+                                                                 report["compressed"]["latency_ms"])
+    render_report(report)
+    assert "(fastest FP32 engine here); dense FP32 medians: PyTorch eager FP32 " in capsys.readouterr().err
 
 
 def test_train_runs_the_schedule_to_the_same_architecture(cli, halved, tmp_path):

@@ -1,6 +1,9 @@
 import json
 
+import pytest
 import torch
+
+from compressor.compression.engines.registry import installed_engines
 
 SCHEDULE = """version: 1
 model: {arch: digits_cnn}
@@ -18,6 +21,12 @@ def test_train_json_writes_run_folder_and_reports(cli, tmp_path):
     assert report["arch"] == "digits_cnn" and report["epochs"] == 2 and 0 <= report["top1"] <= 100
     assert (tmp_path / "run" / "best.pt").exists()
     assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 2
+    # the dense model on every installed FP32 engine, in the same run as the compressed model
+    engines = report["fp32_engines_latency_ms"]
+    assert set(engines) == set(installed_engines()) and engines["torch"] == report["dense_latency_ms"]
+    assert engines[report["fastest_fp32_engine"]] == min(engines.values())
+    assert report["vs_fastest_fp32"]["speedup"] == pytest.approx(min(engines.values()) / report["latency_ms"])
+    assert "fp32_engines_skipped" not in report
 
 
 def test_train_flags_override_the_schedule_and_resume_continues(cli, tmp_path):
@@ -37,6 +46,23 @@ def test_train_progress_and_table_go_to_stderr(cli, tmp_path):
     result = cli("train", "--schedule", schedule, "--out", tmp_path / "run")
     assert result.code == 0
     assert result.out == "" and "epoch   0" in result.err and "top1" in result.err
+    assert "compressed (PyTorch eager): " in result.err and "x vs PyTorch eager FP32" in result.err
+    assert "(fastest FP32 engine here); dense FP32 medians: PyTorch eager FP32 " in result.err
+
+
+def test_the_report_names_fp32_engines_left_out_and_why(capsys):
+    from compressor.cli.engine_render import render_vs_fp32
+
+    report = {"speedup": 1.5, "fp32_engines_latency_ms": {"torch": 3.0}, "fastest_fp32_engine": "torch",
+              "fastest_fp32_label": "PyTorch eager FP32", "vs_fastest_fp32": {"speedup": 1.5},
+              "fp32_engines_skipped": {"openvino": "no FP32 ONNX file: Exporting the operator 'aten::fft_fft2'"}}
+    render_vs_fp32("compressed (PyTorch eager)", report, "dense FP32")
+    err = capsys.readouterr().err
+    assert ("compressed (PyTorch eager): 1.50x vs PyTorch eager FP32 (fastest FP32 engine here); dense FP32 "
+            "medians: PyTorch eager FP32 3.00 ms") in err
+    assert "note: OpenVINO FP32 not timed: no FP32 ONNX file: Exporting the operator 'aten::fft_fft2'" in err
+    render_vs_fp32("compressed", dict(report, vs_fastest_fp32=None))  # not measured: nothing to say
+    assert capsys.readouterr().err == ""
 
 
 def test_resume_when_already_finished_is_a_user_error(cli, tmp_path):

@@ -5,6 +5,10 @@ import pytest
 import torch
 from torch import nn
 
+from compressor.compression import engine_latency
+from compressor.compression.benchmark import LatencyResult
+from compressor.compression.engine_latency import FP32_LABELS
+from compressor.compression.engines.registry import installed_engines
 from compressor.compression.report import LATENCY_KEYS, compression_report, state_dict_bytes
 
 SHAPE = (1, 8, 8)
@@ -76,6 +80,53 @@ def test_report_on_a_model_with_half_its_conv_filters_zeroed(pruned):
     assert report["dense_latency_ms"] < report["latency_ms"] and report["speedup"] < 1
     assert report["speedup"] == pytest.approx(report["dense_latency_ms"] / report["latency_ms"])
     assert report["latency_batch_size"] == 2
+    # the dense model also ran on every installed FP32 engine in the same run; PyTorch eager's is dense_latency_ms
+    engines = report["fp32_engines_latency_ms"]
+    assert set(engines) == set(installed_engines()) and engines["torch"] == report["dense_latency_ms"]
+    fastest = report["fastest_fp32_engine"]
+    assert engines[fastest] == min(engines.values()) and report["fastest_fp32_label"] == FP32_LABELS[fastest]
+    assert report["vs_fastest_fp32"]["speedup"] == pytest.approx(engines[fastest] / report["latency_ms"])
+    assert "fp32_engines_skipped" not in report
+
+
+class Unexportable(Tiny):
+    def forward(self, x):
+        return super().forward(torch.fft.fft2(x).abs())  # fft has no ONNX form in torch.onnx's exporter
+
+
+class BatchOfOneInOnnx(Tiny):
+    def forward(self, x):
+        features = torch.relu(self.conv(x)).reshape(int(x.shape[0]), 256)  # traced as the example's batch of 1
+        return self.fc(features)
+
+
+@pytest.mark.parametrize("dense, why", [(Unexportable(), "no FP32 ONNX file"),
+                                        (BatchOfOneInOnnx(), "does not run the FP32 ONNX file on a batch of 2")])
+def test_a_dense_model_other_engines_cannot_run_is_timed_on_pytorch_only_with_why(dense, why, capfd):
+    report = compression_report(dense, _known_model(), SHAPE, batch_size=2, repeats=2, warmup=1)
+    assert capfd.readouterr().out == ""  # stdout carries --json output: the exporter's graph dump is not on it
+    others = {name for name in installed_engines() if name != "torch"}
+    assert set(report["fp32_engines_skipped"]) == others and others
+    assert all(reason.startswith(why) for reason in report["fp32_engines_skipped"].values())
+    assert report["fp32_engines_latency_ms"] == {"torch": report["dense_latency_ms"]}
+    assert report["fastest_fp32_engine"] == "torch"
+    assert report["vs_fastest_fp32"]["speedup"] == pytest.approx(report["speedup"])
+
+
+def test_on_another_device_only_pytorch_times_the_dense_model(monkeypatch):
+    """onnxruntime and OpenVINO run on the CPU: beside a model timed on a GPU they are left out, with why."""
+    timed = {}
+
+    def fake_measure_latency(models, input_shape, device, **options):  # no GPU here: the timing is stood in for
+        timed.update(models=list(models), device=device)
+        return {name: LatencyResult.from_samples([2.0, 2.0], options["batch_size"]) for name in models}
+
+    monkeypatch.setattr(engine_latency, "measure_latency", fake_measure_latency)
+    report = compression_report(Tiny(), _known_model(), SHAPE, batch_size=2, device="cuda")
+    assert timed["device"] == "cuda" and len(timed["models"]) == 2  # the compressed and the dense model only
+    assert report["fp32_engines_latency_ms"] == {"torch": 2.0} and report["fastest_fp32_engine"] == "torch"
+    assert report["fp32_engines_skipped"] == {name: "runs on the CPU only" for name in installed_engines()
+                                              if name != "torch"}
 
 
 def test_a_smaller_model_has_a_smaller_file_and_fewer_parameters():
@@ -93,5 +144,5 @@ def test_a_smaller_model_has_a_smaller_file_and_fewer_parameters():
 def test_without_speed_measurement_the_latency_keys_are_none(pruned):
     model, path = pruned
     report = compression_report(Tiny(), model, SHAPE, path, None, 90.0, measure_speed=False)
-    assert all(report[key] is None for key in LATENCY_KEYS)
+    assert all(report[key] is None for key in LATENCY_KEYS) and "vs_fastest_fp32" in LATENCY_KEYS
     assert report["dense_top1"] is None and report["top1"] == 90.0
