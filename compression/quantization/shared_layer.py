@@ -10,7 +10,7 @@ The weight stays the parameter the optimizer, the masks, checkpoints and several
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 import torch
 from torch import nn
@@ -19,31 +19,39 @@ from .kmeans import kmeans_1d
 
 
 class SharedLayer:
-    """`index` (int32, the weight's shape) names each weight's centroid; `len(centroids)` marks a non-member."""
+    """`index` (int32, the weight's shape) names each weight's centroid; `len(centroids)` marks a non-member.
 
-    def __init__(self, module: nn.Module, index: torch.Tensor, centroids: torch.Tensor, mean: bool = False):
+    `keep` returns the weight's current pruning mask (None: unpruned): a pruner still due while the
+    weights are shared may drop members at any epoch or step, and a dropped weight leaves its
+    cluster before its gradient is summed into the centroid's.
+    """
+
+    def __init__(self, module: nn.Module, index: torch.Tensor, centroids: torch.Tensor, mean: bool = False,
+                 keep: Optional[Callable[[], Optional[torch.Tensor]]] = None):
         self.param = module.weight
         self.index = index.to(device=self.param.device, dtype=torch.int32)
         self.centroids = centroids.to(device=self.param.device, dtype=self.param.dtype)
         self.mean = mean  # the members' mean gradient instead of their sum
+        self.keep = keep or (lambda: None)
         self._index_changed()
         self._hook = self.param.register_hook(self.shared_gradient)
 
     @classmethod
-    def cluster(cls, module: nn.Module, keep: Optional[torch.Tensor], k: int, init: str, iterations: int,
-                generator: torch.Generator, mean: bool = False) -> "SharedLayer":
-        """Cluster the layer's non-zero weights (kept by `keep`, its pruning mask, if any) into k centroids."""
+    def cluster(cls, module: nn.Module, keep: Callable[[], Optional[torch.Tensor]], k: int, init: str,
+                iterations: int, generator: torch.Generator, mean: bool = False) -> "SharedLayer":
+        """Cluster the layer's non-zero weights (kept by `keep()`, its pruning mask, if any) into k centroids."""
         weight = module.weight.detach()
         members = weight != 0
-        if keep is not None:
-            members &= keep.to(members.device)
+        mask = keep()
+        if mask is not None:
+            members &= mask.to(members.device)
         index = torch.full(weight.shape, k, dtype=torch.int32, device=weight.device)
         centroids = torch.zeros(k, dtype=torch.float64)
         values = weight[members].cpu().double()  # on the CPU: the same clusters on every device
         if len(values):
             centroids, assignment = kmeans_1d(values, k, init, iterations, generator)
             index[members] = assignment.to(device=weight.device, dtype=torch.int32)
-        layer = cls(module, index, centroids, mean)
+        layer = cls(module, index, centroids, mean, keep)
         layer.write()
         return layer
 
@@ -53,6 +61,7 @@ class SharedLayer:
 
     def shared_gradient(self, grad: torch.Tensor) -> torch.Tensor:
         """Each member's gradient becomes its cluster's summed (or mean) gradient; a non-member's is zero."""
+        self.follow_mask()
         flat = self.index.flatten()
         sums = torch.zeros(self.k + 1, dtype=grad.dtype, device=grad.device).index_add_(0, flat, grad.flatten())
         sums[self.k] = 0
@@ -61,16 +70,20 @@ class SharedLayer:
         return sums.index_select(0, flat).view_as(grad)
 
     @torch.no_grad()
-    def after_step(self, keep: Optional[torch.Tensor]) -> None:
-        """Read the centroids' new values off the weights, then write every weight from its centroid.
+    def follow_mask(self) -> None:
+        """A weight its pruning mask has dropped since leaves its cluster for good."""
+        keep = self.keep()
+        if keep is None:
+            return
+        dropped = ~keep.to(self.index.device) & (self.index < self.k)
+        if dropped.any():
+            self.index[dropped] = self.k
+            self._index_changed()
 
-        A weight its pruning mask (`keep`) has dropped since leaves its cluster for good.
-        """
-        if keep is not None:
-            dropped = ~keep.to(self.index.device) & (self.index < self.k)
-            if dropped.any():
-                self.index[dropped] = self.k
-                self._index_changed()
+    @torch.no_grad()
+    def after_step(self) -> None:
+        """Read the centroids' new values off the weights, then write every weight from its centroid."""
+        self.follow_mask()
         clusters, positions = self._first_members
         self.centroids[clusters] = self.param.detach().flatten()[positions]
         self.write()

@@ -9,7 +9,7 @@ assignments and centroids are kept in the policy's state for resuming.
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import torch
 from torch import nn
@@ -65,9 +65,8 @@ class KMeansWeightSharingQuantizer:
         generator = torch.Generator().manual_seed(self.config.seed)
         for name, (module, k) in sharing_plan(self.context.model, self.config).items():
             self._check_hard_mask(name)
-            keep = self._keep(name)
-            self.layers[name] = SharedLayer.cluster(module, keep, k, self.config.init, self.config.iterations,
-                                                    generator, mean=self._mean)
+            self.layers[name] = SharedLayer.cluster(module, self._keep_of(name), k, self.config.init,
+                                                    self.config.iterations, generator, mean=self._mean)
             self.context.optimizer.state.pop(module.weight, None)  # the centroids' optimizer state starts afresh
         self._start()
 
@@ -77,7 +76,7 @@ class KMeansWeightSharingQuantizer:
             if params.get(f"{name}.weight") is not layer.param:
                 raise UserError(f"layer '{name}' was thinned or replaced after its weights were shared: thin or "
                                 "factorize the model before KMeansWeightSharingQuantizer's first epoch")
-            layer.after_step(self._keep(name))
+            layer.after_step()
 
     def _start(self) -> None:
         self.clustered = True
@@ -89,9 +88,10 @@ class KMeansWeightSharingQuantizer:
     def _mean(self) -> bool:
         return self.config.centroid_gradient == "mean"
 
-    def _keep(self, name: str) -> Optional[torch.Tensor]:
+    def _keep_of(self, name: str) -> Callable[[], Optional[torch.Tensor]]:
+        """The layer's current pruning mask, read each time: a pruner may still be due."""
         masks = self.context.masks
-        return None if masks is None else masks.masks.get(f"{name}.weight")
+        return lambda: None if masks is None else masks.masks.get(f"{name}.weight")
 
     def _check_hard_mask(self, name: str) -> None:
         masks = self.context.masks
@@ -113,7 +113,7 @@ class KMeansWeightSharingQuantizer:
             layer.remove()
         modules = dict(self.context.model.named_modules())
         self.layers = {name: SharedLayer(modules[name], saved["index"].clone(), saved["centroids"].clone(),
-                                         mean=self._mean)
+                                         mean=self._mean, keep=self._keep_of(name))
                        for name, saved in state.get("layers", {}).items()}
         if state.get("clustered"):
             self._start()

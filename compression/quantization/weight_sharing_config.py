@@ -29,8 +29,10 @@ class KMeansWeightSharingConfig(BaseModel):
                               "density (at quantiles of the weights) or random (k of the weights, seeded).")
     seed: int = Field(0, ge=0, description="Seed of the random init.")
     centroid_gradient: Literal["sum", "mean"] = Field(
-        "sum", description="sum: a centroid's gradient is the sum of its members' (Han's rule; its step grows "
-                           "with its cluster, so fine-tune with a small lr); mean: their mean.")
+        "sum", description="sum: a centroid's gradient is the sum of its members' (Han et al.'s rule: its step is "
+                           "its cluster's size times a single weight's, so fine-tune with an lr about that much "
+                           "smaller, else training diverges); mean: their mean (a step that does not grow with "
+                           "the cluster).")
     iterations: int = Field(20, ge=1, le=1000, description="Most k-means (Lloyd) iterations per layer.")
     overrides: Dict[str, Optional[LayerClusters]] = Field(
         {},

@@ -58,6 +58,8 @@ def test_a_centroid_moves_by_the_sum_of_its_members_gradients():
 
 
 def test_with_mean_gradients_a_centroid_moves_by_its_members_mean_gradient():
+    """A step that does not grow with the cluster: Han's summed gradient, at the lr that trained the
+    weights, moved a ~900-member centroid by ~900 weight steps and sent a digits model to chance."""
     model, optimizer, _ = tiny_sharing(lr=0.1, sharing={"centroid_gradient": "mean"})
     before = model.fc.weight.detach().clone()
     step(model, optimizer, torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]))
@@ -65,8 +67,27 @@ def test_with_mean_gradients_a_centroid_moves_by_its_members_mean_gradient():
     assert model.fc.weight[1, 2].item() == pytest.approx(before[1, 2].item() - 0.1 * (1.0 + 2.0 + 6.0) / 3)
 
 
+def test_a_weight_pruned_while_shared_adds_no_gradient_to_its_centroid():
+    model = Tiny()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    masks = MaskStore(model)
+    context = BuildContext(model, optimizer, masks, (3,), torch.device("cpu"))
+    quantizer = KMeansWeightSharingQuantizer(KMeansWeightSharingConfig(clusters=2, centroid_gradient="sum"), context)
+    quantizer.cluster()
+    high = model.fc.weight[0, 0].item()
+    keep = torch.ones(2, 3, dtype=torch.bool)
+    keep[0, 0] = keep[1, 0] = False
+    masks.set("fc.weight", keep)  # a pruner still due drops a member of the high cluster
+    masks.apply()
+    step(model, optimizer, torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]))
+    masks.apply()
+    assert model.fc.weight[0, 1].item() == pytest.approx(high - 0.1 * (2.0 + 6.0))
+    assert model.fc.weight[0, 1] == model.fc.weight[1, 2] and model.fc.weight[0, 0] == 0
+    assert quantizer.layers["fc"].index[0, 0] == 2
+
+
 def test_momentum_and_weight_decay_act_on_the_centroid():
-    model, optimizer, _ = tiny_sharing(lr=0.1, momentum=0.5, weight_decay=0.01)
+    model, optimizer, _ = tiny_sharing(lr=0.1, momentum=0.5, weight_decay=0.01, sharing={"centroid_gradient": "sum"})
     c = model.fc.weight[0, 2].item()
     grads = []
     for upstream in (torch.ones(2, 3), torch.full((2, 3), -2.0)):
@@ -143,6 +164,19 @@ def test_pruned_layers_share_their_kept_weights_and_the_sharing_outlasts_the_pol
     assert distinct_nonzero(model.conv1.weight) == 4
     assert distinct_nonzero(model.fc2.weight) > 100 and not torch.equal(model.fc2.weight, fc2)
     assert set(quantizer_of(scheduler).layers) == {"conv1", "conv2", "conv3", "fc1"}
+
+
+def test_agp_pruning_on_while_weights_are_shared_keeps_zeros_and_at_most_k_values():
+    schedule = PRUNE_THEN_SHARE.replace("ending_epoch: 2\n  - quantizer", "ending_epoch: 4\n  - quantizer")
+    scheduler, context = scheduler_for(schedule)
+    model = context.model
+    train(scheduler, context, epochs=4)  # AGP's masks grow in epochs 2 and 3, after the clustering in 1
+    for name in ("conv2", "fc1"):
+        weight, keep = getattr(model, name).weight, context.masks.get(f"{name}.weight")
+        assert torch.equal(weight != 0, keep) and 1 - keep.float().mean().item() == pytest.approx(0.8, abs=1e-3)
+        assert 1 < distinct_nonzero(weight) <= 8
+        assert (quantizer_of(scheduler).layers[name].index[~keep] == 8).all()
+        assert torch.isfinite(weight).all()
 
 
 def quantizer_of(scheduler):
