@@ -13,7 +13,7 @@ its result exists, so the benchmark runs in parts. Prints a table (test top-1 me
 MACs ratio) and one JSON line.
 
     python benchmarks/auto_fashion.py [--seeds 0 1 2] [--dense runs/fashion_quality] [--out runs/auto_fashion]
-        [--finetune-epochs 5] [--threads 1]
+        [--finetune-epochs 5] [--round-steps 0] [--threads 1]
 """
 from __future__ import annotations
 
@@ -41,11 +41,12 @@ def compressor(*args: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run_auto(dense: Path, folder: Path, epochs: int, threads: int) -> dict:
+def run_auto(dense: Path, folder: Path, epochs: int, round_steps: int, threads: int) -> dict:
     report = folder / "report.json"
     if not report.exists():
         compressor("auto", "--checkpoint", str(dense), "--target", "macs=0.3", "--tolerance", "1",
-                   "--finetune-epochs", str(epochs), "--threads", str(threads), "--out", str(folder))
+                   "--finetune-epochs", str(epochs), "--round-steps", str(round_steps), "--threads", str(threads),
+                   "--out", str(folder))
     data = json.loads(report.read_text())
     return {"test_top1": data["compressed"]["test_top1"], "dense_test_top1": data["dense"]["test_top1"],
             "macs": data["ratios"]["macs"], "target_met": data["target_met"],
@@ -117,6 +118,8 @@ def main() -> None:
     parser.add_argument("--dense", type=Path, default=Path("runs/fashion_quality"))
     parser.add_argument("--out", type=Path, default=Path("runs/auto_fashion"))
     parser.add_argument("--finetune-epochs", type=int, default=5)
+    parser.add_argument("--round-steps", type=int, default=0,
+                        help="auto's --round-steps: SGD steps each candidate is fine-tuned for before it is scored")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     rows: Dict[str, List[dict]] = {"auto": [], "uniform": []}
@@ -125,7 +128,7 @@ def main() -> None:
         if not dense.exists():
             print(f"seed {seed}: no dense checkpoint at {dense} (run benchmarks/fashion_quality.py --only dense)")
             continue
-        auto = run_auto(dense, args.out / "auto" / f"s{seed}", args.finetune_epochs, args.threads)
+        auto = run_auto(dense, args.out / "auto" / f"s{seed}", args.finetune_epochs, args.round_steps, args.threads)
         uniform = run_uniform(args.out / "auto" / f"s{seed}", dense, args.out / "uniform" / f"s{seed}",
                               auto["macs"], args.threads)
         rows["auto"].append(auto)
