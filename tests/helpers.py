@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 from compressor.compression.core.components import BuildContext
 from compressor.compression.core.errors import ScheduleError
 from compressor.compression.models import build_model, model_info
 from compressor.compression.pruning.masks import MaskStore
 from compressor.compression.schedule import parse_schedule_text
-from compressor.compression.training import TrainOptions, apply_overrides, fit, prepare_run
+from compressor.compression.training import Reporter, TrainOptions, apply_overrides, fit, prepare_run
 from compressor.compression.training.setup import build_scheduler
 from compressor.compression.workflows import auto as auto_workflow
 
@@ -51,6 +52,31 @@ def random_digit_batches(count=2, size=16):
 def seeded_model(arch="digits_cnn", seed=0):
     torch.manual_seed(seed)
     return build_model(arch)
+
+
+class StopAt(Reporter):
+    """Requests a stop (as SIGTERM would) when the given step of the given epoch ends."""
+
+    def __init__(self, stop, epoch, step):
+        self.stop, self.epoch, self.step = stop, epoch, step
+
+    def on_step_end(self, epoch, step, steps_per_epoch):
+        if (epoch, step) == (self.epoch, self.step):
+            self.stop.request(signal.SIGTERM)
+
+
+def give_batchnorms_statistics(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Non-trivial BatchNorm statistics and affine terms, as a trained model has; the model, in eval mode."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                size = module.num_features
+                module.running_mean.copy_(torch.rand(size, generator=generator) - 0.5)
+                module.running_var.copy_(torch.rand(size, generator=generator) + 0.5)
+                module.weight.copy_(torch.rand(size, generator=generator) + 0.5)
+                module.bias.copy_(torch.rand(size, generator=generator) * 0.4 - 0.2)
+    return model.eval()
 
 
 @contextmanager

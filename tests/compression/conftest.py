@@ -1,23 +1,10 @@
 """Models with zeroed filter groups, shared by the thinning and workflow tests."""
 import pytest
 import torch
-from torch import nn
 
 from compressor.compression.models import build_model
 from compressor.compression.thinning import zero_weakest_filter_groups
-
-
-def give_batchnorms_statistics(model: nn.Module, seed: int = 0) -> None:
-    """Non-trivial BatchNorm statistics and affine terms, as a trained model has."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                size = module.num_features
-                module.running_mean.copy_(torch.rand(size, generator=generator) - 0.5)
-                module.running_var.copy_(torch.rand(size, generator=generator) + 0.5)
-                module.weight.copy_(torch.rand(size, generator=generator) + 0.5)
-                module.bias.copy_(torch.rand(size, generator=generator) * 0.4 - 0.2)
+from helpers import give_batchnorms_statistics
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from compressor.compression.restore import model_from_checkpoint  # noqa: E402
 from compressor.compression.sparsity import prunable_weights  # noqa: E402
 from compressor.compression.thinning import remove_structures, zero_filters_of, zero_weakest_filter_groups  # noqa: E402
 from compressor.compression.workflows.thin_checkpoint import thin_checkpoint  # noqa: E402
+from helpers import give_batchnorms_statistics  # noqa: E402
 
 FAMILIES = {"resnet": "resnet18", "convnext": "convnext_atto", "efficientnet": "test_efficientnet",
             "mobilenetv3": "mobilenetv3_small_050", "regnet": "regnetx_002", "vit": "deit_tiny_patch16_224"}
@@ -33,20 +34,6 @@ def images(count, seed=0):
     return torch.randn(count, *SHAPE, generator=torch.Generator().manual_seed(seed))
 
 
-def trained_like(model):
-    """Non-trivial BatchNorm statistics and affine terms, as a trained model has."""
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                size = module.num_features
-                module.running_mean.copy_(torch.rand(size, generator=generator) - 0.5)
-                module.running_var.copy_(torch.rand(size, generator=generator) + 0.5)
-                module.weight.copy_(torch.rand(size, generator=generator) + 0.5)
-                module.bias.copy_(torch.rand(size, generator=generator) * 0.4 - 0.2)
-    return model.eval()
-
-
 def relative_error(actual, expected):
     return float((actual - expected).norm() / expected.norm())
 
@@ -59,7 +46,7 @@ def models():
     def get(family):
         if family not in built:
             torch.manual_seed(0)
-            built[family] = trained_like(build_model(arch(family), num_classes=CLASSES, input_shape=SHAPE))
+            built[family] = give_batchnorms_statistics(build_model(arch(family), num_classes=CLASSES, input_shape=SHAPE))
         return built[family]
 
     return get

@@ -11,6 +11,7 @@ timm_layers = pytest.importorskip("timm.layers")
 import compressor  # noqa: E402  (after the skip: these tests need timm)
 from compressor.compression.quantization.int8_backend import NO_KERNEL  # noqa: E402
 from compressor.compression.quantization.norm_act import NormAct, with_norm_acts_split  # noqa: E402
+from helpers import give_batchnorms_statistics  # noqa: E402
 
 BatchNormAct2d = timm_layers.BatchNormAct2d
 
@@ -35,21 +36,10 @@ class Halve(nn.Module):
         return x * 0.5
 
 
-def trained_like(model):
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                for tensor, low, width in ((module.running_mean, -0.5, 1), (module.running_var, 0.5, 1),
-                                           (module.weight, 0.5, 1), (module.bias, -0.2, 0.4)):
-                    tensor.copy_(torch.rand(module.num_features, generator=generator) * width + low)
-    return model.eval()
-
-
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
-    return trained_like(Net())
+    return give_batchnorms_statistics(Net())
 
 
 @pytest.fixture(scope="module")

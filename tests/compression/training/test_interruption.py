@@ -9,7 +9,7 @@ from compressor.compression.core.errors import TrainingInterrupted
 from compressor.compression.schedule import parse_schedule_text
 from compressor.compression.training import Reporter, TrainOptions, apply_overrides, fit, prepare_run
 from compressor.compression.training.stopping import StopRequest
-from helpers import assert_state_dicts_equal
+from helpers import StopAt, assert_state_dicts_equal
 
 DIGITS = """
 version: 1
@@ -35,17 +35,6 @@ policies:
     starting_epoch: 1
     ending_epoch: 3
 """
-
-
-class StopAt(Reporter):
-    """Requests a stop (as SIGTERM would) when the given step of the given epoch ends."""
-
-    def __init__(self, stop, epoch, step):
-        self.stop, self.epoch, self.step = stop, epoch, step
-
-    def on_step_end(self, epoch, step, steps_per_epoch):
-        if (epoch, step) == (self.epoch, self.step):
-            self.stop.request(signal.SIGTERM)
 
 
 APOZ_SCHEDULE = DIGITS + """

@@ -1,6 +1,5 @@
 """training.precision / channels_last / compile in the one training loop, and how they compose with
 pruning masks, QAT, distillation, interruption and --resume."""
-import signal
 
 import pytest
 import torch
@@ -11,7 +10,7 @@ from compressor.compression.schedule import parse_schedule_text
 from compressor.compression.training import Reporter, TrainOptions, apply_overrides, fit, prepare_run
 from compressor.compression.training import precision as precision_module
 from compressor.compression.training.stopping import StopRequest
-from helpers import assert_state_dicts_equal, one_thread
+from helpers import StopAt, assert_state_dicts_equal, one_thread
 
 DIGITS = """
 version: 1
@@ -57,17 +56,6 @@ training: {epochs: 2, optimizer: sgd, lr: 0.05, momentum: 0.9, seed: 3, precisio
 def prepare(tmp_path, name, text, resume=None, **overrides):
     schedule = apply_overrides(parse_schedule_text(text), TrainOptions(out=str(tmp_path / name), **overrides))
     return prepare_run(schedule, resume=resume, write_tensorboard=False)
-
-
-class StopAt(Reporter):
-    """Requests a stop (as SIGTERM would) when the given step of the given epoch ends."""
-
-    def __init__(self, stop, epoch, step):
-        self.stop, self.epoch, self.step = stop, epoch, step
-
-    def on_step_end(self, epoch, step, steps_per_epoch):
-        if (epoch, step) == (self.epoch, self.step):
-            self.stop.request(signal.SIGTERM)
 
 
 class Warnings(Reporter):
