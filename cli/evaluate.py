@@ -7,6 +7,7 @@ import torch
 from ..compression.device import resolve_device
 from ..compression.evaluation import evaluate as evaluate_loader
 from ..compression.model_source import load_model, test_loader
+from ..compression.packing_int8 import int8_module
 from ..compression.sparsity import model_sparsity
 from ..compression.training.precision import build_precision
 from .common import dataset_options, emit_json, json_option, model_options, render_mapping, threads_option
@@ -40,15 +41,16 @@ def evaluate(checkpoint, arch, pretrained, weights, num_classes, input_size, dat
     """
     loaded = load_model(checkpoint, arch, bool(pretrained), weights, num_classes, input_size)
     config = dataset_config(loaded.dataset, dataset, data_dir, batch_size, workers, loaded.dataset_options)
-    target = resolve_device(device)
+    int8 = int8_module(loaded)  # a packed int8 file evaluates as its int8 model, on the CPU
+    target = resolve_device(device) if int8 is None else torch.device("cpu")
     loader = test_loader(loaded, config)
     numerics = build_precision((precision or (loaded.checkpoint or {}).get("precision") or "fp32").lower(), target)
     with numerics.autocast():
         early_exit = _early_exit(loaded, loader, earlyexit_thresholds, earlyexit_lossweights, target)
-        result = evaluate_loader(loaded.model.to(target), loader, torch.nn.CrossEntropyLoss(), target)
+        result = evaluate_loader((int8 or loaded.model).to(target), loader, torch.nn.CrossEntropyLoss(), target)
     data = {"arch": loaded.info.name, "dataset": config.name, "samples": result.samples, "loss": result.loss,
             "top1": result.top1, "top5": result.top5, "sparsity": model_sparsity(loaded.model),
-            "precision": numerics.name}
+            "precision": numerics.name, **({"int8": True} if int8 is not None else {})}
     if early_exit is not None:
         data["early_exit"] = early_exit
     if as_json:

@@ -65,7 +65,8 @@ def _report(loaded, out, result, as_json) -> None:
 def _packed(loaded, out, int8, as_json) -> None:
     if int8:
         raise UserError("--int8 does not apply to --format packed: a packed file stores each weight exactly as the "
-                        "checkpoint's model computes with it (pack a QAT checkpoint to store k-bit codes)")
+                        "checkpoint's model computes with it; for a packed int8 model run `compressor quantize "
+                        "--checkpoint CKPT --stats STATS --pack` (writes model_int8.cpk), or pack a QAT checkpoint")
     result = export_packed(loaded, out)
     data = {"arch": loaded.info.name, "format": "packed", **result.to_dict()}
     if as_json:

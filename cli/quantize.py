@@ -38,6 +38,9 @@ from .quantize_render import default_out, ptq_settings, quantize_data, render_qu
 @click.option("--out", type=click.Path(file_okay=False), help="Folder for quant_params.yaml, model_int8.pt2 and model_int8.pt.")
 @click.option("--onnx", "write_onnx", is_flag=True,
               help="Also write model_int8.onnx: the same int8 model as ONNX QDQ, checked once in onnxruntime.")
+@click.option("--pack", is_flag=True,
+              help="Also write model_int8.cpk: the int8 weights (<= 8 bits each) with their scales, the activation "
+                   "ranges and the model's record, from which `evaluate` and `load_packed_int8` rebuild the int8 model.")
 @click.option("--engine", type=click.Choice(ENGINE_CHOICES), default="torch", show_default=True,
               help="Engine of the int8 model: torch (torch.ao), onnxruntime or openvino (a QDQ ONNX file with the "
                    "same scales), or auto (the fastest installed one, measured here).")
@@ -50,7 +53,7 @@ from .quantize_render import default_out, ptq_settings, quantize_data, render_qu
 @json_option
 def quantize(checkpoint, arch, pretrained, weights, num_classes, input_size, collect_stats, stats_path,
              schedule_path, bits_activations, bits_parameters, mode,
-             clip_acts, per_channel, tolerance, out, write_onnx, engine, calibration_size, device, as_json, lapq,
+             clip_acts, per_channel, tolerance, out, write_onnx, pack, engine, calibration_size, device, as_json, lapq,
              **data):
     """Quantize a trained model: collect activation statistics, then build a real int8 model.
 
@@ -60,6 +63,7 @@ def quantize(checkpoint, arch, pretrained, weights, num_classes, input_size, col
       compressor quantize --checkpoint best.pt --stats stats.yaml
       compressor quantize --checkpoint best.pt --stats stats.yaml --schedule ptq.yaml --tolerance 0.5 --json
       compressor quantize --checkpoint best.pt --stats stats.yaml --onnx
+      compressor quantize --checkpoint best.pt --stats stats.yaml --pack --json
       compressor quantize --checkpoint best.pt --stats stats.yaml --engine openvino
       compressor quantize --checkpoint best.pt --stats stats.yaml --engine auto --json
       compressor quantize --arch resnet18 --dataset fake --stats resnet18_quant_stats.yaml --json
@@ -83,7 +87,7 @@ def quantize(checkpoint, arch, pretrained, weights, num_classes, input_size, col
         stats_path = schedule_stats_path(schedule_path, config.model_activation_stats)
     if not stats_path and carries_quantizers(loaded.model):
         result = quantize_qat_model(loaded, quantize_data(loaded, dataset, calibration_size), out_dir,
-                                    resolve_device(device), write_onnx, engine)
+                                    resolve_device(device), write_onnx, engine, pack)
         render_quantize(result, as_json)
         return
     if not stats_path and lapq is None:
@@ -92,7 +96,7 @@ def quantize(checkpoint, arch, pretrained, weights, num_classes, input_size, col
     images = quantize_data(loaded, dataset, calibration_size)
     stats = read_stats(stats_path) if stats_path else collect_activation_stats(loaded.model, images.calibration)
     result = quantize_post_training(loaded, config, stats, images, out_dir, resolve_device(device), tolerance,
-                                    write_onnx, lapq, engine)
+                                    write_onnx, lapq, engine, pack)
     render_quantize(result, as_json)
 
 

@@ -23,6 +23,7 @@ def model_from_checkpoint(payload: Dict[str, Any]) -> Tuple[nn.Module, ModelInfo
     info = model_info(arch, payload.get("input_shape"), payload.get("num_classes"))
     model = build_model(arch, num_classes=info.num_classes, input_shape=info.input_shape)
     restore_structure(model, payload, info.input_shape)
+    fold_batchnorm_places(model, payload.get("folded_batchnorm") or {})
     try:
         model.load_state_dict(payload["model_state"])
     except (RuntimeError, KeyError) as err:
@@ -33,6 +34,17 @@ def model_from_checkpoint(payload: Dict[str, Any]) -> Tuple[nn.Module, ModelInfo
     install_from_record(model, payload["qat"])  # a QAT model evaluates with its quantizers, as trained
     mark_weights_quantized(model, payload.get("quantized_weights") or [])  # a packed file's, stored as computed
     return model, info
+
+
+def fold_batchnorm_places(model: nn.Module, folded: Dict[str, str]) -> None:
+    """A packed int8 model's convolutions hold their BatchNorm folded in (as its int8 kernels compute):
+    each such BatchNorm becomes an Identity and its convolution gets a bias to hold the folded one."""
+    for conv_name, bn_name in folded.items():
+        conv = model.get_submodule(conv_name)
+        if conv.bias is None:
+            conv.bias = nn.Parameter(torch.zeros(conv.out_channels))
+        parent, _, child = bn_name.rpartition(".")
+        setattr(model.get_submodule(parent) if parent else model, child, nn.Identity())
 
 
 def restore_structure(model: nn.Module, payload: Dict[str, Any], input_shape) -> None:

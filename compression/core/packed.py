@@ -65,14 +65,19 @@ class PackedTensor:
 
 # --------------------------------------------------------------------------------------------- writing
 
-def pack_bytes(state: Dict[str, torch.Tensor], meta: Optional[Dict[str, Any]] = None) -> Tuple[bytes, List[PackedTensor]]:
-    """The packed file of `state` (tensors) and `meta` (plain data; tensors in it are packed too)."""
+def pack_bytes(state: Dict[str, torch.Tensor], meta: Optional[Dict[str, Any]] = None,
+               grid_steps: Optional[Dict[str, torch.Tensor]] = None) -> Tuple[bytes, List[PackedTensor]]:
+    """The packed file of `state` (tensors) and `meta` (plain data; tensors in it are packed too).
+
+    `grid_steps` gives, for a key of `state`, each output channel's step of its grid (the scales of
+    int8 weights stored dequantized): used instead of the steps found from the values, as long as they
+    give back every value's bits."""
     tensors: "OrderedDict[str, torch.Tensor]" = OrderedDict((f"state/{k}", v) for k, v in state.items())
     plain_meta = _meta_out(meta or {}, "meta", tensors)
     frames, records, report = [], [], []
     offset = 0
     for key, tensor in tensors.items():
-        frame, record, stored = _encode(key, tensor)
+        frame, record, stored = _encode(key, tensor, (grid_steps or {}).get(key[len("state/"):]))
         records.append({**record, "offset": offset, "length": len(frame)})
         report.append(stored)
         frames.append(frame)
@@ -83,7 +88,8 @@ def pack_bytes(state: Dict[str, torch.Tensor], meta: Optional[Dict[str, Any]] = 
     return MAGIC + hashlib.sha256(body).digest() + body, [r for r in report if r.name.startswith("state/")]
 
 
-def _encode(key: str, tensor: torch.Tensor) -> Tuple[bytes, Dict[str, Any], PackedTensor]:
+def _encode(key: str, tensor: torch.Tensor, steps: Optional[torch.Tensor] = None
+            ) -> Tuple[bytes, Dict[str, Any], PackedTensor]:
     t = tensor.detach().cpu().contiguous()
     record: Dict[str, Any] = {"key": key, "dtype": str(t.dtype).replace("torch.", ""), "shape": list(t.shape)}
     raw = _as_numpy_bits(t)
@@ -92,7 +98,8 @@ def _encode(key: str, tensor: torch.Tensor) -> Tuple[bytes, Dict[str, Any], Pack
         parts, choice = [data], {"positions": "dense", "values": "raw", "bits": 8 * t.element_size()}
         sizes = (0, len(data))
     else:
-        parts, choice, sizes = _smallest_encoding(raw, t.shape, 8 * t.element_size(), _FLOATS.get(t.dtype))
+        given = None if steps is None else steps.detach().cpu().to(t.dtype).numpy()
+        parts, choice, sizes = _smallest_encoding(raw, t.shape, 8 * t.element_size(), _FLOATS.get(t.dtype), given)
     record.update(choice, sections=[len(p) for p in parts])
     frame = zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(b"".join(parts))
     nnz = int(np.count_nonzero(raw)) if raw is not None else t.numel()
@@ -109,8 +116,8 @@ def _as_numpy_bits(t: torch.Tensor) -> Optional[np.ndarray]:
     return t.reshape(-1).view(torch.uint8).numpy().view(view)
 
 
-def _smallest_encoding(bits: np.ndarray, shape, width: int,
-                       floating=None) -> Tuple[List[bytes], Dict[str, Any], Tuple[int, int]]:
+def _smallest_encoding(bits: np.ndarray, shape, width: int, floating=None,
+                       steps: Optional[np.ndarray] = None) -> Tuple[List[bytes], Dict[str, Any], Tuple[int, int]]:
     """Every combination of position and value encoding, sized; the smallest one's sections."""
     channels = shape[0] if len(shape) >= 2 else 1
     nonzero = bits != 0
@@ -125,7 +132,8 @@ def _smallest_encoding(bits: np.ndarray, shape, width: int,
     for position_kind, (index_data, where) in positions.items():
         values = bits[where]
         channel = where // (bits.size // channels) if channels > 1 else None
-        for value_kind, value_parts, code_bits in _value_encodings(values, channel, channels, width, floating):
+        for value_kind, value_parts, code_bits in _value_encodings(values, channel, channels, width, floating,
+                                                                   steps):
             size = len(index_data) + sum(len(p) for p in value_parts)
             if best is None or size < best[0]:
                 best = (size, [index_data, *value_parts], {"positions": position_kind, "values": value_kind,
@@ -138,11 +146,12 @@ def _kept_fraction(nonzero: np.ndarray) -> float:
     return float(np.count_nonzero(nonzero)) / max(nonzero.size, 1)
 
 
-def _value_encodings(values: np.ndarray, channel: Optional[np.ndarray], channels: int, width: int, floating):
+def _value_encodings(values: np.ndarray, channel: Optional[np.ndarray], channels: int, width: int, floating,
+                     steps: Optional[np.ndarray] = None):
     yield "raw", [values.tobytes()], width
-    if _continuous(values):
+    if _continuous(values) and steps is None:
         return
-    grid = _grid(values, channel, channels, floating) if floating is not None and values.size else None
+    grid = _grid(values, channel, channels, floating, steps) if floating is not None and values.size else None
     if grid is not None:
         yield "grid", grid[0], grid[1]
     book, codes = np.unique(values, return_inverse=True)
@@ -157,14 +166,16 @@ def _value_encodings(values: np.ndarray, channel: Optional[np.ndarray], channels
                                         _pack_codes(local, bits)], bits
 
 
-def _grid(values: np.ndarray, channel: Optional[np.ndarray], channels: int, floating):
+def _grid(values: np.ndarray, channel: Optional[np.ndarray], channels: int, floating,
+          given: Optional[np.ndarray] = None):
     """Each channel's values as integers times one step (its smallest non-zero magnitude), where that gives
     back every value's bits: quantized weights (QAT, binarized) stored as k-bit integers and a scale."""
     real = values.view(floating)
     if not np.isfinite(real).all():
         return None
     channel = np.zeros(values.size, dtype=np.int64) if channel is None else channel
-    steps = _grid_steps(np.abs(real.astype(np.float64)), channel, channels).astype(floating)
+    steps = given if given is not None and given.size == channels and (given > 0).all() else \
+        _grid_steps(np.abs(real.astype(np.float64)), channel, channels).astype(floating)
     integers = np.rint(real.astype(np.float64) / steps[channel].astype(np.float64))
     if np.abs(integers).max(initial=0) >= 1 << 15:
         return None

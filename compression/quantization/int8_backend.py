@@ -18,7 +18,9 @@ outputs no longer exist) is not used. An op whose int8 kernel keeps its input's 
 (pooling, flatten) cannot take a range of its own. Ranges not used are listed, with the
 reason, in `Int8Model.unused_ranges`. A module called in several places (torchvision's `relu`
 in a BasicBlock) gets a range given under its own name at every place. `input_range` is the
-range the model's input is quantized with.
+range the model's input is quantized with. `weights` gives layers their int8 weights (and bias) as
+they are, instead of quantizing the model's float weights (a packed int8 model's, already on their grid:
+quantizing them again would not give back the same scales).
 """
 from __future__ import annotations
 
@@ -94,7 +96,8 @@ def check_engine(engine: str) -> None:
 def convert_to_int8(model: nn.Module, example_inputs: Sequence[torch.Tensor], calibration_batches: Iterable,
                     fp32_modules: Collection[str] = (), per_channel: bool = True,
                     activation_ranges: Optional[Dict[str, Range]] = None, engine: str = "x86",
-                    input_range: Optional[Range] = None) -> Int8Model:
+                    input_range: Optional[Range] = None,
+                    weights: Optional[Dict[str, Tuple[torch.Tensor, Optional[torch.Tensor]]]] = None) -> Int8Model:
     """Calibrate on `calibration_batches` (tensors, or (inputs, labels) pairs) and convert to int8.
 
     Operations named in `fp32_modules` (modules and everything inside them, or a ResNet block's
@@ -119,11 +122,20 @@ def convert_to_int8(model: nn.Module, example_inputs: Sequence[torch.Tensor], ca
             converted = torch.ao.quantization.quantize_fx.convert_fx(prepared)
         except Exception as err:  # noqa: BLE001  (any failure of the converter is the model's)
             raise UserError(f"model cannot be converted to int8: {_first_line(err)}") from None
+        _set_weights(converted, weights or {})
         if example_inputs and example_inputs[0].dim() == 4:
             _channels_last_input(converted)
         float_ops = _float_ops(converted, example_inputs)
     return Int8Model(converted, engine, 8 if full_range else 7, _fp32_report(float_ops, fp32_modules, graph),
                      unused, calibrated)
+
+
+def _set_weights(converted: fx.GraphModule, weights: Dict[str, Tuple[torch.Tensor, Optional[torch.Tensor]]]) -> None:
+    modules = {name: module for name, module in converted.named_modules() if callable(getattr(module, "weight", None))}
+    for name, (weight, bias) in weights.items():
+        if name not in modules:
+            raise UserError("int8 weights: " + did_you_mean(name, sorted(modules), "int8 layer"))
+        modules[name].set_weight_bias(weight, bias)
 
 
 def _check_names(model: nn.Module, graph: ModelGraph, fp32_modules: Collection[str], ranges: Dict[str, Range]) -> None:

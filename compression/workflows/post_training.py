@@ -18,6 +18,7 @@ from ..core.errors import UserError
 from ..evaluation import evaluate
 from ..export import OPSET, max_abs_diff, run_onnx, run_program, top1_agreement
 from ..model_source import LoadedModel
+from ..packing_int8 import Int8Settings, export_packed_int8
 from ..quantization.int8_backend import convert_to_int8
 from ..quantization.int8_files import save_int8_onnx, save_int8_torchscript
 from ..quantization.int8_program import save_int8_program
@@ -63,7 +64,7 @@ class QuantizeResult:
 def quantize_post_training(loaded: LoadedModel, config: PostTrainConfig, stats: Dict, data: QuantizeData,
                            out: Path, device: torch.device, tolerance: Optional[float] = None,
                            write_onnx: bool = False, lapq: Optional[LapqSettings] = None,
-                           engine: str = "torch") -> QuantizeResult:
+                           engine: str = "torch", pack: bool = False) -> QuantizeResult:
     if carries_quantizers(loaded.model):  # its int8 copy would compute with the FP32 weights behind them
         raise UserError("this model was trained with QAT quantizers: quantize its checkpoint without statistics "
                         "(no --stats, no model_activation_stats), with the weights and ranges it learned")
@@ -98,16 +99,18 @@ def quantize_post_training(loaded: LoadedModel, config: PostTrainConfig, stats: 
     result.files["quant_params"] = str(out / "quant_params.yaml")
     if int8_deployable(simulated.plan):
         _real_int8(model, config.per_channel_wts, list(simulated.layout.int8_fp32), simulated.int8_ranges, data,
-                   out, result, write_onnx, simulated, engine)
+                   out, result, write_onnx, simulated, engine, loaded if pack else None)
         model.to(device)
     else:
         report["top1"] = report["simulated_top1"]
         report["int8"] = "not built: real int8 kernels need 8-bit weights and activations"
+        if pack:
+            report["int8_packed"] = "not written: there is no int8 model to pack"
     return result
 
 
 def quantize_qat_model(loaded: LoadedModel, data: QuantizeData, out: Path, device: torch.device,
-                       write_onnx: bool = False, engine: str = "torch") -> QuantizeResult:
+                       write_onnx: bool = False, engine: str = "torch", pack: bool = False) -> QuantizeResult:
     """A model trained with QAT quantizers to real int8, with the activation ranges it learned and the
     weights its forward pass used (a 4-bit layer's weights on its 4-bit grid, not the FP32 weights
     behind them, which the QAT model never computed with; 1-bit weights are two integers per channel)."""
@@ -130,7 +133,7 @@ def quantize_qat_model(loaded: LoadedModel, data: QuantizeData, out: Path, devic
               "fp32_layers": [], "source": "QAT quantizers of the checkpoint"}
     out.mkdir(parents=True, exist_ok=True)
     result = QuantizeResult(report, {})
-    _real_int8(model, True, [], ranges, data, out, result, write_onnx, engine=engine)
+    _real_int8(model, True, [], ranges, data, out, result, write_onnx, engine=engine, pack=loaded if pack else None)
     return result
 
 
@@ -143,7 +146,7 @@ def _lapq(model: nn.Module, config: PostTrainConfig, stats: Dict, plan, data: Qu
 
 def _real_int8(model: nn.Module, per_channel: bool, fp32_modules, ranges, data: QuantizeData, out: Path,
                result: QuantizeResult, write_onnx: bool, simulated: Optional[SimulatedModel] = None,
-               engine: str = "torch") -> None:
+               engine: str = "torch", pack: Optional[LoadedModel] = None) -> None:
     cpu_model = model.cpu()
     example = data.calibration[0][:1].cpu()
     input_range = simulated.input_range if simulated is not None else None
@@ -171,6 +174,10 @@ def _real_int8(model: nn.Module, per_channel: bool, fp32_modules, ranges, data: 
     _int8_program(int8, data.calibration[0].cpu(), out / "model_int8.pt2", result)
     if write_onnx:
         _int8_onnx(int8, data.calibration[0].cpu(), out / "model_int8.onnx", result)
+    if pack is not None:
+        settings = Int8Settings(per_channel, dict(ranges), input_range, list(fp32_modules),
+                                simulated.params if simulated is not None else {})
+        _int8_packed(pack, cpu_model, int8, settings, data.calibration[0].cpu(), out / "model_int8.cpk", result)
 
 
 def _engine_report(int8, engines: EngineModels, latency, chosen: str, choice: str,
@@ -206,6 +213,19 @@ def _int8_program(int8, batch: torch.Tensor, path: Path, result: QuantizeResult)
     result.files["int8_program"] = str(path)
     result.report.update({"int8_program_bytes": size, "program_max_abs_diff": max_abs_diff(actual, expected),
                           "program_top1_agreement": top1_agreement(actual, expected)})
+
+
+def _int8_packed(loaded: LoadedModel, model: nn.Module, int8, settings: Int8Settings, batch: torch.Tensor,
+                 path: Path, result: QuantizeResult) -> None:
+    """The int8 model as a packed file, converted again from it and compared with `int8` on `batch`."""
+    packed = export_packed_int8(loaded, model, int8, settings, path, batch)
+    weights = [t for t in packed.tensors if t["name"].endswith(".weight") and
+               t["name"].rsplit(".", 1)[0] in packed.quantized_layers]
+    bits = 8.0 * sum(t["packed_bytes"] for t in weights) / max(sum(t["numel"] for t in weights), 1)
+    result.files["int8_packed"] = str(path)
+    result.report.update({"packed_file_bytes": packed.file_bytes,
+                          "packed_ratio_vs_fp32": packed.fp32_bytes / packed.file_bytes,
+                          "packed_int8_bits_per_weight": bits, "packed_max_abs_diff": packed.max_abs_diff})
 
 
 def _int8_onnx(int8, batch: torch.Tensor, path: Path, result: QuantizeResult) -> None:

@@ -1,0 +1,61 @@
+"""`compressor quantize --stats ... --pack`: the int8 model as a packed file, rebuilt bit for bit."""
+import contextlib
+import io
+import json
+
+import pytest
+import torch
+
+from compressor.cli.main import run
+from compressor.compression.packing import load_packed_model
+from compressor.compression.packing_int8 import load_packed_int8
+
+
+@pytest.fixture(scope="module")
+def packed(dense_digits, tmp_path_factory):
+    """The int8 digits model quantized from its statistics with --pack: its folder and the --json report."""
+    folder = tmp_path_factory.mktemp("ptq_packed")
+    assert run(["quantize", "--checkpoint", str(dense_digits), "--collect-stats", str(folder / "stats.yaml")]) == 0
+    output = io.StringIO()  # the `cli` fixture is function-scoped
+    with contextlib.redirect_stdout(output):
+        code = run(["quantize", "--checkpoint", str(dense_digits), "--stats", str(folder / "stats.yaml"), "--pack",
+                    "--out", str(folder / "q"), "--json"])
+    assert code == 0
+    return folder / "q", json.loads(output.getvalue())
+
+
+def test_the_packed_int8_file_is_listed_and_small(packed):
+    folder, report = packed
+    path = folder / "model_int8.cpk"
+    assert report["files"]["int8_packed"] == str(path) and report["packed_file_bytes"] == path.stat().st_size
+    assert report["packed_file_bytes"] <= report["fp32_file_bytes"] / 3.5
+    assert report["packed_ratio_vs_fp32"] >= 3.5 and report["packed_int8_bits_per_weight"] <= 8.0
+    assert report["packed_max_abs_diff"] == 0.0
+
+
+def test_the_rebuilt_int8_model_computes_what_quantize_built(packed):
+    folder, _ = packed
+    images = torch.rand(16, 1, 8, 8) * 16
+    expected = torch.jit.load(str(folder / "model_int8.pt"))(images)
+    assert torch.equal(load_packed_int8(folder / "model_int8.cpk")(images), expected)
+    model = load_packed_model(folder / "model_int8.cpk")  # FP32, BatchNorm folded, weights on the int8 grid
+    assert isinstance(model.bn3, torch.nn.Identity)
+    weight = model.conv3.weight.detach()
+    steps = weight.abs()[weight != 0].min()
+    assert len(torch.unique(weight)) <= 256 and torch.allclose(weight / steps, (weight / steps).round(), atol=1e-3)
+
+
+def test_evaluate_gives_the_int8_top1_and_a_truncated_file_is_refused(cli, packed, tmp_path):
+    folder, report = packed
+    evaluated = cli("evaluate", "--checkpoint", folder / "model_int8.cpk", "--json")
+    assert evaluated.code == 0, evaluated.err
+    assert evaluated.json()["int8"] is True and evaluated.json()["top1"] == report["top1"]
+    broken = tmp_path / "broken.cpk"
+    broken.write_bytes((folder / "model_int8.cpk").read_bytes()[:-100])
+    result = cli("evaluate", "--checkpoint", broken)
+    assert result.code == 2 and "truncated or altered" in result.err
+
+
+def test_export_packed_int8_points_to_quantize_pack(cli, dense_digits, tmp_path):
+    refused = cli("export", "--checkpoint", dense_digits, "--format", "packed", "--int8", "--out", tmp_path / "x.cpk")
+    assert refused.code == 2 and "quantize" in refused.err and "--pack" in refused.err
