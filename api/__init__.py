@@ -32,6 +32,7 @@ _EXPORTS: Dict[str, Tuple[str, str]] = {
     "export": ("compressor.compression.export", "export"),
     "pack": ("compressor.compression.packing", "pack"),
     "load_packed_model": ("compressor.compression.packing", "load_packed_model"),
+    "load_packed_int8": ("compressor.compression.packing_int8", "load_packed_int8"),
     "read_packed": ("compressor.compression.core.packed", "read_packed"),
     "distillation_loss": ("compressor.compression.distillation", "distillation_loss"),
 }
@@ -44,6 +45,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time names load on 
     from .compression.core.packed import read_packed
     from .compression.export import export
     from .compression.packing import load_packed_model, pack
+    from .compression.packing_int8 import load_packed_int8
     from .compression.quantization.post_train_quantizer import PostTrainLinearQuantizer
     from .compression.quantization.stats import collect_stats
     from .compression.quantization.stats_format import write_stats as save_stats

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from compressor.cli.main import run
+import compressor
 from compressor.compression.packing import load_packed_model
-from compressor.compression.packing_int8 import load_packed_int8
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def test_the_rebuilt_int8_model_computes_what_quantize_built(packed):
     folder, _ = packed
     images = torch.rand(16, 1, 8, 8) * 16
     expected = torch.jit.load(str(folder / "model_int8.pt"))(images)
-    assert torch.equal(load_packed_int8(folder / "model_int8.cpk")(images), expected)
+    assert torch.equal(compressor.load_packed_int8(folder / "model_int8.cpk")(images), expected)
     model = load_packed_model(folder / "model_int8.cpk")  # FP32, BatchNorm folded, weights on the int8 grid
     assert isinstance(model.bn3, torch.nn.Identity)
     weight = model.conv3.weight.detach()
