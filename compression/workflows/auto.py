@@ -163,8 +163,9 @@ def _schedule_text(job: AutoJob, result: SearchResult, kept: Dict[str, int]) -> 
               f"compressor train --schedule {job.folder / 'schedule.yaml'} reproduces its model from the dense "
               "checkpoint."]
     info = job.loaded.info
+    model = {"num_classes": info.num_classes, "input_size": list(info.input_shape)}  # the checkpoint's, not the arch's
     return reproduce_schedule(info.name, str(job.checkpoint), dataset_section(job), job.training,
-                              job.space.groups, kept, header)
+                              job.space.groups, kept, header, model)
 
 
 def _search_flags(config) -> str:

@@ -10,7 +10,7 @@ curve.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import yaml
 
@@ -34,12 +34,14 @@ def removed_fraction(removed: int, channels: int) -> float:
 
 
 def reproduce_schedule(arch: str, checkpoint: str, dataset: Dict[str, Any], training: Training,
-                       groups: Sequence[FilterGroup], kept: Dict[str, int], header: Sequence[str] = ()) -> str:
-    """YAML text that `compressor train` runs; `kept`: leader -> output channels to keep."""
+                       groups: Sequence[FilterGroup], kept: Dict[str, int], header: Sequence[str] = (),
+                       model: Optional[Dict[str, Any]] = None) -> str:
+    """YAML text that `compressor train` runs; `kept`: leader -> output channels to keep; `model`: more keys
+    of the model section (the checkpoint's `num_classes` and `input_size`, which may not be the arch's own)."""
     shrunk = [group for group in groups if kept[group.leader] < group.channels]
     document = {
         "version": 1,
-        "model": {"arch": arch, "checkpoint": checkpoint},
+        "model": {"arch": arch, "checkpoint": checkpoint, **(model or {})},
         "dataset": dict(dataset),
         "training": {"epochs": training.epochs, "optimizer": training.optimizer, "lr": training.lr,
                      "momentum": training.momentum, "weight_decay": training.weight_decay, "seed": training.seed},

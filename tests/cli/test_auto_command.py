@@ -77,6 +77,18 @@ def test_a_parameter_target_shrinks_the_linear_layer_and_train_reproduces_it(cli
     assert_train_reproduces(cli, out, tmp_path / "again")
 
 
+def test_a_checkpoint_with_its_own_class_count_is_fine_tuned_with_it(cli, tmp_path):
+    """The written schedule carries the checkpoint's class count and input size, not the arch's own."""
+    schedule = tmp_path / "dense.yaml"
+    schedule.write_text("version: 1\ndataset: {batch_size: 128}\ntraining: {epochs: 1, lr: 0.05, seed: 0}\n")
+    assert cli("train", "--schedule", schedule, "--num-classes", "12", "--out", tmp_path / "dense", *ONE_THREAD).code == 0
+    out = tmp_path / "auto"
+    result = cli("auto", "--checkpoint", tmp_path / "dense" / "best.pt", "--target", "params=0.5", "--tolerance", "50",
+                 "--step", "0.5", "--finetune-epochs", "1", "--out", out, *ONE_THREAD)
+    assert result.code == 0, result.err
+    assert "num_classes: 12" in (out / "schedule.yaml").read_text()
+
+
 def test_unreachable_target_keeps_the_best_result_and_says_so(cli, dense_digits, tmp_path):
     out = tmp_path / "tiny"
     result = cli("auto", "--checkpoint", dense_digits, "--target", "params=0.05", "--tolerance", "50", "--step", "0.5",
