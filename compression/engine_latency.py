@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from .benchmark import LatencyResult, measure_latency, shared_input_shape, speedup_summary
-from .core.errors import UserError
+from .core.errors import UserError, first_line
 from .engines.models import fp32_engine_models
 from .engines.registry import installed_engines
 from .model_source import LoadedModel
@@ -117,8 +117,7 @@ def _fails_on(model: nn.Module, batch: torch.Tensor, shape: Optional[Sequence[in
         with torch.no_grad():
             output = model(batch)
     except Exception as err:  # noqa: BLE001  (each engine raises its own errors for an input it cannot run)
-        text = str(err).strip().splitlines()
-        return text[0] if text else type(err).__name__
+        return first_line(err)
     if shape is not None and tuple(output.shape) != tuple(shape):
         return f"output {_dims(output.shape)}, expected {_dims(shape)}"
     return None

@@ -59,12 +59,12 @@ def export_packed(loaded: LoadedModel, out: Union[str, Path], seed: int = 0) -> 
     data, report = pack_bytes(state, record)
     atomic_write(out, lambda tmp: Path(tmp).write_bytes(data))
     unpacked, _ = model_from_checkpoint(load_checkpoint(out))
-    _check_same_weights(unpacked.state_dict(), state, out)
+    check_same_weights(unpacked.state_dict(), state, out)
     batch = torch.randn(2, *loaded.info.input_shape, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
         diff = float((unpacked.eval()(batch) - model(batch)).abs().max())
-    return PackResult(str(out), len(data), _saved_bytes(_plain_state(model)),
-                      _saved_bytes(build_model(loaded.info.name, num_classes=loaded.info.num_classes,
+    return PackResult(str(out), len(data), saved_bytes(plain_state(model)),
+                      saved_bytes(build_model(loaded.info.name, num_classes=loaded.info.num_classes,
                                                input_shape=loaded.info.input_shape).state_dict()),
                       diff, quantized, as_dicts(report))
 
@@ -79,7 +79,7 @@ def model_record(loaded: LoadedModel) -> Dict[str, Any]:
 
 def deployment_state(model: nn.Module):
     """The state_dict to pack, and the layers whose weights it holds as their QAT-quantized values."""
-    state = _plain_state(model)
+    state = plain_state(model)
     quantized = []
     for name, module, layer in quantized_modules(model):
         if layer.weight_fn is not None and layer.switch.enabled:
@@ -89,7 +89,7 @@ def deployment_state(model: nn.Module):
     return state, quantized
 
 
-def _plain_state(model: nn.Module) -> Dict[str, torch.Tensor]:
+def plain_state(model: nn.Module) -> Dict[str, torch.Tensor]:
     return {key: value.detach().clone() for key, value in model.state_dict().items() if not is_qat_key(key)}
 
 
@@ -98,13 +98,13 @@ def _same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
         a.reshape(-1).contiguous().view(torch.uint8), b.reshape(-1).contiguous().view(torch.uint8))
 
 
-def _check_same_weights(actual: Dict[str, torch.Tensor], expected: Dict[str, torch.Tensor], out) -> None:
+def check_same_weights(actual: Dict[str, torch.Tensor], expected: Dict[str, torch.Tensor], out) -> None:
     different = [key for key, value in expected.items() if key not in actual or not _same_bits(actual[key], value)]
     if different:  # a defect of the packer, not of the user's input
         raise RuntimeError(f"{out}: unpacking did not give back the same bits for {', '.join(different)}")
 
 
-def _saved_bytes(state: Dict[str, torch.Tensor]) -> int:
+def saved_bytes(state: Dict[str, torch.Tensor]) -> int:
     buffer = io.BytesIO()
     torch.save(state, buffer)
     return buffer.tell()

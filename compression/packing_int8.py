@@ -24,7 +24,7 @@ from .core.errors import UserError
 from .core.packed import as_dicts, pack_bytes
 from .model_source import LoadedModel
 from .models import build_model
-from .packing import PackResult, _check_same_weights, _plain_state, _saved_bytes, model_record
+from .packing import PackResult, check_same_weights, plain_state, saved_bytes, model_record
 from .pruning.batchnorm import following_batchnorm
 from .quantization.int8_backend import Int8Model, convert_to_int8
 from .quiet import CallableModule
@@ -48,7 +48,7 @@ def export_packed_int8(loaded: LoadedModel, model: nn.Module, int8: Int8Model, s
                        out: Union[str, Path], batch: torch.Tensor) -> PackResult:
     """Write the int8 model `int8` (converted from `model`) packed to `out`, load it back, convert it
     again and compare its outputs on `batch` with `int8`'s (`max_abs_diff`)."""
-    state, steps, weights = _int8_state(int8, _plain_state(model))
+    state, steps, weights = _int8_state(int8, plain_state(model))
     folded = _folded_batchnorm(model, int8, weights)
     for bn in folded.values():
         for key in [key for key in state if key.startswith(bn + ".")]:
@@ -63,11 +63,11 @@ def export_packed_int8(loaded: LoadedModel, model: nn.Module, int8: Int8Model, s
     data, report = pack_bytes(state, record, steps)
     atomic_write(out, lambda tmp: Path(tmp).write_bytes(data))
     payload = load_checkpoint(out)
-    _check_same_weights(model_from_checkpoint(payload)[0].state_dict(), state, out)
+    check_same_weights(model_from_checkpoint(payload)[0].state_dict(), state, out)
     rebuilt = int8_from_payload(payload)
     diff = float((rebuilt(batch) - int8(batch)).abs().max())
     dense = build_model(loaded.info.name, num_classes=loaded.info.num_classes, input_shape=loaded.info.input_shape)
-    return PackResult(str(out), len(data), _saved_bytes(_plain_state(model)), _saved_bytes(dense.state_dict()),
+    return PackResult(str(out), len(data), saved_bytes(plain_state(model)), saved_bytes(dense.state_dict()),
                       diff, sorted(weights), as_dicts(report))
 
 

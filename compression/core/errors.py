@@ -62,3 +62,9 @@ def did_you_mean(name: str, choices: Iterable[str], what: str = "name", limit: i
     if len(choices) > limit:
         shown += f", ... ({len(choices) - limit} more)"
     return f"{message} (available: {shown})"
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an error's message (its type's name when it has none), for a one-line report."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

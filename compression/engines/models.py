@@ -8,7 +8,7 @@ from typing import Dict, Optional, Tuple, Union
 import torch
 from torch import nn
 
-from ..core.errors import UserError
+from ..core.errors import UserError, first_line
 from ..quantization.int8_backend import Int8Model
 from ..quiet import CallableModule
 from .onnx_fp32 import save_fp32_onnx
@@ -34,7 +34,7 @@ def fp32_engine_models(model: nn.Module, batch: torch.Tensor, folder: PathLike
     try:
         save_fp32_onnx(model.eval(), batch, path)
     except Exception as err:  # noqa: BLE001  (the exporter fails in many ways; all mean "no ONNX form")
-        return models, {name: f"no FP32 ONNX file: {_first_line(err)}" for name in others}
+        return models, {name: f"no FP32 ONNX file: {first_line(err)}" for name in others}
     for name in others:
         try:
             models[name] = load_file(name, path)
@@ -42,10 +42,6 @@ def fp32_engine_models(model: nn.Module, batch: torch.Tensor, folder: PathLike
             skipped[name] = str(err)
     return models, skipped
 
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
 
 
 def int8_engine_model(name: str, int8: Int8Model, qdq_path: Optional[PathLike]) -> nn.Module:

@@ -7,7 +7,7 @@ from typing import Dict, List, Optional, Union
 
 import torch
 
-from ..core.errors import UserError
+from ..core.errors import UserError, first_line
 from .engine_model import EngineModel
 from .qdq_onnx import QuantizedOp, not_quantize_dequantize, quantized_ops
 from .registry import require_engine
@@ -65,9 +65,4 @@ def _session(path: PathLike, threads: Optional[int], optimized_path: Optional[st
     try:
         return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as err:  # noqa: BLE001  (onnxruntime raises its own exception types for a bad file)
-        raise UserError(f"onnxruntime cannot load {path}: {_first_line(err)}") from None
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
+        raise UserError(f"onnxruntime cannot load {path}: {first_line(err)}") from None

@@ -14,7 +14,7 @@ from typing import Dict, List, Optional, Union
 
 import torch
 
-from ..core.errors import UserError
+from ..core.errors import UserError, first_line
 from .engine_model import EngineModel
 from .qdq_onnx import QuantizedOp, quantized_ops
 from .registry import require_engine
@@ -31,7 +31,7 @@ def load(path: PathLike, threads: Optional[int] = None) -> EngineModel:
     try:
         compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
     except Exception as err:  # noqa: BLE001  (OpenVINO raises RuntimeError for any bad file)
-        raise UserError(f"OpenVINO cannot load {path}: {_first_line(err)}") from None
+        raise UserError(f"OpenVINO cannot load {path}: {first_line(err)}") from None
     request = compiled.create_infer_request()
     dims = [None if dim.is_dynamic else dim.get_length() for dim in compiled.input(0).get_partial_shape()]
     return EngineModel("openvino", str(path), lambda batch: request.infer([batch])[0], dims, compiled=compiled)
@@ -74,8 +74,3 @@ def _core():
     import openvino
 
     return openvino.Core()
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__

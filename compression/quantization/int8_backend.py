@@ -32,7 +32,7 @@ from typing import Any, Collection, Dict, Iterable, Iterator, List, Optional, Se
 import torch
 from torch import fx, nn
 
-from ..core.errors import UserError, did_you_mean
+from ..core.errors import UserError, did_you_mean, first_line
 from ..quiet import torch_deprecations_silenced
 from .distiller_names import ModelGraph, graph_operations, model_graph
 from .norm_act import with_norm_acts_split
@@ -121,7 +121,7 @@ def convert_to_int8(model: nn.Module, example_inputs: Sequence[torch.Tensor], ca
         try:
             converted = torch.ao.quantization.quantize_fx.convert_fx(prepared)
         except Exception as err:  # noqa: BLE001  (any failure of the converter is the model's)
-            raise UserError(f"model cannot be converted to int8: {_first_line(err)}") from None
+            raise UserError(f"model cannot be converted to int8: {first_line(err)}") from None
         _set_weights(converted, weights or {})
         if example_inputs and example_inputs[0].dim() == 4:
             _channels_last_input(converted)
@@ -219,7 +219,7 @@ def _prepare(model: nn.Module, example_inputs: Tuple[torch.Tensor, ...], mapping
         return prepare_fx(float_model, mapping, example_inputs)
     except Exception as err:  # noqa: BLE001  (tracing fails in many ways; all mean "not traceable")
         raise UserError(f"model cannot be converted to int8: torch.fx cannot trace it "
-                        f"({type(err).__name__}: {_first_line(err)})") from None
+                        f"({type(err).__name__}: {first_line(err)})") from None
 
 
 def _calibrate(prepared: fx.GraphModule, batches: Iterable) -> None:
@@ -374,8 +374,3 @@ def _fp32_report(float_ops: List[str], requested: Collection[str], graph: ModelG
         if not any(name == req or name.startswith(req + ".") for req in covered):
             report[name] = NO_KERNEL
     return report
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__

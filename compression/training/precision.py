@@ -15,7 +15,7 @@ from typing import Any, Dict, Optional
 import torch
 import torch.nn.functional as F
 
-from ..core.errors import UserError
+from ..core.errors import UserError, first_line
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -85,5 +85,5 @@ def probe_autocast(name: str, device: str) -> Optional[str]:
                 return f"autocast computed in {out.dtype}"
             out.float().sum().backward()
     except (RuntimeError, NotImplementedError, TypeError, ValueError) as err:
-        return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return first_line(err)
     return None
