@@ -112,7 +112,11 @@ def _judge(job: AutoJob) -> Judge:
     def score(model: nn.Module) -> float:
         return evaluate(model, validation, criterion, device).top1
 
-    return Judge(settle, score, meter.ratio)
+    # Latency is ranked by MACs: a step's gain is often inside the timing noise (see auto_greedy).
+    rank = None
+    if config.target.kind == "latency":
+        rank = CostMeter("macs", job.loaded.model, job.loaded.info.input_shape, device).ratio
+    return Judge(settle, score, meter.ratio, rank)
 
 
 def _validation_batches(job: AutoJob) -> List:

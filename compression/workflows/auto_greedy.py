@@ -5,6 +5,12 @@ the candidate (BatchNorm statistics, optionally a few SGD steps), score it on va
 images, measure its cost. The round keeps the candidate that loses the least top-1 per unit of
 cost removed. Rounds go on until the cost target is met or no group can shrink any more.
 
+A measured cost (latency) is noisy: one step's gain is often smaller than the spread of a few
+timed runs, and ranking by it keeps whichever candidate was timed luckiest, whose low figure then
+hides every later gain. With a clock-free `rank` cost (MACs), candidates are compared by top-1
+lost per unit of that cost removed, the kept candidate's measured cost decides when the target is
+met, and the search ends when the measured cost has not fallen for `PATIENCE` rounds.
+
 A round depends only on the rounds before it: every candidate is settled under a random seed
 of its own (the round's number and its group), so a search continued from saved rounds
 (`start`: their kept steps are removed and settled again) makes the rounds an uninterrupted
@@ -29,13 +35,18 @@ from .auto_space import FilterGroup
 Progress = Optional[Callable[["Round", int], None]]  # (the round reached, candidates evaluated so far)
 
 
+PATIENCE = 3  # rounds without a lower measured cost before a search ranked by `rank` ends
+
+
 @dataclass(frozen=True)
 class Judge:
-    """How a candidate is judged: `settle` it in place, `score` its validation top-1, `ratio` its cost."""
+    """How a candidate is judged: `settle` it in place, `score` its validation top-1, `ratio` its cost;
+    `rank`, when given, a clock-free cost ratio that ranks the candidates in place of `ratio`."""
 
     settle: Callable[[nn.Module], None]
     score: Callable[[nn.Module], float]
     ratio: Callable[[nn.Module], float]
+    rank: Optional[Callable[[nn.Module], float]] = None
 
 
 @dataclass(frozen=True)
@@ -83,7 +94,8 @@ class SearchResult:
         if self.target_reached:
             return self.last
         start = self.rounds[0].top1
-        return [r for r in self.rounds if start - r.top1 <= tolerance + 1e-9][-1]
+        within = [r for r in self.rounds if start - r.top1 <= tolerance + 1e-9]
+        return min(reversed(within), key=lambda r: r.ratio)  # the last of the cheapest: a measured cost can rise
 
 
 @dataclass(frozen=True)
@@ -111,7 +123,7 @@ def greedy_search(model: nn.Module, groups: List[FilterGroup], example_inputs: A
     search = _Search(groups, example_inputs, judge, step, progress, hooks, dict(left_out or {}))
     search.begin(model, list(start))
     while search.rounds[-1].ratio > target:
-        reason = search.run_round()
+        reason = search.run_round() or _stalled(search.rounds, judge)
         if reason:
             return SearchResult(search.rounds, False, reason, search.left_out)
     return SearchResult(search.rounds, True, "target reached", search.left_out)
@@ -158,6 +170,7 @@ class _Search:
         candidate; the judgements are shared, every process keeps the same best candidate, and the
         process that made it sends its weights to the others."""
         started, current, number = time.perf_counter(), self.rounds[-1], len(self.rounds)
+        baseline = _Baseline(current.top1, self.judge.rank(self.state) if self.judge.rank else current.ratio)
         steps = [(group, min(self.steps[group.leader], current.channels[group.leader] - 1)) for group in self.usable]
         steps = [(group, count) for group, count in steps if count >= 1]
         mine, world = my_share(len(steps)), world_size()
@@ -170,7 +183,7 @@ class _Search:
                 continue
             index = mine[turn]
             group, count = steps[index]
-            outcome = _candidate(self.state, index, group, count, self.example, self.judge, current, number)
+            outcome = _candidate(self.state, index, group, count, self.example, self.judge, baseline, number)
             judged[index] = outcome if isinstance(outcome, str) else outcome.judged
             if not isinstance(outcome, str) and _better(outcome.judged, index, own_best):
                 own_best = outcome
@@ -220,8 +233,25 @@ class _Search:
             self.progress(reached, self.evaluated)
 
 
+@dataclass(frozen=True)
+class _Baseline:
+    """What a round's candidates are ranked against: the current top-1 and ranking cost."""
+
+    top1: float
+    cost: float
+
+
+def _stalled(rounds: List[Round], judge: Judge) -> str:
+    """Why a search ranked by a clock-free cost ends: its measured cost has not fallen for PATIENCE rounds."""
+    if judge.rank is None or len(rounds) <= PATIENCE:
+        return ""
+    if min(r.ratio for r in rounds[-PATIENCE:]) < min(r.ratio for r in rounds[:-PATIENCE]):
+        return ""
+    return f"the measured cost has not fallen for {PATIENCE} rounds"
+
+
 def _candidate(state: nn.Module, index: int, group: FilterGroup, count: int, example_inputs: Any, judge: Judge,
-               current: Round, number: int) -> Union[_Candidate, str]:
+               baseline: _Baseline, number: int) -> Union[_Candidate, str]:
     """The state with `count` more filters of `group` removed, settled and judged; or why it cannot be thinned."""
     model = copy.deepcopy(state)
     try:
@@ -232,7 +262,8 @@ def _candidate(state: nn.Module, index: int, group: FilterGroup, count: int, exa
         return "thinning kept the zeroed filters"
     _settle(judge, model, number, group.leader)
     top1, ratio = judge.score(model), judge.ratio(model)
-    return _Candidate(index, model, _Judged(removed, top1, ratio, _merit(current, top1, ratio)))
+    ranked = judge.rank(model) if judge.rank else ratio
+    return _Candidate(index, model, _Judged(removed, top1, ratio, _merit(baseline, top1, ranked)))
 
 
 def _better(judged: _Judged, index: int, best: Optional[_Candidate]) -> bool:
@@ -251,10 +282,10 @@ def _settle(judge: Judge, model: nn.Module, number: int, leader: str) -> None:
         judge.settle(model)
 
 
-def _merit(current: Round, top1: float, ratio: float) -> Tuple[float, float, float]:
+def _merit(current: _Baseline, top1: float, cost: float) -> Tuple[float, float, float]:
     """Sort key, lowest best: top-1 lost per unit of cost removed (a gain counts as no loss); then the
     more accurate; then the one removing more. A step that removes no cost is never kept."""
-    removed = current.ratio - ratio
+    removed = current.cost - cost
     if removed <= 0:
         return (float("inf"), 0.0, 0.0)
     return (max(current.top1 - top1, 0.0) / removed, -top1, -removed)

@@ -105,3 +105,22 @@ def test_two_processes_share_each_rounds_candidates_and_make_the_rounds_one_proc
     candidates = sum(r.candidates for r in single.rounds)
     assert ranks[0]["judged"] + ranks[1]["judged"] == candidates + 2  # each also scored the starting model
     assert abs(ranks[0]["judged"] - ranks[1]["judged"]) <= len(single.rounds)
+
+
+def test_a_measured_cost_ranks_by_the_clock_free_one_and_ends_when_it_stops_falling():
+    """A latency-like cost that a lucky timing pushed low in round 1 would hide every later gain;
+    ranked by MACs, the search goes on until the measured cost stalls for PATIENCE rounds."""
+    from compressor.compression.workflows.auto_greedy import PATIENCE
+
+    model, groups = _setup()
+    macs = CostMeter("macs", model, (1, 8, 8), torch.device("cpu"))
+    timings = iter([0.5] + [0.9] * 100)  # the first candidate timed far too fast, then every one no faster
+    judge = Judge(lambda m: None, lambda m: 90.0, lambda m: next(timings), macs.ratio)
+    result = greedy_search(model, groups[1:3], EXAMPLE, judge, 0.1, 0.25)
+    assert not result.target_reached
+    assert result.stopped_because == f"the measured cost has not fallen for {PATIENCE} rounds"
+    assert len(result.rounds) == 2 + PATIENCE
+    assert result.chosen(tolerance=1.0).number == 1  # the cheapest measured round, not the last
+    unranked = greedy_search(model, groups[1:3], EXAMPLE, Judge(lambda m: None, lambda m: 90.0,
+                                                                 lambda m: 0.9), 0.1, 0.25)
+    assert unranked.stopped_because == "no step lowers the cost any more" and len(unranked.rounds) == 2
