@@ -71,7 +71,7 @@ def _registries() -> Dict[str, Any]:
 
 def _item(entry) -> Dict[str, Any]:
     return {"name": entry.name, "description": entry.description, "arguments": _arguments(entry.config),
-            "config": _config_reference(entry.config), **entry.extra}
+            "config": _config_reference(entry.config), "module": entry.module, **entry.extra}
 
 
 def _config_reference(config: type) -> Any:

@@ -6,6 +6,8 @@ checked without torch. Its factory loads the built-ins on first call (see `_Defe
 """
 from __future__ import annotations
 
+import importlib
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, Optional, Type
 
@@ -29,6 +31,7 @@ class Entry:
     config: Type[BaseModel]
     description: str
     extra: Dict[str, Any] = field(default_factory=dict)
+    module: str = ""  # the module that registered it: importing it alone registers it again
 
 
 class Registry:
@@ -48,18 +51,23 @@ class Registry:
         **extra: Any,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         def decorate(factory: Callable[..., Any]) -> Callable[..., Any]:
-            self.add(name or factory.__name__, factory, config, description, **extra)
+            self._add(name or factory.__name__, factory, config, description, _caller(), extra)
             return factory
 
         return decorate
 
     def add(self, name: str, factory: Callable[..., Any], config: Type[BaseModel] = NoArgs,
-            description: str = "", **extra: Any) -> None:
+            description: str = "", *, registered_by: Optional[str] = None, **extra: Any) -> None:
+        """`registered_by`: the module whose import registers it (default: the caller's)."""
+        self._add(name, factory, config, description, registered_by or _caller(), extra)
+
+    def _add(self, name: str, factory: Callable[..., Any], config: Type[BaseModel], description: str,
+             module: str, extra: Dict[str, Any]) -> None:
         if name in self._entries:
             raise ValueError(f"{self.kind} '{name}' registered twice")
         if not description:  # the factory's first docstring line
             description = next(iter((factory.__doc__ or "").strip().splitlines()), "")
-        self._entries[name] = Entry(name, factory, config, description, dict(extra))
+        self._entries[name] = Entry(name, factory, config, description, dict(extra), module)
 
     def get(self, name: str) -> Entry:
         """The registered entry; else the catalog's declaration of a built-in one."""
@@ -70,7 +78,12 @@ class Registry:
         raise UserError(did_you_mean(name, self.names(), self.kind))
 
     def registered(self, name: str) -> Entry:
-        """The entry its code registered, loading the built-ins if need be (its factory is the real one)."""
+        """The entry its code registered, loading the module the catalog says registers it (else every
+        built-in) if need be: its factory is the real one. One module, not all: a digits model or
+        dataset loads no torchvision."""
+        module = self._declared_items().get(name, {}).get("module")
+        if name not in self._entries and module:
+            importlib.import_module(module)
         if name not in self._entries:
             load_builtins()
         if name not in self._entries:
@@ -104,7 +117,12 @@ class Registry:
         return self._declared[name]
 
 
-_ITEM_KEYS = ("name", "description", "arguments", "config")
+_ITEM_KEYS = ("name", "description", "arguments", "config", "module")
+
+
+def _caller() -> str:
+    """The module that called register() or add(), two frames up."""
+    return sys._getframe(2).f_globals.get("__name__", "")
 
 
 class _Deferred:

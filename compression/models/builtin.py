@@ -1,6 +1,7 @@
 """Registering a model defined in this package: no pretrained weights, a fixed input and class count."""
 from __future__ import annotations
 
+import sys
 from typing import Callable
 
 from torch import nn
@@ -19,4 +20,4 @@ def register_builtin(name: str, make: Callable[[int], nn.Module], description: s
             raise no_pretrained_weights(name)
         return make(num_classes)
 
-    MODELS.add(name, factory, description=description, **data)
+    MODELS.add(name, factory, description=description, registered_by=sys._getframe(1).f_globals["__name__"], **data)

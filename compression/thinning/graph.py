@@ -3,16 +3,18 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from typing import Any, Iterator, List, Optional
+from typing import TYPE_CHECKING, Any, Iterator, List, Optional
 
 import torch
-import torch_pruning as tp
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..core.errors import UserError
 from ..models.exits import collecting_exits, count_exits
 from .detect import LAYER_TYPES
+
+if TYPE_CHECKING:  # imported where a graph is built: torch_pruning loads timm and torchvision (2 s)
+    import torch_pruning as tp
 
 # Modules whose channels thinning knows how to check and remove exactly; Torch-Pruning's
 # placeholder ops (add, relu, pooling, concat, flatten, ...) carry no parameters.
@@ -31,6 +33,8 @@ def eval_mode(model: nn.Module) -> Iterator[None]:
 
 
 def build_graph(model: nn.Module, example_inputs: Any) -> tp.DependencyGraph:
+    import torch_pruning as tp
+
     try:
         with eval_mode(model), torch.enable_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")

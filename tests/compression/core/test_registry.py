@@ -3,6 +3,7 @@ same typed configs the code registers."""
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from compressor.compression.core.builtins import load_builtins
 from compressor.compression.core.components import COMPONENT_SECTIONS
@@ -43,3 +44,30 @@ def test_a_declared_factory_calls_the_registered_one():
     registry.add("AutomatedGradualPruner", lambda *args: calls.append(args) or "built")
     assert entry.factory(1, 2) == "built" and calls == [(1, 2)]
     assert registry.get("AutomatedGradualPruner").factory is not entry.factory  # the registered one now
+
+
+ONE_MODULE = """
+import sys
+from pathlib import Path
+from compressor.compression.models import build_model
+from compressor.datasets import build_datasets
+from compressor.datasets.config import BaseDatasetConfig
+build_model("digits_cnn", num_classes=10)
+build_datasets(BaseDatasetConfig(name="digits"), (1, 8, 8), 10, 0)
+print(sorted(m for m in ("torchvision", "timm", "sklearn", "compressor.compression.models.resnet_cifar") if m in sys.modules))
+"""
+
+
+def test_a_built_in_entry_loads_only_the_module_that_registers_it():
+    done = subprocess.run([sys.executable, "-c", ONE_MODULE], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["[]"]
+
+
+def test_the_catalog_names_each_built_in_entrys_registering_module():
+    load_builtins()
+    catalog = json.loads((Path(__file__).parents[3] / "compression" / "catalog.json").read_text())
+    models = {item["name"]: item["module"] for item in catalog["registries"]["models"]}
+    assert models["digits_cnn"] == "compressor.compression.models.digits"
+    assert models["resnet20_cifar"] == "compressor.compression.models.resnet_cifar"
+    assert models["vgg16_cifar"] == "compressor.compression.models.vgg_cifar"  # through register_builtin
