@@ -46,7 +46,7 @@ def test_pruned_and_shared_weights_pack_dozens_of_times_smaller(cli, pruned_shar
     assert report["max_abs_diff"] == 0.0
     assert report["ratio_vs_dense_fp32"] > 40  # BatchNorm and biases stay FP32: they bound this small model
     weights = {t["name"]: t for t in report["tensors"] if t["name"].endswith("weight") and t["numel"] > 1000}
-    assert all(t["bits"] <= 4 and t["positions"] == "gaps" for t in weights.values())
+    assert all(t["bits"] <= 4 and t["positions"] in ("gaps", "fixed_gaps") for t in weights.values())
     assert cli("evaluate", "--checkpoint", out, "--json").json()["top1"] == \
         cli("evaluate", "--checkpoint", pruned_shared, "--json").json()["top1"]
 

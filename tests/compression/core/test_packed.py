@@ -79,7 +79,7 @@ def test_metadata_that_is_not_plain_data_is_refused():
 def test_each_tensor_gets_the_encoding_its_content_calls_for():
     _, report = pack_bytes(STATE)
     chosen = {item.name.split("/", 1)[1]: item for item in report}
-    assert chosen["sparse"].positions == "gaps" and chosen["sparse"].values == "raw"
+    assert chosen["sparse"].positions == "fixed_gaps" and chosen["sparse"].values == "raw"
     assert chosen["shared"].values == "codebook" and chosen["shared"].bits == 4
     assert chosen["binary"].values == "channel_codebooks" and chosen["binary"].bits == 1
     assert chosen["int8_grid"].values == "grid" and chosen["int8_grid"].bits == 8
@@ -92,8 +92,44 @@ def test_each_tensor_gets_the_encoding_its_content_calls_for():
 def test_sparse_shared_weights_pack_far_below_their_fp32_size():
     weight = _shared((256, 256), 16, 0.025)  # 97.5% zeros, 16 shared values: Deep Compression's regime
     data, (item,) = pack_bytes({"w": weight})
-    assert item.bits == 4 and item.positions == "gaps"
-    assert weight.numel() * 4 / len(data) > 80  # ~12 bits per non-zero against 32 bits per element
+    assert item.bits == 4 and item.positions == "fixed_gaps"
+    assert weight.numel() * 4 / len(data) > 90  # ~11 bits per non-zero against 32 bits per element
+
+
+@pytest.mark.parametrize("density", [0.0005, 0.01, 0.05, 0.2])
+@pytest.mark.parametrize("size", [1, 9, 1000, 40000])
+def test_relative_indices_with_fillers_come_back_exactly(density, size):
+    """Gaps longer than a k-bit symbol holds take filler symbols; the last byte's padding is not a value."""
+    weight = _shared((size,), 16, density, seed=size)
+    weight[-1] = 1.0  # a value at the very end, after a long gap where the density is low
+    data, (item,) = pack_bytes({"w": weight})
+    assert torch.equal(_bits(unpack_bytes(data)[0]["w"]), _bits(weight))
+
+
+def test_k_bit_gaps_beat_variable_length_ones_where_most_weights_are_zero():
+    from compressor.compression.core.packed import _fixed_gaps, _varints
+    import numpy as np
+
+    kept = np.flatnonzero(_shared((256, 256), 16, 0.05).reshape(-1).numpy())
+    gaps = np.diff(kept, prepend=-1) - 1
+    assert len(_fixed_gaps(gaps)) < 0.8 * len(_varints(gaps))  # ~6 bits per gap against 8
+
+
+def test_a_file_of_the_first_format_version_is_still_read():
+    import json, struct, hashlib
+    import zstandard
+    from compressor.compression.core import packed
+
+    data = pack_bytes({"w": _sparse((300,), 0.5)})[0]
+    body = data[len(packed.MAGIC) + 32:]
+    (length,) = struct.unpack("<I", body[:4])
+    manifest = json.loads(zstandard.ZstdDecompressor().decompress(body[4:4 + length]))
+    assert manifest["tensors"][0]["positions"] != "fixed_gaps"
+    manifest["version"] = 1
+    head = zstandard.ZstdCompressor().compress(json.dumps(manifest).encode())
+    body = struct.pack("<I", len(head)) + head + body[4 + length:]
+    old = packed.MAGIC + hashlib.sha256(body).digest() + body
+    assert torch.equal(unpack_bytes(old)[0]["w"], _sparse((300,), 0.5))
 
 
 def test_binary_weights_take_about_one_bit_each():
