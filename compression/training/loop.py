@@ -44,6 +44,7 @@ def run_epoch(run, epoch: int, reporter: Reporter, stop: StopRequest) -> None:
     progress = run.take_progress(epoch)
     run.loaders.begin_epoch(epoch, skip_batches=progress.step)
     run.scheduler.on_epoch_begin(epoch)
+    run.precision.apply_layout(run.model)
     run.sync_ranks()
     try:
         train_loss = train_one_epoch(run.training_model, run.loaders.train, run.optimizer, run.train_loss,
@@ -57,6 +58,7 @@ def run_epoch(run, epoch: int, reporter: Reporter, stop: StopRequest) -> None:
     record = _epoch_record(run, epoch, train_loss, val)
     record["epoch_seconds"] = time.perf_counter() - started  # training and validation of this process
     run.scheduler.on_epoch_end(epoch, metrics=record)
+    run.precision.apply_layout(run.model)
     run.sync_ranks()
     _after_epoch_end_policies(run, record)
     run.finish_epoch(epoch, record)

@@ -40,6 +40,13 @@ class Precision:
             return images.to(device, non_blocking=True, memory_format=torch.channels_last)
         return images.to(device, non_blocking=True)
 
+    def apply_layout(self, *models: torch.nn.Module) -> None:
+        """Channels-last weights in `models` when asked, including layers policies created since (thinned
+        or factorized layers, QAT wrappers) and a distillation teacher; a no-op for weights already so."""
+        if self.channels_last:
+            for model in models:
+                model.to(memory_format=torch.channels_last)
+
     def backward_and_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
         if self.scaler is None:
             loss.backward()

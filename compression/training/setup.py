@@ -87,14 +87,14 @@ def build_run_parts(schedule: Schedule, payload: Optional[Dict[str, Any]] = None
     check_early_exit(schedule.early_exit, model, info.name, schedule.source)
     schedule.dataset = dataset_for_model(schedule.dataset, info)
     model.to(device)
-    if training.channels_last:
-        model.to(memory_format=torch.channels_last)
+    precision.apply_layout(model)
     schedule.dataset = _workers_within_cores(schedule.dataset, notes)
     loaders = _build_loaders(schedule, info, ranks, notes if checking else None)
     optimizer = build_optimizer(model, training)
     context = BuildContext(model, optimizer, MaskStore(model), info.input_shape, device)
     scheduler = build_scheduler(schedule, context)
     train_loss = _training_loss(schedule, info, device, model, notes if checking else None)
+    precision.apply_layout(*_teachers(train_loss))
     warnings = [str(problem) for problem in [*schedule.warnings, *skipped]]
     warnings += _untrained_exits(schedule, model, info.name)
     return RunParts(schedule, info, model, dense_weights, loaders, optimizer, scheduler, train_loss, device,
@@ -185,6 +185,12 @@ def _training_loss(schedule: Schedule, info: ModelInfo, device: torch.device, mo
     if early_exit is None or not early_exit.loss_weights:
         return final
     return EarlyExitLoss(early_exit.loss_weights, model, final)
+
+
+def _teachers(loss: TrainingLoss) -> List[nn.Module]:
+    """The distillation teacher inside a training loss (under an early-exit loss too), if any."""
+    inner = getattr(loss, "final", loss)
+    return [inner.teacher] if isinstance(inner, DistillationLoss) else []
 
 
 def _final_loss(schedule: Schedule, info: ModelInfo, device: torch.device, model: nn.Module,
