@@ -28,8 +28,8 @@ from torchvision.models import resnet18
 
 from compressor.compression.benchmark import measure_latency, speedup
 from compressor.compression.quantization.int8_backend import convert_to_int8
-from compressor.compression.export import OPSET
-from compressor.compression.quantization.int8_files import load_int8_torchscript, save_int8_onnx, save_int8_torchscript
+from compressor.compression.engines.qdq_onnx import save_qdq_onnx
+from compressor.compression.quantization.int8_files import load_int8_torchscript, save_int8_torchscript
 from compressor.compression.quantization.int8_program import load_program, save_int8_program
 from compressor.compression.quiet import CallableModule
 from compressor.compression.summary import count_macs
@@ -84,7 +84,7 @@ def main() -> None:
         int8_bytes = save_int8_torchscript(int8, (batches[0],), int8_path)
         fp32_bytes = fp32_path.stat().st_size
         deployed = CallableModule(load_int8_torchscript(int8_path))
-        save_int8_onnx(int8, (batches[0],), Path(tmp) / "int8.onnx", OPSET)
+        save_qdq_onnx(int8, (batches[0],), Path(tmp) / "int8.onnx")
         onnx_int8 = CallableModule(onnxruntime_function(Path(tmp) / "int8.onnx", args.threads))
         program_bytes = save_int8_program(int8, (batches[0],), Path(tmp) / "int8.pt2")
         exported = load_program(Path(tmp) / "int8.pt2")

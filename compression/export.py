@@ -7,10 +7,11 @@ and compared with PyTorch: `max_abs_diff` of the outputs, and for int8 the fract
 images whose top-1 class agrees with the PyTorch int8 model.
 
 Int8 ONNX is the PyTorch int8 model itself in QDQ form (the same scales, zero points and
-FP32 layers), so any runtime that reads QDQ graphs runs it. Where a quantized op has no ONNX
-form, onnxruntime's static quantizer makes the int8 file from the FP32 one instead,
-calibrated on the same images (per-channel int8 weights, uint8 activations), and
-`quantized_by` says so.
+FP32 layers; engines/qdq_onnx.py, the one writer of int8 ONNX), so any runtime that reads QDQ
+graphs runs it; an op with no int8 form stays FP32 between its DequantizeLinear and
+QuantizeLinear. Where the model cannot be written that way at all, onnxruntime's static
+quantizer makes the int8 file from the FP32 one instead, calibrated on the same images
+(per-channel int8 weights, uint8 activations), and `quantized_by` says so.
 """
 from __future__ import annotations
 
@@ -25,13 +26,13 @@ from torch.utils.data import DataLoader, Subset
 
 from ..datasets import DatasetConfig, build_datasets
 from .core.checkpoint import atomic_write
-from .core.errors import UserError
+from .core.errors import UserError, first_line
 from .engines.onnx_fp32 import save_fp32_onnx
 from .engines.qdq_onnx import save_qdq_onnx
 from .model_source import LoadedModel
 from .quantization.int8_backend import Int8Model, convert_to_int8
 from .quantization.int8_program import load_program, save_fp32_program, save_int8_program
-from .quantization.int8_files import file_bytes, load_int8_torchscript, save_int8_onnx, save_int8_torchscript
+from .quantization.int8_files import file_bytes, load_int8_torchscript, save_int8_torchscript
 from .quiet import torch_deprecations_silenced
 
 GRAPH_FORMATS = ("onnx", "pt2", "torchscript", "openvino")
@@ -255,13 +256,14 @@ def _onnx_fp32(model: nn.Module, batch: torch.Tensor, path: str) -> None:
 
 def _onnx_int8(int8: Int8Model, model: Optional[nn.Module], batches: Sequence[torch.Tensor], out: PathLike) -> str:
     """Write the int8 ONNX file; returns where its quantization comes from."""
-    reason = save_int8_onnx(int8, (batches[0],), out, OPSET)
-    if reason is None:
+    try:
+        save_qdq_onnx(int8, (batches[0],), out)
         return "the PyTorch int8 model"
-    if model is None:
-        raise UserError(f"int8 model cannot be written as ONNX: {reason}")
-    atomic_write(out, lambda tmp: _onnx_static_quantized(model, batches, tmp))
-    return f"onnxruntime's static quantizer ({reason})"
+    except UserError as err:
+        if model is None:
+            raise
+        atomic_write(out, lambda tmp: _onnx_static_quantized(model, batches, tmp))
+        return f"onnxruntime's static quantizer ({first_line(err)})"
 
 
 def _onnx_static_quantized(model: nn.Module, batches: Sequence[torch.Tensor], path: str) -> None:

@@ -1,19 +1,18 @@
-"""The deployable int8 files: a frozen TorchScript program or a QDQ ONNX graph of the converted model.
+"""The deployable int8 TorchScript file: a frozen TorchScript program of the converted model.
 
 A TorchScript file is code, not a checkpoint: it is what one ships to run the int8 model
 (`torch.jit.load(path)` needs neither this project nor the model's Python class).
 Checkpoints stay weights-only. The packed int8 weights belong to the engine they were
 converted for (x86 by default), so the file is loaded and run under that engine.
 
-The ONNX file is the same int8 model written as QuantizeLinear/DequantizeLinear around
-float ops, with its scales, zero points and FP32 layers; onnxruntime fuses those groups
-into its own int8 kernels (QLinearConv, QGemm, QLinearAdd).
+The int8 ONNX file (QuantizeLinear/DequantizeLinear with the same scales) is written by
+engines/qdq_onnx.py.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Sequence, Union
 
 import torch
 
@@ -32,24 +31,6 @@ def save_int8_torchscript(int8: Int8Model, example_inputs: Sequence[torch.Tensor
         frozen = torch.jit.freeze(traced.eval())
         atomic_write(path, lambda tmp: torch.jit.save(frozen, tmp))
     return file_bytes(path)
-
-
-def save_int8_onnx(int8: Int8Model, example_inputs: Sequence[torch.Tensor], path: PathLike,
-                   opset: int) -> Optional[str]:
-    """Write the int8 model as QDQ ONNX (batch dimension dynamic).
-
-    Returns None, or why it could not: a quantized op that has no ONNX form (nothing written then).
-    """
-    from torch.onnx.errors import UnsupportedOperatorError
-
-    with quantized_engine(int8.engine), torch.no_grad(), torch_deprecations_silenced():
-        try:
-            atomic_write(path, lambda tmp: torch.onnx.export(
-                int8.module, tuple(example_inputs), tmp, opset_version=opset, dynamo=False, input_names=["input"],
-                output_names=["output"], dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}}))
-        except UnsupportedOperatorError as err:
-            return str(err).strip().splitlines()[0]
-    return None
 
 
 def load_int8_torchscript(path: PathLike, engine: str = "x86") -> torch.jit.ScriptModule:

@@ -12,15 +12,16 @@ from torch import nn
 
 from ..benchmark import speedup_summary
 from ..engine_latency import measure_with_fp32_engines, vs_fastest_fp32
+from ..engines.qdq_onnx import save_qdq_onnx
 from ..engines.registry import AUTO, ENGINES
 from ..core.checkpoint import atomic_write
-from ..core.errors import UserError
+from ..core.errors import UserError, first_line
 from ..evaluation import evaluate
-from ..export import OPSET, max_abs_diff, run_onnx, run_program, top1_agreement
+from ..export import max_abs_diff, run_onnx, run_program, top1_agreement
 from ..model_source import LoadedModel
 from ..packing_int8 import Int8Settings, export_packed_int8
 from ..quantization.int8_backend import convert_to_int8
-from ..quantization.int8_files import save_int8_onnx, save_int8_torchscript
+from ..quantization.int8_files import save_int8_torchscript
 from ..quantization.int8_program import save_int8_program
 from ..quantization.lapq import LapqResult, LapqSettings, lapq as lapq_search
 from ..quantization.distiller_names import model_graph
@@ -233,9 +234,10 @@ def _int8_onnx(int8, batch: torch.Tensor, path: Path, result: QuantizeResult) ->
 
     No stand-in from another quantizer here: the file must hold the quantization just reported.
     """
-    reason = save_int8_onnx(int8, (batch[:1],), path, OPSET)
-    if reason is not None:
-        result.report["int8_onnx"] = f"not written: {reason}"
+    try:
+        save_qdq_onnx(int8, (batch[:1],), path)
+    except UserError as err:
+        result.report["int8_onnx"] = f"not written: {first_line(err)}"
         return
     result.files["int8_onnx"] = str(path)
     result.report["onnx_max_abs_diff"] = max_abs_diff(run_onnx(path, batch), int8(batch))

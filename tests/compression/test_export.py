@@ -50,11 +50,28 @@ def _onnx_value(graph, name, numpy_helper):
     return float(numpy_helper.to_array(node.attribute[0].t))
 
 
-def test_int8_onnx_of_an_op_without_onnx_form_comes_from_onnxruntimes_quantizer(tmp_path):
+def test_an_op_without_an_int8_form_stays_fp32_in_the_int8_onnx_file(tmp_path):
+    import onnx
+
     model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ELU(), nn.Flatten(), nn.Linear(144, 3)).eval()
     images = torch.randn(32, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     result = export_int8(model, "onnx", tmp_path / "elu.onnx", images)
-    assert result.quantized_by.startswith("onnxruntime's static quantizer (") and "elu" in result.quantized_by
+    assert result.quantized_by == "the PyTorch int8 model" and result.top1_agreement >= 0.9
+    ops = [node.op_type for node in onnx.load(str(tmp_path / "elu.onnx")).graph.node]
+    assert "Elu" in ops and "QuantizeLinear" in ops
+
+
+def test_a_model_the_qdq_writer_cannot_write_comes_from_onnxruntimes_quantizer(tmp_path, monkeypatch):
+    from compressor.compression import export
+
+    def cannot(*args, **kwargs):
+        raise UserError("int8 model cannot be written as QDQ ONNX: no rule for op 'x'")
+
+    monkeypatch.setattr(export, "save_qdq_onnx", cannot)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(144, 3)).eval()
+    images = torch.randn(32, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    result = export_int8(model, "onnx", tmp_path / "m.onnx", images)
+    assert result.quantized_by.startswith("onnxruntime's static quantizer (int8 model cannot be written")
     assert result.top1_agreement >= 0.9
 
 

@@ -8,7 +8,7 @@ from compressor.compression.core.errors import UserError
 from compressor.compression.models import build_model
 from compressor.compression.quantization.int8_backend import (NO_KERNEL, REQUESTED, convert_to_int8,
                                                                   full_range_activations)
-from compressor.compression.quantization.int8_files import (load_int8_torchscript, save_int8_onnx,
+from compressor.compression.quantization.int8_files import (load_int8_torchscript,
                                                               save_int8_torchscript)
 from compressor.datasets import DatasetConfig, build_datasets
 
@@ -143,16 +143,6 @@ def test_torchscript_round_trip(digits, int8, tmp_path):
     loaded = load_int8_torchscript(path)
     with torch.no_grad():
         assert torch.equal(loaded(test_images), int8(test_images))
-
-
-def test_onnx_file_or_the_op_that_has_no_onnx_form(digits, int8, tmp_path):
-    _, calibration, _ = digits
-    assert save_int8_onnx(int8, (calibration[:2],), tmp_path / "digits.onnx", 17) is None
-    assert (tmp_path / "digits.onnx").stat().st_size > 0
-    images = torch.randn(8, 1, 8, 8)
-    elu = convert(nn.Sequential(nn.Conv2d(1, 4, 3), nn.ELU()).eval(), images)
-    reason = save_int8_onnx(elu, (images[:2],), tmp_path / "elu.onnx", 17)
-    assert "quantized::elu" in reason and not (tmp_path / "elu.onnx").exists()
 
 
 def test_loading_a_missing_file_is_a_user_error(tmp_path):
