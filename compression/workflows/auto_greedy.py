@@ -8,8 +8,8 @@ cost removed. Rounds go on until the cost target is met or no group can shrink a
 A measured cost (latency) is noisy: one step's gain is often smaller than the spread of a few
 timed runs, and ranking by it keeps whichever candidate was timed luckiest, whose low figure then
 hides every later gain. With a clock-free `rank` cost (MACs), candidates are compared by top-1
-lost per unit of that cost removed, the kept candidate's measured cost decides when the target is
-met, and the search ends when the measured cost has not fallen for `PATIENCE` rounds.
+lost per unit of that cost removed, and only the kept candidate is timed (`ratio`, by the first
+process under torchrun, shared with the others): its measured cost decides when the target is met.
 
 A round depends only on the rounds before it: every candidate is settled under a random seed
 of its own (the round's number and its group), so a search continued from saved rounds
@@ -28,20 +28,18 @@ import torch
 from torch import nn
 
 from ..core.errors import UserError
-from ..distributed import any_rank, broadcast_from, gather_shares, my_share, world_size
+from ..distributed import any_rank, broadcast_from, gather_shares, is_main_process, my_share, world_size
 from .auto_prune import remove_weakest
 from .auto_space import FilterGroup
 
 Progress = Optional[Callable[["Round", int], None]]  # (the round reached, candidates evaluated so far)
 
 
-PATIENCE = 3  # rounds without a lower measured cost before a search ranked by `rank` ends
-
-
 @dataclass(frozen=True)
 class Judge:
     """How a candidate is judged: `settle` it in place, `score` its validation top-1, `ratio` its cost;
-    `rank`, when given, a clock-free cost ratio that ranks the candidates in place of `ratio`."""
+    `rank`, when given, a clock-free cost ratio that ranks the candidates (then `ratio` measures only
+    the candidate each round keeps)."""
 
     settle: Callable[[nn.Module], None]
     score: Callable[[nn.Module], float]
@@ -94,8 +92,7 @@ class SearchResult:
         if self.target_reached:
             return self.last
         start = self.rounds[0].top1
-        within = [r for r in self.rounds if start - r.top1 <= tolerance + 1e-9]
-        return min(reversed(within), key=lambda r: r.ratio)  # the last of the cheapest: a measured cost can rise
+        return [r for r in self.rounds if start - r.top1 <= tolerance + 1e-9][-1]
 
 
 @dataclass(frozen=True)
@@ -123,7 +120,7 @@ def greedy_search(model: nn.Module, groups: List[FilterGroup], example_inputs: A
     search = _Search(groups, example_inputs, judge, step, progress, hooks, dict(left_out or {}))
     search.begin(model, list(start))
     while search.rounds[-1].ratio > target:
-        reason = search.run_round() or _stalled(search.rounds, judge)
+        reason = search.run_round()
         if reason:
             return SearchResult(search.rounds, False, reason, search.left_out)
     return SearchResult(search.rounds, True, "target reached", search.left_out)
@@ -207,9 +204,10 @@ class _Search:
         group, count = steps[best_index]
         best = judged[best_index]
         self.state = self._best_model(own_best, best_index, group, count)
+        ratio = best.ratio if self.judge.rank is None else self._timed(self.state)
         channels = dict(current.channels)
         channels[group.leader] -= best.removed
-        self.rounds.append(Round(number, group.leader, best.ratio, best.top1, channels, tried,
+        self.rounds.append(Round(number, group.leader, ratio, best.top1, channels, tried,
                                  time.perf_counter() - started))
         self.evaluated = sum(r.candidates for r in self.rounds)
         self.hooks.after_round(list(self.rounds), dict(self.left_out))
@@ -228,6 +226,12 @@ class _Search:
         broadcast_from(list(model.state_dict().values()), owner)
         return model
 
+    def _timed(self, model: nn.Module) -> float:
+        """judge.ratio of the kept model, measured by the first process alone and shared: one clock."""
+        value = torch.tensor([self.judge.ratio(model) if is_main_process() else 0.0], dtype=torch.float64)
+        broadcast_from([value], 0)
+        return float(value.item())
+
     def _report(self, reached: Round) -> None:
         if self.progress is not None:
             self.progress(reached, self.evaluated)
@@ -241,15 +245,6 @@ class _Baseline:
     cost: float
 
 
-def _stalled(rounds: List[Round], judge: Judge) -> str:
-    """Why a search ranked by a clock-free cost ends: its measured cost has not fallen for PATIENCE rounds."""
-    if judge.rank is None or len(rounds) <= PATIENCE:
-        return ""
-    if min(r.ratio for r in rounds[-PATIENCE:]) < min(r.ratio for r in rounds[:-PATIENCE]):
-        return ""
-    return f"the measured cost has not fallen for {PATIENCE} rounds"
-
-
 def _candidate(state: nn.Module, index: int, group: FilterGroup, count: int, example_inputs: Any, judge: Judge,
                baseline: _Baseline, number: int) -> Union[_Candidate, str]:
     """The state with `count` more filters of `group` removed, settled and judged; or why it cannot be thinned."""
@@ -261,9 +256,12 @@ def _candidate(state: nn.Module, index: int, group: FilterGroup, count: int, exa
     if removed < 1:
         return "thinning kept the zeroed filters"
     _settle(judge, model, number, group.leader)
-    top1, ratio = judge.score(model), judge.ratio(model)
-    ranked = judge.rank(model) if judge.rank else ratio
-    return _Candidate(index, model, _Judged(removed, top1, ratio, _merit(baseline, top1, ranked)))
+    top1 = judge.score(model)
+    if judge.rank is None:
+        ratio = cost = judge.ratio(model)
+    else:  # timed only if kept
+        ratio, cost = float("nan"), judge.rank(model)
+    return _Candidate(index, model, _Judged(removed, top1, ratio, _merit(baseline, top1, cost)))
 
 
 def _better(judged: _Judged, index: int, best: Optional[_Candidate]) -> bool:
