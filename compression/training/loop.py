@@ -15,6 +15,7 @@ from ..distributed import any_rank, mean_across_ranks, sum_across_ranks
 from ..evaluation import EvalResult, evaluate
 from ..scheduler import CompressionScheduler
 from ..sparsity import weight_counts
+from ..stored_bits import mean_stored_bits
 from .precision import Precision
 from .reporting import Reporter
 from .stopping import EpochProgress, StopRequest
@@ -152,7 +153,8 @@ def _after_epoch_end_policies(run, record: Dict[str, Any]) -> None:
 
 def _size(model: nn.Module) -> Dict[str, Any]:
     nnz, total = weight_counts(model)
-    return {"sparsity": 1.0 - nnz / total if total else 0.0, "nnz": nnz, "weights": total}
+    return {"sparsity": 1.0 - nnz / total if total else 0.0, "nnz": nnz, "weights": total,
+            "weight_bits": round(mean_stored_bits(model), 3)}
 
 
 def _epoch_record(run, epoch: int, train_loss: float, val: EvalResult) -> Dict[str, Any]:

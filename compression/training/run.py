@@ -56,6 +56,7 @@ class Run:
     best_density: float = 2.0
     best_epoch: int = -1
     best_weights: float = float("inf")  # Conv/Linear weights of the best model (fewer once thinned)
+    best_bits: float = float("inf")  # bits per stored weight of the best model (fewer once shared or quantized)
     ranks: Ranks = field(default_factory=Ranks)
     resumed_progress: Optional[EpochProgress] = None  # an epoch interrupted part-way, from the checkpoint
     replaced: Optional[Path] = None  # where --overwrite moved the folder's earlier contents
@@ -108,13 +109,12 @@ class Run:
 
     def finish_epoch(self, epoch: int, record: Dict[str, Any]) -> None:
         self.history.append(record)
-        # As Distiller ranks them: the fewest non-zero weights first (pruned or thinned away),
-        # then the fewest weights (thinned away), then the most accurate at that size.
         density = round(record["nnz"] / self.dense_weights, 4)
-        is_best = (-density, -record["weights"], record["top1"]) > (-self.best_density, -self.best_weights,
-                                                                      self.best_top1)
+        bits = record.get("weight_bits", 32.0)
+        is_best = best_rank(density, record["weights"], bits, record["top1"]) > \
+            best_rank(self.best_density, self.best_weights, self.best_bits, self.best_top1)
         if is_best:
-            self.best_density, self.best_weights = density, record["weights"]
+            self.best_density, self.best_weights, self.best_bits = density, record["weights"], bits
             self.best_top1, self.best_epoch = record["top1"], epoch
         self.folder.log_epoch(record, self.model)
         self.folder.save(self.state(epoch), best=is_best)
@@ -145,6 +145,7 @@ class Run:
             "best_density": self.best_density,
             "best_epoch": self.best_epoch,
             "best_weights": self.best_weights,
+            "best_bits": self.best_bits,
         }
 
     def _numerics(self) -> Dict[str, Any]:
@@ -177,6 +178,7 @@ class Run:
         self.best_density = payload.get("best_density", 2.0)
         # checkpoints before this key: the model's own size (their runs ranked without it)
         self.best_weights = payload.get("best_weights", weight_counts(self.model)[1])
+        self.best_bits = payload.get("best_bits", 32.0)  # before this key: ranked as FP32 weights
         self.start_epoch = payload["epoch"] + 1
         if "epoch_progress" in payload:
             self.resumed_progress = EpochProgress(**payload["epoch_progress"])
@@ -228,6 +230,13 @@ class Run:
         result = export_packed(LoadedModel(model, self.info, payload), self.folder.path / "best.cpk")
         return {"packed_file": result.out, "packed_file_bytes": result.file_bytes,
                 "packed_ratio": result.ratio, "packed_max_abs_diff": result.max_abs_diff}
+
+
+def best_rank(density: float, weights: float, bits: float, top1: float) -> Tuple[float, float, float, float]:
+    """Sort key of an epoch's model, highest best. As Distiller ranks them: the fewest non-zero weights
+    first (pruned or thinned away), then the fewest weights (thinned away); then the fewest bits per
+    stored weight (shared or quantized: what a packed file spends), then the most accurate."""
+    return (-density, -weights, -bits, top1)
 
 
 def _may_skip_parameters(model: nn.Module) -> bool:
