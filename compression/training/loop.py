@@ -141,7 +141,9 @@ def _check_weights(model: nn.Module, epoch: int) -> None:
 
 def _after_epoch_end_policies(run, record: Dict[str, Any]) -> None:
     """The epoch is recorded as the model it ends with: when an epoch-end policy pruned or thinned
-    it, its size is counted again and it is validated again."""
+    it, its size is counted again and it is validated again. Its bits per stored weight are counted
+    here only, once per epoch (they sort every layer's values)."""
+    record["weight_bits"] = round(mean_stored_bits(run.model), 3)
     size = _size(run.model)
     if size == {key: record[key] for key in size}:
         return
@@ -153,8 +155,7 @@ def _after_epoch_end_policies(run, record: Dict[str, Any]) -> None:
 
 def _size(model: nn.Module) -> Dict[str, Any]:
     nnz, total = weight_counts(model)
-    return {"sparsity": 1.0 - nnz / total if total else 0.0, "nnz": nnz, "weights": total,
-            "weight_bits": round(mean_stored_bits(model), 3)}
+    return {"sparsity": 1.0 - nnz / total if total else 0.0, "nnz": nnz, "weights": total}
 
 
 def _epoch_record(run, epoch: int, train_loss: float, val: EvalResult) -> Dict[str, Any]:
