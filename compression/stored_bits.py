@@ -13,6 +13,7 @@ from typing import Dict
 import torch
 from torch import nn
 
+from .core.packed import continuous_values
 from .quantization.qat.layers import quantized_modules
 from .sparsity import prunable_weights
 
@@ -26,6 +27,8 @@ def value_bits(weight: torch.Tensor) -> int:
     count = values.numel()
     if count == 0:
         return 0
+    if continuous_values(values.numpy()):
+        return width  # as the packer decides: only raw values pay off (and no sort of every value)
     overall = torch.unique(values).numel()
     ordered = rows.sort(dim=1).values
     distinct = 1 + (ordered[:, 1:] != ordered[:, :-1]).sum(dim=1) - (rows == 0).any(dim=1).long()

@@ -153,7 +153,7 @@ def _kept_fraction(nonzero: np.ndarray) -> float:
 def _value_encodings(values: np.ndarray, channel: Optional[np.ndarray], channels: int, width: int, floating,
                      steps: Optional[np.ndarray] = None):
     yield "raw", [values.tobytes()], width
-    if _continuous(values) and steps is None:
+    if continuous_values(values) and steps is None:
         return
     grid = _grid(values, channel, channels, floating, steps) if floating is not None and values.size else None
     if grid is not None:
@@ -209,8 +209,9 @@ def _grid_steps(magnitude: np.ndarray, channel: np.ndarray, channels: int) -> np
         return np.where(np.isfinite(smallest), smallest / levels, 1.0)
 
 
-def _continuous(values: np.ndarray) -> bool:
-    """Whether a seeded sample of the non-zero values is (nearly) all distinct: then no codebook pays off."""
+def continuous_values(values: np.ndarray) -> bool:
+    """Whether a seeded sample of the non-zero values is (nearly) all distinct: then no codebook pays off
+    (a shortcut for trained FP32 weights, also taken by stored_bits.value_bits)."""
     if values.size <= _SAMPLE:
         return False
     sample = values[np.random.default_rng(0).choice(values.size, _SAMPLE, replace=False)]

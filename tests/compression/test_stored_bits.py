@@ -19,6 +19,12 @@ def test_each_kind_of_weight_gets_the_width_of_its_smallest_codes():
     assert value_bits(torch.zeros(8, 8)) == 0
 
 
+def test_a_large_layer_is_read_as_the_packer_reads_it():
+    assert value_bits(torch.randn(512, 256, generator=GEN)) == 32  # a sample of it is all distinct: raw
+    book = torch.randn(16, generator=GEN)
+    assert value_bits(book[torch.randint(0, 16, (512, 256), generator=GEN)]) == 4
+
+
 def test_the_mean_is_weighted_by_each_layers_non_zeros():
     model = nn.Sequential(nn.Linear(64, 64), nn.Linear(64, 16))
     with torch.no_grad():
