@@ -140,6 +140,8 @@ def test_every_module_imports_alone_in_a_fresh_interpreter():
     script = (
         "import importlib, os, sys\n"
         "import torch, torchvision, pydantic, yaml, numpy, sklearn.datasets, click, rich.console\n"
+        "import annotated_types, zoneinfo, zstandard, torch.utils.data\n"
+        "from pydantic import BaseModel, ConfigDict, Field, ValidationError\n"  # pydantic loads these lazily
         "failed = []\n"
         "for name in sys.argv[1:]:\n"
         "    pid = os.fork()\n"
