@@ -38,3 +38,10 @@ def test_at_the_same_size_a_shared_or_quantized_model_ranks_above_a_more_accurat
     assert shared > fp32
     assert best_rank(0.09, 1000, 32.0, 80.0) > shared  # fewer non-zeros still come first
     assert best_rank(0.1, 1000, 4.0, 90.5) > shared  # then, at the same bits, top-1
+
+
+def test_a_few_thousandths_of_a_bit_between_epochs_do_not_outrank_accuracy():
+    """A binarized model's 8-bit first layer uses one code more in a later epoch: still the same precision."""
+    assert best_rank(0.1, 1000, 1.176, 91.66) > best_rank(0.1, 1000, 1.175, 90.22)
+    assert best_rank(0.1, 1000, 4.03, 91.0) > best_rank(0.1, 1000, 3.98, 90.0)
+    assert best_rank(0.1, 1000, 4.4, 90.0) > best_rank(0.1, 1000, 8.0, 91.0)
