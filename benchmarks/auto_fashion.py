@@ -13,7 +13,7 @@ its result exists, so the benchmark runs in parts. Prints a table (test top-1 me
 MACs ratio) and one JSON line.
 
     python benchmarks/auto_fashion.py [--seeds 0 1 2] [--dense runs/fashion_quality] [--out runs/auto_fashion]
-        [--finetune-epochs 5] [--round-steps 0] [--threads 1]
+        [--finetune-epochs 5] [--round-steps 30] [--threads 1]
 """
 from __future__ import annotations
 
@@ -118,7 +118,7 @@ def main() -> None:
     parser.add_argument("--dense", type=Path, default=Path("runs/fashion_quality"))
     parser.add_argument("--out", type=Path, default=Path("runs/auto_fashion"))
     parser.add_argument("--finetune-epochs", type=int, default=5)
-    parser.add_argument("--round-steps", type=int, default=0,
+    parser.add_argument("--round-steps", type=int, default=30,
                         help="auto's --round-steps: SGD steps each candidate is fine-tuned for before it is scored")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()

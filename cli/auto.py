@@ -32,8 +32,9 @@ from .signals import stop_on_signals
 @click.option("--finetune-epochs", type=click.IntRange(min=1), default=5, show_default=True,
               help="Epochs of the final schedule (it thins at the end of the first).")
 @click.option("--lr", type=float, help="Fine-tuning learning rate (default: a fifth of the dense run's).")
-@click.option("--round-steps", type=click.IntRange(min=0), default=0, show_default=True,
-              help="SGD steps each candidate is fine-tuned for before it is scored (0: BatchNorm re-estimation only).")
+@click.option("--round-steps", type=click.IntRange(min=0), default=30, show_default=True,
+              help="SGD steps each candidate is fine-tuned for before it is scored (0: BatchNorm re-estimation "
+                   "only: quicker, and on fashion_cnn 0.3 to 0.6 point worse).")
 @click.option("--calibration-batches", type=click.IntRange(min=0), default=8, show_default=True,
               help="Training batches that re-estimate each candidate's BatchNorm statistics.")
 @click.option("--eval-samples", type=click.IntRange(min=1), help="Validation images that score a candidate "

@@ -63,7 +63,7 @@ class AutoConfig:
     finetune_epochs: int = 5
     lr: Optional[float] = None  # default: a fifth of the dense run's learning rate
     calibration_batches: int = 8  # training batches that re-estimate BatchNorm statistics per candidate
-    round_steps: int = 0  # SGD steps each candidate is fine-tuned for before it is scored
+    round_steps: int = 30  # SGD steps each candidate is fine-tuned for before it is scored (0: BatchNorm only)
     eval_samples: Optional[int] = None  # validation images that score a candidate (None: the whole split)
     latency: LatencyOptions = LatencyOptions()
     device: str = "cpu"

@@ -11,7 +11,7 @@ from helpers import assert_train_reproduces, sigterm_after_saved_state
 
 ONE_THREAD = ("--threads", "1")
 FLAGS = ("--strategy", "amc", "--amc-episodes", "6", "--amc-warmup", "3", "--target", "macs=0.6", "--tolerance", "5",
-         "--finetune-epochs", "1", *ONE_THREAD)
+         "--finetune-epochs", "1", "--round-steps", "0", *ONE_THREAD)
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def test_an_amc_file_limits_the_search_to_the_layers_it_lists(cli, dense_digits,
     out = tmp_path / "listed"
     result = cli("auto", "--checkpoint", dense_digits, "--strategy", "amc", "--amc-episodes", "2", "--amc-warmup", "1",
                  "--amc-file", amc_file, "--target", "macs=0.7", "--tolerance", "50", "--finetune-epochs", "1",
-                 "--out", out, "--json", *ONE_THREAD)
+                 "--round-steps", "0", "--out", out, "--json", *ONE_THREAD)
     assert result.code == 0, result.err
     report = result.json()
     assert report["left_out"]["conv1"] == report["left_out"]["conv3"] == f"not listed in --amc-file {amc_file}"

@@ -10,7 +10,7 @@ from compressor.compression.workflows import auto_job
 from helpers import assert_train_reproduces
 
 ONE_THREAD = ("--threads", "1")
-QUICK = ("--step", "0.25", "--finetune-epochs", "1", *ONE_THREAD)
+QUICK = ("--step", "0.25", "--finetune-epochs", "1", "--round-steps", "0", *ONE_THREAD)
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def test_a_parameter_target_shrinks_the_linear_layer_and_train_reproduces_it(cli
     """fc1 holds 41% of digits_cnn's parameters: its rows are searched (their biases pruned with them)."""
     out = tmp_path / "params"
     result = cli("auto", "--checkpoint", dense_digits, "--target", "params=0.4", "--tolerance", "2", "--step", "0.5",
-                 "--finetune-epochs", "1", "--out", out, "--json", *ONE_THREAD)
+                 "--finetune-epochs", "1", "--round-steps", "0", "--out", out, "--json", *ONE_THREAD)
     assert result.code == 0, result.err
     report = result.json()
     assert report["target_met"] is True and report["ratios"]["params"] <= 0.4
@@ -84,7 +84,7 @@ def test_a_checkpoint_with_its_own_class_count_is_fine_tuned_with_it(cli, tmp_pa
     assert cli("train", "--schedule", schedule, "--num-classes", "12", "--out", tmp_path / "dense", *ONE_THREAD).code == 0
     out = tmp_path / "auto"
     result = cli("auto", "--checkpoint", tmp_path / "dense" / "best.pt", "--target", "params=0.5", "--tolerance", "50",
-                 "--step", "0.5", "--finetune-epochs", "1", "--out", out, *ONE_THREAD)
+                 "--step", "0.5", "--finetune-epochs", "1", "--round-steps", "0", "--out", out, *ONE_THREAD)
     assert result.code == 0, result.err
     assert "num_classes: 12" in (out / "schedule.yaml").read_text()
 
@@ -105,7 +105,7 @@ def test_unreachable_target_keeps_the_best_result_and_says_so(cli, dense_digits,
 def test_latency_target_is_measured(cli, dense_digits, tmp_path):
     result = cli("auto", "--checkpoint", dense_digits, "--target", "latency=0.9", "--tolerance", "50", "--step", "0.5",
                  "--hold-out", "conv[12]", "--latency-repeats", "3", "--batch-size", "4", "--finetune-epochs", "1",
-                 "--out", tmp_path / "fast", "--json", *ONE_THREAD)
+                 "--round-steps", "0", "--out", tmp_path / "fast", "--json", *ONE_THREAD)
     assert result.code == 0, result.err
     report = result.json()
     assert report["target"]["kind"] == "latency" and report["reached"] == report["ratios"]["latency"] > 0

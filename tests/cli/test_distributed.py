@@ -210,7 +210,7 @@ def test_sensitivity_of_random_weights_scores_one_model_in_every_process(tmp_pat
 
 def test_auto_rounds_split_between_two_processes_choose_what_one_process_chooses(tmp_path, dense_digits):
     args = ("auto", "--checkpoint", dense_digits, "--target", "macs=0.5", "--tolerance", 2, "--step", 0.25,
-            "--finetune-epochs", 1, "--json")
+            "--finetune-epochs", 1, "--round-steps", 0, "--json")
     single = subprocess.run([sys.executable, "-m", "compressor.cli", *map(str, args), "--out", tmp_path / "one",
                              "--threads", "1"], env=TORCHRUN_ENV, capture_output=True, text=True, timeout=300)
     split = torchrun(*args, "--out", tmp_path / "two")
