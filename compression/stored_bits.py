@@ -27,7 +27,7 @@ def value_bits(weight: torch.Tensor) -> int:
     count = values.numel()
     if count == 0:
         return 0
-    if continuous_values(values.numpy()):
+    if continuous_values(_as_numpy(values)):
         return width  # as the packer decides: only raw values pay off (and no sort of every value)
     overall = torch.unique(values).numel()
     ordered = rows.sort(dim=1).values
@@ -53,6 +53,12 @@ def mean_stored_bits(model: nn.Module) -> float:
     if total == 0:
         return 0.0
     return sum(value_bits(weights[name]) * count for name, count in kept.items() if count) / total
+
+
+def _as_numpy(values: torch.Tensor):
+    """The values on the CPU as numpy can hold them (bfloat16 as its bit patterns: distinct stays distinct)."""
+    values = values.cpu()
+    return (values.view(torch.int16) if values.dtype == torch.bfloat16 else values).numpy()
 
 
 def _code_bits(distinct: int) -> int:

@@ -23,6 +23,7 @@ def test_a_large_layer_is_read_as_the_packer_reads_it():
     assert value_bits(torch.randn(512, 256, generator=GEN)) == 32  # a sample of it is all distinct: raw
     book = torch.randn(16, generator=GEN)
     assert value_bits(book[torch.randint(0, 16, (512, 256), generator=GEN)]) == 4
+    assert 0 < value_bits(torch.randn(512, 256, generator=GEN).bfloat16()) <= 16  # read too (as bit patterns)
 
 
 def test_the_mean_is_weighted_by_each_layers_non_zeros():
