@@ -64,10 +64,10 @@ class Sparsities(Reporter):
             seen[name] = tuple(max(a, b) for a, b in zip(seen.get(name, now), now))
 
 
-def small_side(schedule):
-    """FAKE_IMAGE_SIZE for the models whose input is larger; None keeps the model's own."""
-    side = model_info(schedule.model.arch).input_shape[-1]
-    return FAKE_IMAGE_SIZE if side > FAKE_IMAGE_SIZE else None
+def scaled_input(arch):
+    """The model's own (C, H, W), its sides cut to FAKE_IMAGE_SIZE where larger."""
+    channels, height, width = model_info(arch).input_shape
+    return channels, min(height, FAKE_IMAGE_SIZE), min(width, FAKE_IMAGE_SIZE)
 
 
 def run_scaled(path, folder):
@@ -80,9 +80,8 @@ def run_scaled(path, folder):
     if schedule.model.arch not in ("digits_cnn", "digits_cnn_small"):
         schedule.dataset = schedule.dataset.model_copy(update={"name": "fake", "size": 8, "batch_size": 4,
                                                                "data_dir": None})
-    side = small_side(schedule)
-    if side:  # the model is built for, fed and timed (in the report) at this size
-        schedule.model = schedule.model.model_copy(update={"input_size": (3, side, side)})
+    # the model is built for, fed and timed (in the report) at this size
+    schedule.model = schedule.model.model_copy(update={"input_size": scaled_input(schedule.model.arch)})
     run = prepare_run(schedule, write_tensorboard=False)
     sparsities = Sparsities(run)
     fit(run, sparsities)
@@ -159,9 +158,7 @@ def test_shipped_post_training_schedule_quantizes_as_it_says(path, tmp_path, cap
     arch = schedule.model.arch
     checkpoint = tmp_path / "model.pt"
     model = build_model(arch, num_classes=10)
-    channels, _, side = model_info(arch).input_shape
-    side = small_side(schedule) or side
-    save_checkpoint({"arch": arch, "num_classes": 10, "input_shape": [channels, side, side],
+    save_checkpoint({"arch": arch, "num_classes": 10, "input_shape": list(scaled_input(arch)),
                      "model_state": model.state_dict()}, checkpoint)
     data = ["--dataset", "fake", "--batch-size", "4"]
     assert run(["quantize", "--checkpoint", str(checkpoint), "--collect-stats", str(tmp_path / "stats.yaml"),
