@@ -28,7 +28,7 @@ from .restore import model_from_checkpoint
 
 # What a deployed model needs from its checkpoint; training state (optimizer, policies, masks, metrics) is left out.
 RECORD_KEYS = ("arch", "input_shape", "num_classes", "dataset", "dataset_options", "thinning", "factorization",
-               "qat", "quantized_weights", "epoch", "seed", "best_top1", "best_epoch", "precision")
+               "folded_batchnorm", "qat", "quantized_weights", "epoch", "seed", "best_top1", "best_epoch", "precision")
 
 
 @dataclass

@@ -53,8 +53,9 @@ def export_packed_int8(loaded: LoadedModel, model: nn.Module, int8: Int8Model, s
     for bn in folded.values():
         for key in [key for key in state if key.startswith(bn + ".")]:
             del state[key]
-    record = {**model_record(loaded), "qat": [], "folded_batchnorm": folded, "ptq": {
-        "engine": int8.engine, "per_channel": settings.per_channel,
+    base = model_record(loaded)
+    record = {**base, "qat": [], "folded_batchnorm": {**(base.get("folded_batchnorm") or {}), **folded}, "ptq": {
+        "engine": int8.engine, "int8_folded_batchnorm": folded, "per_channel": settings.per_channel,
         "activation_ranges": {name: [float(low), float(high)] for name, (low, high) in settings.activation_ranges.items()},
         "input_range": None if settings.input_range is None else [float(v) for v in settings.input_range],
         "fp32_modules": list(settings.fp32_modules), "weights": weights,
@@ -115,7 +116,8 @@ def int8_from_payload(payload: Dict[str, Any], calibration: Optional[Iterable[to
     state = model.state_dict()
     weights = {name: (_requantized(state[f"{name}.weight"], record), state.get(f"{name}.bias"))
                for name, record in ptq["weights"].items()}
-    _batchnorm_places(model, payload.get("folded_batchnorm") or {})
+    # files written before training could fold BatchNorms record only the int8 kernels' folds
+    _batchnorm_places(model, ptq.get("int8_folded_batchnorm", payload.get("folded_batchnorm") or {}))
     example = torch.zeros(1, *info.input_shape)
     ranges = {name: tuple(bounds) for name, bounds in ptq["activation_ranges"].items()}
     input_range = tuple(ptq["input_range"]) if ptq.get("input_range") else None

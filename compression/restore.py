@@ -9,6 +9,7 @@ from torch import nn
 
 from .core.errors import UserError
 from .factorization import replay_structure
+from .folding import replay_folding
 from .models import ModelInfo, build_model, model_info
 from .quantization.qat import install_from_record, mark_weights_quantized
 from .thinning.replay import apply_plan
@@ -23,7 +24,6 @@ def model_from_checkpoint(payload: Dict[str, Any]) -> Tuple[nn.Module, ModelInfo
     info = model_info(arch, payload.get("input_shape"), payload.get("num_classes"))
     model = build_model(arch, num_classes=info.num_classes, input_shape=info.input_shape)
     restore_structure(model, payload, info.input_shape)
-    fold_batchnorm_places(model, payload.get("folded_batchnorm") or {})
     try:
         model.load_state_dict(payload["model_state"])
     except (RuntimeError, KeyError) as err:
@@ -36,20 +36,11 @@ def model_from_checkpoint(payload: Dict[str, Any]) -> Tuple[nn.Module, ModelInfo
     return model, info
 
 
-def fold_batchnorm_places(model: nn.Module, folded: Dict[str, str]) -> None:
-    """A packed int8 model's convolutions hold their BatchNorm folded in (as its int8 kernels compute):
-    each such BatchNorm becomes an Identity and its convolution gets a bias to hold the folded one."""
-    for conv_name, bn_name in folded.items():
-        conv = model.get_submodule(conv_name)
-        if conv.bias is None:
-            conv.bias = nn.Parameter(torch.zeros(conv.out_channels))
-        parent, _, child = bn_name.rpartition(".")
-        setattr(model.get_submodule(parent) if parent else model, child, nn.Identity())
-
-
 def restore_structure(model: nn.Module, payload: Dict[str, Any], input_shape) -> None:
-    """Thin and factorize a freshly built model as the checkpoint records, in the order training did, so
-    that its weights fit (a checkpoint without a `factorization` record has no factorized layer)."""
+    """Thin and factorize a freshly built model as the checkpoint records, in the order training did, then
+    fold its BatchNorms as recorded (in training, or by the int8 kernels of a packed int8 model), so that its
+    weights fit (a checkpoint without a `factorization` record has no factorized layer)."""
     example = torch.zeros(1, *input_shape)
     replay_structure(model, payload.get("thinning") or [], payload.get("factorization") or [],
                      lambda ops: apply_plan(model, ops, example))
+    replay_folding(model, payload.get("folded_batchnorm") or {})

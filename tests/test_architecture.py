@@ -23,7 +23,7 @@ LAYERS: Dict[str, int] = {
     "distributed": 1, "device": 1, "policies": 1, "quiet": 1, "sparsity": 1, "hints": 1, "summary": 1,
     "distillation_section": 1, "lr_scheduler_configs": 1,
     "models": 2, "datasets": 2, "lr_schedulers": 2, "evaluation": 2,
-    "pruning": 3, "thinning": 3, "factorization": 3,
+    "pruning": 3, "thinning": 3, "factorization": 3, "folding": 3,
     "quantization.qat": 4, "quantization": 4,
     "restore": 5, "model_source": 5, "engines": 5, "stored_bits": 5,
     "benchmark": 6, "report": 6, "distillation": 6, "export": 6, "packing": 6, "packing_int8": 6, "early_exit": 6,

@@ -17,6 +17,7 @@ BUILTIN_MODULES = (
       ("data_ranked", "element_pruners", "nm_pruner", "regularizers", "structure_pruners")),
     f"{_PACKAGE}.thinning.extensions",
     f"{_PACKAGE}.factorization.extension",
+    f"{_PACKAGE}.folding.extension",
     f"{_PACKAGE}.quantization.qat.quantizers",
     f"{_PACKAGE}.quantization.registration",
     f"{_PACKAGE}.quantization.weight_sharing",

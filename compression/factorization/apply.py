@@ -109,7 +109,7 @@ def _factorize_one(model: nn.Module, target: Target, ranks: List[int], geometry:
     replacement = factorized_structure(layer, target.method, ranks)
     _copy_factors(layer, replacement, target.method, ranks)
     replacement.train(layer.training)
-    _move_hooks(layer, replacement)
+    move_hooks(layer, replacement)
     replace_module(model, target.name, replacement)
     if optimizer is not None:
         replace_parameters(optimizer, _replaced_parameters(layer, replacement))
@@ -139,7 +139,7 @@ def _replaced_parameters(layer: nn.Module, replacement: FactorizedLayer) -> Dict
     return replaced
 
 
-def _move_hooks(layer: nn.Module, replacement: nn.Module) -> None:
+def move_hooks(layer: nn.Module, replacement: nn.Module) -> None:
     """Hooks on the layer's input or output (distillation hints, statistics) see the replacement's, the same
     values; the hook tables move whole so that their handles still remove them."""
     for table in ("_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_forward_hooks",

@@ -23,7 +23,7 @@ def schedule_conflicts(schedule, model: nn.Module, targets: List[Target]) -> Lis
         if spec.kind not in ("pruner", "regularizer"):
             continue
         config = schedule.component(POLICY_KEYS[spec.kind], spec.instance).config
-        for name in _named_parameters(config, model):
+        for name in named_parameters(config, model):
             layer = layer_of.get(name)
             if layer is None:
                 continue
@@ -38,7 +38,7 @@ def schedule_conflicts(schedule, model: nn.Module, targets: List[Target]) -> Lis
     return list(dict.fromkeys(problems))  # a component in two policies says it once
 
 
-def _named_parameters(config, model: nn.Module) -> List[str]:
+def named_parameters(config, model: nn.Module) -> List[str]:
     available = [name for name, _ in model.named_parameters()]
     names: Dict[str, None] = {}
     for field in _NAMING_FIELDS:

@@ -18,6 +18,7 @@ from ..early_exit import evaluate_early_exit
 from ..distributed import Ranks, broadcast_from_main
 from ..evaluation import evaluate
 from ..factorization import recorded_factorization
+from ..folding import recorded_folding
 from ..models import ModelInfo, build_model
 from ..models.exits import count_exits
 from ..model_source import LoadedModel
@@ -137,6 +138,7 @@ class Run:
             "masks": self.scheduler.masks.state_dict(),
             "thinning": recorded_plan(self.model),
             "factorization": recorded_factorization(self.model),
+            "folded_batchnorm": recorded_folding(self.model),
             "qat": qat_record(self._qat_quantizers()),
             "rng_state": torch.get_rng_state(),
             **self._numerics(),

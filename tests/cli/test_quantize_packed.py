@@ -59,3 +59,20 @@ def test_evaluate_gives_the_int8_top1_and_a_truncated_file_is_refused(cli, packe
 def test_export_packed_int8_points_to_quantize_pack(cli, dense_digits, tmp_path):
     refused = cli("export", "--checkpoint", dense_digits, "--format", "packed", "--int8", "--out", tmp_path / "x.cpk")
     assert refused.code == 2 and "quantize" in refused.err and "--pack" in refused.err
+
+
+def test_a_model_that_folded_a_batchnorm_in_training_packs_as_int8(dense_digits, tmp_path):
+    """conv3's BatchNorm folded by training, conv1's and conv2's by the int8 kernels: both rebuild."""
+    schedule = tmp_path / "fold.yaml"
+    schedule.write_text(f"version: 1\nmodel: {{arch: digits_cnn, checkpoint: {dense_digits}}}\n"
+                        "training: {epochs: 1, lr: 0.001}\n"
+                        "extensions: {fold: {class: BatchNormFolder, layers: [conv3]}}\n"
+                        "policies:\n  - extension: {instance_name: fold}\n    epochs: [0]\n")
+    assert run(["train", "--schedule", str(schedule), "--out", str(tmp_path / "run"), "--threads", "1"]) == 0
+    folded = tmp_path / "run" / "best.pt"
+    assert run(["quantize", "--checkpoint", str(folded), "--collect-stats", str(tmp_path / "stats.yaml")]) == 0
+    assert run(["quantize", "--checkpoint", str(folded), "--stats", str(tmp_path / "stats.yaml"), "--pack",
+                "--out", str(tmp_path / "q")]) == 0
+    images = torch.rand(16, 1, 8, 8) * 16
+    expected = torch.jit.load(str(tmp_path / "q" / "model_int8.pt"))(images)
+    assert torch.equal(compressor.load_packed_int8(tmp_path / "q" / "model_int8.cpk")(images), expected)

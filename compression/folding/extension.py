@@ -1,0 +1,79 @@
+"""BatchNormFolder: the schedule extension that folds BatchNorms into their convolutions at the start of
+the epochs its policy names (from then on training goes on without them)."""
+from __future__ import annotations
+
+from typing import List
+
+import torch
+
+from ..core.components import EXTENSIONS, POLICY_KEYS, BuildContext
+from ..core.errors import UserError
+from ..factorization.conflicts import named_parameters
+from ..policies import Policy, StepContext
+from .configs import BatchNormFolderConfig
+from .fold import FoldPlan, fold_batchnorms, foldable_pairs
+
+
+class BatchNormFolder:
+    """Finds the (Conv2d, BatchNorm) pairs when built; its policy folds them."""
+
+    def __init__(self, config: BatchNormFolderConfig, context: BuildContext):
+        self.config = config
+        self.context = context
+        self.pairs, self.skipped = foldable_pairs(context.model, self._example(), config.layers)
+        if config.layers and not self.pairs:
+            raise UserError(f"layers {config.layers} select no Conv2d with a BatchNorm to fold"
+                            + "".join(f"; {s['layer']}: {s['reason']}" for s in self.skipped))
+        self.epochs: List[int] = []
+
+    def _example(self) -> torch.Tensor:
+        return torch.zeros(1, *self.context.input_shape, device=self.context.device)
+
+    def policy(self, spec) -> "FoldingPolicy":
+        self.epochs.extend(spec.epochs)
+        return FoldingPolicy(self)
+
+    def fold(self) -> FoldPlan:
+        context = self.context
+        return fold_batchnorms(context.model, self._example(), self.config.layers, context.optimizer, context.masks)
+
+    def check_schedule(self, schedule) -> None:
+        """Once every component is built: what would hold on to a BatchNorm that goes, or to weights folding
+        rescales after they were shared or quantized, is refused before training starts."""
+        problems = _batchnorm_users(schedule, self.context.model, set(self.pairs.values()))
+        last_fold = max(self.epochs, default=None)
+        for spec in schedule.policies:
+            if spec.kind == "quantizer" and last_fold is not None and spec.epochs and min(spec.epochs) <= last_fold:
+                problems.append(f"quantizer '{spec.instance}' starts at epoch {min(spec.epochs)}, but BatchNorms "
+                                f"are folded at epoch {last_fold}: folding rescales the weights it shares or "
+                                "quantizes; fold first (an earlier epoch)")
+        if problems:
+            raise UserError("; ".join(dict.fromkeys(problems)))
+
+
+def _batchnorm_users(schedule, model, batchnorms) -> List[str]:
+    problems = []
+    for spec in schedule.policies:
+        if spec.kind not in ("pruner", "regularizer"):
+            continue
+        config = schedule.component(POLICY_KEYS[spec.kind], spec.instance).config
+        for name in named_parameters(config, model):
+            if name.rpartition(".")[0] in batchnorms:
+                problems.append(f"{spec.kind} '{spec.instance}' works on {name}, a parameter of a BatchNorm that "
+                                "BatchNormFolder folds away: leave that layer out of one of them")
+    return problems
+
+
+class FoldingPolicy(Policy):
+    """At the start of each epoch it is due: fold what is not folded yet."""
+
+    def __init__(self, folder: BatchNormFolder):
+        self.folder = folder
+        self.plans: List[FoldPlan] = []
+
+    def on_epoch_begin(self, ctx: StepContext) -> None:
+        self.plans.append(self.folder.fold())
+
+
+EXTENSIONS.add("BatchNormFolder", BatchNormFolder, BatchNormFolderConfig,
+               "Fold each Conv2d's BatchNorm into its weights and a bias; training goes on without it.")
