@@ -13,7 +13,6 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
-from ..core.errors import UserError
 from ..factorization.apply import move_hooks
 from ..factorization.selection import matches
 from ..thinning.exactness import following_batchnorm
@@ -76,14 +75,12 @@ def fold_batchnorms(model: nn.Module, example_inputs: Any, patterns: Optional[Se
     folded layers no longer normalize by batch statistics. `optimizer` trains each new bias with its
     convolution's weight (their state starts afresh: the weight's scale changed) and no longer the
     BatchNorms' parameters; masks of the BatchNorms' parameters (`masks`, a MaskStore) are dropped.
+    Fold before sharing or quantizing the weights: folding rescales them (a schedule is checked for it).
     """
     pairs, skipped = foldable_pairs(model, example_inputs, patterns)
     plan = FoldPlan(skipped=skipped)
     for conv_name, bn_name in pairs.items():
         conv, bn = model.get_submodule(conv_name), model.get_submodule(bn_name)
-        if _weight_is_shared(conv):
-            raise UserError(f"cannot fold the BatchNorm of '{conv_name}': its weights are shared (k-means) or "
-                            "quantized, and folding rescales them: fold before that quantizer's first epoch")
         new_bias = _fold_one(conv, bn)
         identity = nn.Identity().train(bn.training)
         move_hooks(bn, identity)
@@ -97,10 +94,6 @@ def fold_batchnorms(model: nn.Module, example_inputs: Any, patterns: Optional[Se
         masks.refresh_shapes()
         plan.notes.extend(f"mask of {name} dropped: its BatchNorm is folded" for name in sorted(before - set(masks.masks)))
     return plan
-
-
-def _weight_is_shared(conv: nn.Conv2d) -> bool:
-    return bool(getattr(conv.weight, "_backward_hooks", None))  # k-means sharing sums gradients through a hook
 
 
 def _fold_one(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> Optional[nn.Parameter]:
