@@ -112,3 +112,25 @@ quantizers:
 def test_what_folding_would_break_is_refused_at_build_time(text, message):
     with pytest.raises(ScheduleError, match=message):
         scheduler_for(text)
+
+
+FOLD_THEN_THIN = SCHEDULE.replace("epochs: [1]", "epochs: [0]") + """  - pruner: {instance_name: filters}
+    epochs: [1]
+  - extension: {instance_name: thin}
+    epochs: [1]
+pruners:
+  filters: {class: L1RankedStructureParameterPruner, group_type: Filters, desired_sparsity: 0.5,
+            prune_bias: true, weights: [conv2.weight]}
+extensions:
+  fold: {class: BatchNormFolder}
+  thin: {class: FilterRemover, thinning_func_str: remove_filters}
+""".replace("extensions:\n  fold:\n    class: BatchNormFolder\n", "", 1)
+
+
+def test_a_model_thinned_after_folding_rebuilds_from_its_checkpoint(tmp_path):
+    run, _ = train_schedule(tmp_path, "run", FOLD_THEN_THIN)
+    model = run.model.eval()
+    assert model.conv2.out_channels == 32 and model.conv2.bias.shape == (32,)
+    rebuilt, _ = model_from_checkpoint(load_checkpoint(tmp_path / "run" / "checkpoint.pt"))
+    x = torch.randn(3, 1, 8, 8)
+    assert torch.equal(rebuilt.eval()(x), model(x))
