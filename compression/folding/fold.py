@@ -14,10 +14,11 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 from ..factorization.apply import move_hooks
+from ..factorization.record import replace_module
 from ..factorization.selection import matches
 from ..thinning.exactness import following_batchnorm
 from ..thinning.graph import build_graph
-from .record import record_fold, set_module
+from .record import record_fold
 
 
 @dataclass
@@ -84,7 +85,7 @@ def fold_batchnorms(model: nn.Module, example_inputs: Any, patterns: Optional[Se
         new_bias = _fold_one(conv, bn)
         identity = nn.Identity().train(bn.training)
         move_hooks(bn, identity)
-        set_module(model, bn_name, identity)
+        replace_module(model, bn_name, identity)
         if optimizer is not None:
             _retrain(optimizer, conv, new_bias, [p for p in bn.parameters()])
         record_fold(model, conv_name, bn_name)

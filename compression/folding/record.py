@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ..core.errors import UserError
+from ..factorization.record import replace_module
 
 RECORD_ATTRIBUTE = "_folded_batchnorm"
 
@@ -22,11 +23,6 @@ def recorded_folding(model: nn.Module) -> Dict[str, str]:
 
 def record_fold(model: nn.Module, conv_name: str, bn_name: str) -> None:
     model.__dict__.setdefault(RECORD_ATTRIBUTE, {})[conv_name] = bn_name
-
-
-def set_module(model: nn.Module, name: str, module: nn.Module) -> None:
-    parent, _, child = name.rpartition(".")
-    setattr(model.get_submodule(parent) if parent else model, child, module)
 
 
 def replay_folding(model: nn.Module, folded: Any) -> None:
@@ -42,5 +38,5 @@ def replay_folding(model: nn.Module, folded: Any) -> None:
                             f"no Conv2d '{conv_name}' or no module '{bn_name}'")
         if conv.bias is None:
             conv.bias = nn.Parameter(torch.zeros(conv.out_channels, device=conv.weight.device))
-        set_module(model, bn_name, nn.Identity())
+        replace_module(model, bn_name, nn.Identity())
         record_fold(model, conv_name, bn_name)
