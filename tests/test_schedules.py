@@ -14,6 +14,8 @@ import pytest
 
 from compressor.compression.core.checkpoint import save_checkpoint
 from compressor.compression.core.param_names import resolve_parameter_name
+from compressor.compression.folding import recorded_folding
+from compressor.compression.folding.extension import FoldingPolicy
 from compressor.compression.models import build_model, model_info
 from compressor.compression.policies import LRPolicy
 from compressor.compression.quantization.qat import QATPolicy
@@ -114,6 +116,8 @@ def check_policy(schedule, spec, run, by_epoch):
     policy = next(item.policy for item in run.scheduler.scheduled if item.spec is spec)
     if spec.kind == "pruner":
         check_pruner(schedule, spec, run, by_epoch)
+    elif isinstance(policy, FoldingPolicy):
+        assert policy.plans[0].layers and recorded_folding(run.model), f"{spec.instance} folded nothing"
     elif spec.kind == "extension":
         record = run.history[spec.epochs[-1]]
         assert record["weights"] < run.dense_weights, f"{spec.instance} removed nothing"

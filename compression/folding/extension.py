@@ -24,13 +24,13 @@ class BatchNormFolder:
         if config.layers and not self.pairs:
             raise UserError(f"layers {config.layers} select no Conv2d with a BatchNorm to fold"
                             + "".join(f"; {s['layer']}: {s['reason']}" for s in self.skipped))
-        self.epochs: List[int] = []
+        self.specs: List = []  # its policies, for the order checks
 
     def _example(self) -> torch.Tensor:
         return torch.zeros(1, *self.context.input_shape, device=self.context.device)
 
     def policy(self, spec) -> "FoldingPolicy":
-        self.epochs.extend(spec.epochs)
+        self.specs.append(spec)
         return FoldingPolicy(self)
 
     def fold(self) -> FoldPlan:
@@ -41,12 +41,13 @@ class BatchNormFolder:
         """Once every component is built: what would hold on to a BatchNorm that goes, or to weights folding
         rescales after they were shared or quantized, is refused before training starts."""
         problems = _batchnorm_users(schedule, self.context.model, set(self.pairs.values()))
-        last_fold = max(self.epochs, default=None)
+        folds = [(epoch, spec.index) for spec in self.specs for epoch in spec.epochs]
         for spec in schedule.policies:
-            if spec.kind == "quantizer" and last_fold is not None and spec.epochs and min(spec.epochs) <= last_fold:
+            if spec.kind == "quantizer" and spec.epochs and folds and (min(spec.epochs), spec.index) < max(folds):
                 problems.append(f"quantizer '{spec.instance}' starts at epoch {min(spec.epochs)}, but BatchNorms "
-                                f"are folded at epoch {last_fold}: folding rescales the weights it shares or "
-                                "quantizes; fold first (an earlier epoch)")
+                                f"are folded at epoch {max(folds)[0]}: folding rescales the weights it shares or "
+                                "quantizes; fold first (an earlier epoch, or the same one with the folder's "
+                                "policy listed before the quantizer's)")
         if problems:
             raise UserError("; ".join(dict.fromkeys(problems)))
 

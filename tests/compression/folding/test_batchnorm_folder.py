@@ -134,3 +134,12 @@ def test_a_model_thinned_after_folding_rebuilds_from_its_checkpoint(tmp_path):
     rebuilt, _ = model_from_checkpoint(load_checkpoint(tmp_path / "run" / "checkpoint.pt"))
     x = torch.randn(3, 1, 8, 8)
     assert torch.equal(rebuilt.eval()(x), model(x))
+
+
+def test_a_quantizer_may_start_in_the_folds_epoch_when_listed_after_it():
+    same_epoch = SHARED_FIRST.replace("epochs: [0, 1]", "epochs: [1]")
+    scheduler_for(same_epoch)
+    listed_first = same_epoch.replace("policies:\n", "policies:\n  - quantizer: {instance_name: share}\n    epochs: [1]\n"
+                                      ).replace("  - quantizer: {instance_name: share}\n    epochs: [1]\nquantizers", "quantizers")
+    with pytest.raises(ScheduleError, match="quantizer 'share' starts at epoch 1, but BatchNorms are folded at epoch 1"):
+        scheduler_for(listed_first)
