@@ -1,7 +1,7 @@
 """What else in a schedule would point to a layer that a factorizer replaces: refused before training starts."""
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 from torch import nn
 
@@ -19,17 +19,12 @@ def schedule_conflicts(schedule, model: nn.Module, targets: List[Target]) -> Lis
     fake-quantizes (both built on the layer, which is gone once factorized), each as a sentence."""
     layer_of = {f"{target.name}.{attr}": target.name for target in targets for attr in ("weight", "bias")}
     problems: List[str] = []
-    for spec in schedule.policies:
-        if spec.kind not in ("pruner", "regularizer"):
-            continue
-        config = schedule.component(POLICY_KEYS[spec.kind], spec.instance).config
-        for name in named_parameters(config, model):
-            layer = layer_of.get(name)
-            if layer is None:
-                continue
+    for spec, name in parameters_policies_name(schedule, model):
+        layer = layer_of.get(name)
+        if layer is not None:
             problems.append(f"{spec.kind} '{spec.instance}' works on {name}, a parameter of layer '{layer}' that "
-                            f"is factorized: its mask would point to a parameter that is gone; leave the layer out "
-                            f"(overrides: {{'{layer}': null}}) or prune and factorize in two runs")
+                            f"is factorized: its mask would point to a parameter that is gone; leave the layer "
+                            f"out (overrides: {{'{layer}': null}}) or prune and factorize in two runs")
     for target in targets:
         if hasattr(target.module, "_qat"):
             problems.append(f"layer '{target.name}' is fake-quantized by a QAT quantizer and factorized: its "
@@ -38,7 +33,17 @@ def schedule_conflicts(schedule, model: nn.Module, targets: List[Target]) -> Lis
     return list(dict.fromkeys(problems))  # a component in two policies says it once
 
 
-def named_parameters(config, model: nn.Module) -> List[str]:
+def parameters_policies_name(schedule, model: nn.Module) -> List[Tuple[object, str]]:
+    """(policy spec, parameter name) for each parameter a pruner or regularizer policy works on."""
+    found = []
+    for spec in schedule.policies:
+        if spec.kind in ("pruner", "regularizer"):
+            config = schedule.component(POLICY_KEYS[spec.kind], spec.instance).config
+            found.extend((spec, name) for name in _named_parameters(config, model))
+    return found
+
+
+def _named_parameters(config, model: nn.Module) -> List[str]:
     available = [name for name, _ in model.named_parameters()]
     names: Dict[str, None] = {}
     for field in _NAMING_FIELDS:

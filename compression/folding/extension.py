@@ -6,9 +6,9 @@ from typing import List
 
 import torch
 
-from ..core.components import EXTENSIONS, POLICY_KEYS, BuildContext
+from ..core.components import EXTENSIONS, BuildContext
 from ..core.errors import UserError
-from ..factorization.conflicts import named_parameters
+from ..factorization.conflicts import parameters_policies_name
 from ..policies import Policy, StepContext
 from .configs import BatchNormFolderConfig
 from .fold import FoldPlan, fold_batchnorms, foldable_pairs
@@ -53,16 +53,9 @@ class BatchNormFolder:
 
 
 def _batchnorm_users(schedule, model, batchnorms) -> List[str]:
-    problems = []
-    for spec in schedule.policies:
-        if spec.kind not in ("pruner", "regularizer"):
-            continue
-        config = schedule.component(POLICY_KEYS[spec.kind], spec.instance).config
-        for name in named_parameters(config, model):
-            if name.rpartition(".")[0] in batchnorms:
-                problems.append(f"{spec.kind} '{spec.instance}' works on {name}, a parameter of a BatchNorm that "
-                                "BatchNormFolder folds away: leave that layer out of one of them")
-    return problems
+    return [f"{spec.kind} '{spec.instance}' works on {name}, a parameter of a BatchNorm that BatchNormFolder "
+            "folds away: leave that layer out of one of them"
+            for spec, name in parameters_policies_name(schedule, model) if name.rpartition(".")[0] in batchnorms]
 
 
 class FoldingPolicy(Policy):
