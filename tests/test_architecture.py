@@ -136,14 +136,23 @@ def test_every_import_points_to_the_same_layer_or_below():
 
 
 def test_every_module_imports_alone_in_a_fresh_interpreter():
-    """Third-party packages are imported once, then each module of ours in a fresh child process."""
+    """Third-party packages are imported once, then each module of ours in a fresh child process
+    (as many children at a time as there are cores)."""
     script = (
         "import importlib, os, sys\n"
         "import torch, torchvision, pydantic, yaml, numpy, sklearn.datasets, click, rich.console\n"
         "import annotated_types, zoneinfo, zstandard, torch.utils.data\n"
         "from pydantic import BaseModel, ConfigDict, Field, ValidationError\n"  # pydantic loads these lazily
-        "failed = []\n"
+        "cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()\n"
+        "failed, running = [], {}\n"
+        "def reap():\n"
+        "    pid, status = os.wait()\n"
+        "    if status != 0:\n"
+        "        failed.append(running[pid])\n"
+        "    del running[pid]\n"
         "for name in sys.argv[1:]:\n"
+        "    if len(running) >= cores:\n"
+        "        reap()\n"
         "    pid = os.fork()\n"
         "    if pid == 0:\n"
         "        try:\n"
@@ -152,9 +161,10 @@ def test_every_module_imports_alone_in_a_fresh_interpreter():
         "            print(name, type(err).__name__, err, flush=True)\n"
         "            os._exit(1)\n"
         "        os._exit(0)\n"
-        "    if os.waitpid(pid, 0)[1] != 0:\n"
-        "        failed.append(name)\n"
-        "print('FAILED', failed)\n"
+        "    running[pid] = name\n"
+        "while running:\n"
+        "    reap()\n"
+        "print('FAILED', sorted(failed))\n"
         "sys.exit(1 if failed else 0)\n"
     )
     if not hasattr(os, "fork"):
