@@ -104,7 +104,7 @@ def _render(result):
                   "percentile of the interleaved runs)", highlight=False)
     for data in [result] + result["exported"]:
         name = head if data is result else data["name"]
-        console.print(f"{name}: {vs_fp32_text(data['speedup'], data)}", highlight=False, soft_wrap=True)
+        console.print(f"{name}: {vs_fp32_text(data)}", highlight=False, soft_wrap=True)
     console.print(f"comparison FP32 medians: {fp32_engines_text(result)}", highlight=False, soft_wrap=True)
     render_fp32_skipped(result)
     print_measurement_warnings(result)

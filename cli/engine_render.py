@@ -9,15 +9,18 @@ from ..compression.engines.registry import ENGINES
 from .common import console
 
 
-def vs_fp32_text(speedup: float, result: Dict[str, Any]) -> str:
-    """`5.90x vs PyTorch eager FP32, 1.60x vs OpenVINO FP32 (fastest FP32 engine here)`."""
+def vs_fp32_text(result: Dict[str, Any]) -> str:
+    """`5.90x vs PyTorch eager FP32, 1.60x vs OpenVINO FP32 (fastest FP32 engine here)`; a speed-up whose
+    interval holds 1.0 reads `no measurable difference`."""
     fastest = result["fastest_fp32_engine"]
-    ratio = result["vs_fastest_fp32"]
-    text = f"{speedup:.2f}x vs {FP32_LABELS['torch']}"
+    text = f"{_speedup(result)} vs {FP32_LABELS['torch']}"
     if fastest == "torch":
         return text + " (fastest FP32 engine here)"
-    shown = f"{ratio['speedup']:.2f}x" if ratio["speedup_measurable"] else "no measurable difference"
-    return f"{text}, {shown} vs {result['fastest_fp32_label']} (fastest FP32 engine here)"
+    return f"{text}, {_speedup(result['vs_fastest_fp32'])} vs {result['fastest_fp32_label']} (fastest FP32 engine here)"
+
+
+def _speedup(ratio: Dict[str, Any]) -> str:
+    return f"{ratio['speedup']:.2f}x" if ratio["speedup_measurable"] else "no measurable difference"
 
 
 def fp32_engines_text(result: Dict[str, Any]) -> str:
@@ -39,7 +42,7 @@ def render_vs_fp32(subject: str, result: Dict[str, Any], fp32_model: str = "FP32
     medians: ...`, then the engines left out, with why (train's and auto's reports)."""
     if result.get("vs_fastest_fp32") is None:
         return
-    console.print(f"{subject}: {vs_fp32_text(result['speedup'], result)}; {fp32_model} medians: "
+    console.print(f"{subject}: {vs_fp32_text(result)}; {fp32_model} medians: "
                   f"{fp32_engines_text(result)}", highlight=False, soft_wrap=True)
     render_fp32_skipped(result)
 
@@ -48,7 +51,7 @@ def render_engines(report: Dict[str, Any]) -> None:
     """Quantize: the speed-up against each FP32 engine, auto's choice, and each other engine's int8 model."""
     if "vs_fastest_fp32" not in report:
         return
-    console.print(f"int8 on {ENGINES[report['engine']].label}: {vs_fp32_text(report['speedup'], report)}; "
+    console.print(f"int8 on {ENGINES[report['engine']].label}: {vs_fp32_text(report)}; "
                   f"FP32 medians: {fp32_engines_text(report)}", highlight=False, soft_wrap=True)
     render_fp32_skipped(report)
     if "engine_auto" in report:

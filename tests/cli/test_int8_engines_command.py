@@ -56,7 +56,7 @@ def test_the_report_names_the_fastest_fp32_engine(quantized, capsys):
 
     render_engines(quantized[2])
     err = capsys.readouterr().err
-    assert "x vs PyTorch eager FP32" in err and "(fastest FP32 engine here)" in err
+    assert " vs PyTorch eager FP32" in err and "(fastest FP32 engine here)" in err
     assert "engine auto: chose" in err and "OpenVINO int8 vs simulated: top-1 agreement" in err
 
 

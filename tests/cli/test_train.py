@@ -46,15 +46,16 @@ def test_train_progress_and_table_go_to_stderr(cli, tmp_path):
     result = cli("train", "--schedule", schedule, "--out", tmp_path / "run")
     assert result.code == 0
     assert result.out == "" and "epoch   0" in result.err and "top1" in result.err
-    assert "compressed (PyTorch eager): " in result.err and "x vs PyTorch eager FP32" in result.err
+    assert "compressed (PyTorch eager): " in result.err and " vs PyTorch eager FP32" in result.err
     assert "(fastest FP32 engine here); dense FP32 medians: PyTorch eager FP32 " in result.err
 
 
 def test_the_report_names_fp32_engines_left_out_and_why(capsys):
     from compressor.cli.engine_render import render_vs_fp32
 
-    report = {"speedup": 1.5, "fp32_engines_latency_ms": {"torch": 3.0}, "fastest_fp32_engine": "torch",
-              "fastest_fp32_label": "PyTorch eager FP32", "vs_fastest_fp32": {"speedup": 1.5},
+    report = {"speedup": 1.5, "speedup_measurable": True, "fp32_engines_latency_ms": {"torch": 3.0},
+              "fastest_fp32_engine": "torch", "fastest_fp32_label": "PyTorch eager FP32",
+              "vs_fastest_fp32": {"speedup": 1.5, "speedup_measurable": True},
               "fp32_engines_skipped": {"openvino": "no FP32 ONNX file: Exporting the operator 'aten::fft_fft2'"}}
     render_vs_fp32("compressed (PyTorch eager)", report, "dense FP32")
     err = capsys.readouterr().err
@@ -63,6 +64,19 @@ def test_the_report_names_fp32_engines_left_out_and_why(capsys):
     assert "note: OpenVINO FP32 not timed: no FP32 ONNX file: Exporting the operator 'aten::fft_fft2'" in err
     render_vs_fp32("compressed", dict(report, vs_fastest_fp32=None))  # not measured: nothing to say
     assert capsys.readouterr().err == ""
+
+
+def test_a_speed_up_inside_the_noise_is_never_shown_as_a_figure(capsys):
+    from compressor.cli.engine_render import render_vs_fp32
+
+    report = {"speedup": 1.8, "speedup_measurable": False, "fp32_engines_latency_ms": {"torch": 0.8, "onnxruntime": 0.4},
+              "fastest_fp32_engine": "onnxruntime", "fastest_fp32_label": "onnxruntime FP32",
+              "vs_fastest_fp32": {"speedup": 0.9, "speedup_measurable": False}}
+    render_vs_fp32("compressed (PyTorch eager)", report, "dense FP32")
+    err = capsys.readouterr().err
+    assert "1.80x" not in err and "0.90x" not in err
+    assert ("compressed (PyTorch eager): no measurable difference vs PyTorch eager FP32, no measurable difference "
+            "vs onnxruntime FP32 (fastest FP32 engine here)") in err
 
 
 def test_resume_when_already_finished_is_a_user_error(cli, tmp_path):
