@@ -215,11 +215,32 @@ def _prepare(model: nn.Module, example_inputs: Tuple[torch.Tensor, ...], mapping
     from torch.ao.quantization.quantize_fx import prepare_fx
 
     float_model = copy.deepcopy(model).eval()
+    _trace_through_flatten_modules(float_model)
     try:
         return prepare_fx(float_model, mapping, example_inputs)
     except Exception as err:  # noqa: BLE001  (tracing fails in many ways; all mean "not traceable")
         raise UserError(f"model cannot be converted to int8: torch.fx cannot trace it "
                         f"({type(err).__name__}: {first_line(err)})") from None
+
+
+class _Flatten(nn.Module):
+    """`nn.Flatten` as torch.fx traces it: a `torch.flatten` call, which torch.ao's lowering keeps in int8.
+    torch.ao lowers the `torch.flatten` function but not the `nn.Flatten` module (timm's heads, most
+    hand-written classifiers), which it would run in FP32 between a dequantize and a quantize."""
+
+    def __init__(self, start_dim: int, end_dim: int):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.flatten(x, self.start_dim, self.end_dim)
+
+
+def _trace_through_flatten_modules(model: nn.Module) -> None:
+    for name, module in list(model.named_modules()):
+        if type(module) is nn.Flatten:
+            parent, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent) if parent else model, child, _Flatten(module.start_dim, module.end_dim))
 
 
 def _calibrate(prepared: fx.GraphModule, batches: Iterable) -> None:

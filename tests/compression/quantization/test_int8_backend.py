@@ -114,6 +114,16 @@ def test_ops_without_int8_kernel_stay_fp32_and_are_listed():
     assert int8(images).shape == (8, 3)
 
 
+def test_a_flatten_module_stays_in_int8_as_torch_flatten_does():
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(16, 3)).eval()
+    images = torch.randn(8, 1, 8, 8)
+    int8 = convert(model, images)
+    assert int8.fp32_modules == {}
+    assert [n.target for n in int8.module.graph.nodes if n.target == "dequantize"] == ["dequantize"]  # the output's
+    assert isinstance(model[3], nn.Flatten)  # the model converted is left as it was
+    assert torch.allclose(int8(images), model(images), atol=0.1)
+
+
 class Branchy(nn.Module):
     def forward(self, x):
         return x if x.sum() > 0 else -x
