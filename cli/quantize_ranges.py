@@ -11,9 +11,9 @@ def render_ranges(report: Dict[str, Any]) -> None:
     operations and its agreement with the simulated model."""
     if "stats_ranges" in report:
         fused = len(report["ranges_fused"])
-        console.print(f"stats: {report['stats_ranges']} ranges, {report['ranges_applied'] + fused} used "
-                      f"({report['ranges_applied']} quantize a tensor, {fused} folded or fused away as Distiller "
-                      f"does), {len(report['unused_ranges'])} not used", highlight=False)
+        console.print(f"stats: {report['stats_ranges']} ranges, {report['ranges_applied'] + fused} used by the "
+                      f"simulated model ({report['ranges_applied']} quantize a tensor, {fused} folded or fused away "
+                      f"as Distiller does), {len(report['unused_ranges'])} not used", highlight=False)
         for name, why in report["unused_ranges"].items():
             console.print(f"  not used: {name} ({why})", highlight=False, soft_wrap=True)
     for name, why in report.get("int8_unused_ranges", {}).items():
