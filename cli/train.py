@@ -85,6 +85,8 @@ def render_report(report) -> None:
     if report.get("latency_ms") is not None:
         rows.append((f"latency (batch {report['latency_batch_size']})", f"{report['dense_latency_ms']:.2f} ms",
                      f"{report['latency_ms']:.2f} ms", speedup_text(report)))
+    else:
+        rows.append(("latency", "", "not measured (skip_latency)", ""))
     rows.append(("test top-1 / top-5", "", f"{report['top1']:.2f}% / {report['top5']:.2f}%", ""))
     if report.get("precision", "fp32") != "fp32":
         rows.append(("precision", "", f"{report['precision']} (training and evaluation)", ""))

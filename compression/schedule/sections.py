@@ -58,6 +58,8 @@ class TrainingSection(BaseModel):
     out: Optional[str] = Field(None, description="Run folder (default runs/<schedule>-<timestamp>).")
     pack: bool = Field(False, description="At the end, also write best.cpk, the best model as a packed file "
                                           "(`export --format packed`), and report its size.")
+    skip_latency: bool = Field(False, description="Do not time the models for the end-of-run report (its latency "
+                                                   "and speed-ups are left empty): a busy machine, or many short runs.")
     precision: Literal["fp32", "bf16", "fp16"] = Field(
         "fp32", description="Training precision: fp32, or autocast in bf16 or fp16 around the forward and the loss "
                             "(fp16 with a gradient scaler); validation and the test evaluation use the same.")

@@ -49,6 +49,8 @@ class TrainOptions:
                                             ("training", "channels_last"), bool)
     compile: Optional[bool] = _option("Train through torch.compile (eager, with a warning, where it fails).",
                                       ("training", "compile"), bool)
+    skip_latency: Optional[bool] = _option("Do not time the models for the end-of-run report.",
+                                           ("training", "skip_latency"), bool)
     resume: Optional[str] = _option("Continue from this checkpoint.pt.")
     overwrite: Optional[bool] = _option("Replace the run in --out: the old folder is moved aside whole, to "
                                         "<out>.replaced-<timestamp>.", kind=bool)

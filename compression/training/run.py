@@ -209,7 +209,8 @@ class Run:
         dense = build_model(self.info.name, num_classes=self.info.num_classes, input_shape=self.info.input_shape)
         best_file = self.folder.best_path if self.folder.best_path.exists() else None
         report.update(compression_report(dense, best, self.info.input_shape, best_file,
-                                         top1=test.top1, device=self.device))
+                                         top1=test.top1, device=self.device,
+                                         measure_speed=not self.schedule.training.skip_latency))
         if self.schedule.training.pack and best_file is not None:
             report.update(self._packed(best_file))
         self.folder.write_json("report.json", report)

@@ -50,6 +50,22 @@ def test_train_progress_and_table_go_to_stderr(cli, tmp_path):
     assert "(fastest FP32 engine here); dense FP32 medians: PyTorch eager FP32 " in result.err
 
 
+def test_skip_latency_leaves_the_timings_out_of_the_report(cli, tmp_path, monkeypatch):
+    from compressor.compression import report as report_module
+
+    def timed(*args, **kwargs):
+        raise AssertionError("the models were timed")
+
+    monkeypatch.setattr(report_module, "latency_report", timed)
+    schedule = tmp_path / "s.yaml"
+    schedule.write_text(SCHEDULE.replace("epochs: 2", "epochs: 1"))
+    result = cli("train", "--schedule", schedule, "--out", tmp_path / "run", "--skip-latency")
+    assert result.code == 0, result.err
+    assert "not measured (skip_latency)" in result.err and "vs PyTorch eager" not in result.err
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["latency_ms"] is None and report["speedup"] is None and report["fp32_engines_latency_ms"] is None
+
+
 def test_the_report_names_fp32_engines_left_out_and_why(capsys):
     from compressor.cli.engine_render import render_vs_fp32
 
