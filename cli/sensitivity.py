@@ -22,6 +22,7 @@ from ..compression.workflows.sensitivity import (
     suggest_schedule,
     suggested_levels,
 )
+from ..compression.training.run_folder import folder_name
 from ..compression.workflows.sensitivity_data import validation_batches
 from ..compression.workflows.sensitivity_outputs import write_csv, write_plot, write_tensorboard, write_text
 from .common import console, dataset_options, emit_json, json_option, render_table, threads_option
@@ -82,7 +83,7 @@ def sensitivity(arch, checkpoint, pretrained, dataset, data_dir, batch_size, wor
     warnings = baseline_warnings(baseline, classes, samples)
     for warning in warnings:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
-    folder = Path(out or Path("runs") / f"sensitivity-{loaded.info.name}")
+    folder = Path(out or Path("runs") / f"sensitivity-{folder_name(loaded.info.name)}")
     ckpt = str(Path(checkpoint).resolve()) if checkpoint else None
     schedule = suggest_schedule(rows, tolerance, baseline, loaded.info.name, ckpt, config.name, warnings)
     paths = _write(rows, schedule, folder, warnings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -41,6 +42,12 @@ def check_run_folder(path: Path, resume: Optional[str], overwrite: bool) -> None
     if any(path.iterdir()):
         raise UserError(f"--out {path} already holds a run (or other files): continue it with --resume "
                         f"{path / 'checkpoint.pt'}, replace it with --overwrite, or choose another --out")
+
+
+def folder_name(text: str) -> str:
+    """`text` (a model name: `timm/resnet18`, `mynet:MyNet`) as one folder name: characters other than
+    letters, digits, `.`, `_` and `-` become `_` (a `/` would nest folders, a `:` breaks scp and Windows)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", text)
 
 
 def move_aside(path: Path) -> Optional[Path]:

@@ -16,7 +16,7 @@ from ..distributed import Ranks, process_device
 from ..model_source import LoadedModel, load_model
 from ..schedule import parse_schedule_text
 from ..schedule.sections import TrainingSection
-from ..training.run_folder import check_run_folder
+from ..training.run_folder import check_run_folder, folder_name
 from .auto_config import AutoConfig, check_config
 from .auto_flags import config_from_flags, recorded_flags
 from .auto_schedule import Training
@@ -53,7 +53,8 @@ def prepare_auto(flags: Dict[str, Any], out: Optional[str] = None, overwrite: bo
     config = config_from_flags(flags)
     check_config(config)
     loaded = load_model(flags["checkpoint"])
-    folder = Path(out) if out else Path("runs") / f"auto-{loaded.info.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    folder = Path(out) if out else Path("runs") / f"auto-{folder_name(loaded.info.name)}-{stamp}"
     check_run_folder(folder, None, overwrite)
     job = build_job(flags, config, loaded, folder, overwrite, ranks)
     job.state = AutoState(flags, file_digest(job.checkpoint), group_records(job.space.groups))

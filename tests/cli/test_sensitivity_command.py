@@ -64,6 +64,21 @@ def test_sensitivity_table_with_checkpoint_into_runs(cli, trained, tmp_path, mon
     assert (tmp_path / "runs" / "sensitivity-digits_cnn" / "suggested_schedule.yaml").exists()
 
 
+def test_the_default_folder_of_an_own_model_is_one_folder_under_runs(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tinynet.py").write_text(
+        "from torch import nn\n"
+        "def Net(num_classes=10):\n"
+        "    return nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),\n"
+        "                         nn.Linear(4, num_classes))\n"
+        "Net.input_shape = (1, 8, 8)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    result = cli("sensitivity", "--arch", "tinynet:Net", "--dataset", "fake", "--sparsities", "0,0.5",
+                 "--eval-samples", "16")
+    assert result.code == 0, result.err
+    assert [path.name for path in (tmp_path / "runs").iterdir()] == ["sensitivity-tinynet_Net"]
+
+
 def _bad(cli, tmp_path, *args):
     result = cli("sensitivity", *args, "--out", tmp_path / "never")
     assert result.code == 2, (result.out, result.err)
