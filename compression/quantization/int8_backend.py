@@ -240,7 +240,8 @@ def _trace_through_flatten_modules(model: nn.Module) -> None:
     for name, module in list(model.named_modules()):
         if type(module) is nn.Flatten:
             parent, _, child = name.rpartition(".")
-            setattr(model.get_submodule(parent) if parent else model, child, _Flatten(module.start_dim, module.end_dim))
+            flatten = _Flatten(module.start_dim, module.end_dim)
+            setattr(model.get_submodule(parent) if parent else model, child, flatten)
 
 
 def _calibrate(prepared: fx.GraphModule, batches: Iterable) -> None:

@@ -85,7 +85,8 @@ def test_the_report_names_fp32_engines_left_out_and_why(capsys):
 def test_a_speed_up_inside_the_noise_is_never_shown_as_a_figure(capsys):
     from compressor.cli.engine_render import render_vs_fp32
 
-    report = {"speedup": 1.8, "speedup_measurable": False, "fp32_engines_latency_ms": {"torch": 0.8, "onnxruntime": 0.4},
+    report = {"speedup": 1.8, "speedup_measurable": False,
+              "fp32_engines_latency_ms": {"torch": 0.8, "onnxruntime": 0.4},
               "fastest_fp32_engine": "onnxruntime", "fastest_fp32_label": "onnxruntime FP32",
               "vs_fastest_fp32": {"speedup": 0.9, "speedup_measurable": False}}
     render_vs_fp32("compressed (PyTorch eager)", report, "dense FP32")
