@@ -19,7 +19,7 @@ def schedule_conflicts(schedule, model: nn.Module, targets: List[Target]) -> Lis
     fake-quantizes (both built on the layer, which is gone once factorized), each as a sentence."""
     layer_of = {f"{target.name}.{attr}": target.name for target in targets for attr in ("weight", "bias")}
     problems: List[str] = []
-    for spec, name in parameters_policies_name(schedule, model):
+    for spec, name in policy_parameters(schedule, model):
         layer = layer_of.get(name)
         if layer is not None:
             problems.append(f"{spec.kind} '{spec.instance}' works on {name}, a parameter of layer '{layer}' that "
@@ -33,7 +33,7 @@ def schedule_conflicts(schedule, model: nn.Module, targets: List[Target]) -> Lis
     return list(dict.fromkeys(problems))  # a component in two policies says it once
 
 
-def parameters_policies_name(schedule, model: nn.Module) -> List[Tuple[object, str]]:
+def policy_parameters(schedule, model: nn.Module) -> List[Tuple[object, str]]:
     """(policy spec, parameter name) for each parameter a pruner or regularizer policy works on."""
     found = []
     for spec in schedule.policies:

@@ -8,7 +8,7 @@ import torch
 
 from ..core.components import EXTENSIONS, BuildContext
 from ..core.errors import UserError
-from ..factorization.conflicts import parameters_policies_name
+from ..factorization.conflicts import policy_parameters
 from ..policies import Policy, StepContext
 from .configs import BatchNormFolderConfig
 from .fold import FoldPlan, fold_batchnorms, foldable_pairs
@@ -55,7 +55,7 @@ class BatchNormFolder:
 def _batchnorm_users(schedule, model, batchnorms) -> List[str]:
     return [f"{spec.kind} '{spec.instance}' works on {name}, a parameter of a BatchNorm that BatchNormFolder "
             "folds away: leave that layer out of one of them"
-            for spec, name in parameters_policies_name(schedule, model) if name.rpartition(".")[0] in batchnorms]
+            for spec, name in policy_parameters(schedule, model) if name.rpartition(".")[0] in batchnorms]
 
 
 class FoldingPolicy(Policy):
