@@ -14,6 +14,7 @@
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
@@ -27,6 +28,7 @@ from .distillation import DistillationLoss, DistillationSection, ForwardCapture,
 from .lr_schedulers import build_lr_scheduler
 from .policies import LRPolicy, Policy, StepContext
 from .pruning.masks import MaskStore
+from .rehearsal import rehearsal_needed, rehearse_structure_changes
 from .schedule.model import PolicySpec, Schedule
 
 HOOK_ORDER = ("on_epoch_begin -> (on_minibatch_begin -> before_backward_pass -> [optimizer step] -> "
@@ -241,8 +243,13 @@ def file_config(model: nn.Module, optimizer: torch.optim.Optimizer, filename: Un
     return CompressionScheduler.from_yaml(filename, model, optimizer, input_shape)
 
 
-def build_scheduler(schedule: Schedule, context: BuildContext) -> CompressionScheduler:
-    """One runtime policy per `policies:` item; an instance used twice is built once."""
+def build_scheduler(schedule: Schedule, context: BuildContext, start_epoch: int = 0) -> CompressionScheduler:
+    """One runtime policy per `policies:` item; an instance used twice is built once.
+
+    When a thinning or folding is due before a factorizer, the structure changes from `start_epoch`
+    on are rehearsed on a copy of the model, so that a rank the thinned layer cannot take is refused here.
+    """
+    pristine = copy.deepcopy(context.model) if rehearsal_needed(schedule, start_epoch) else None
     instances: Dict[tuple, Any] = {}
     scheduled = []
     for spec in schedule.policies:
@@ -254,6 +261,8 @@ def build_scheduler(schedule: Schedule, context: BuildContext) -> CompressionSch
         scheduled.append(ScheduledPolicy(spec.instance, spec, policy))
     for (kind, name), instance in instances.items():
         _check_schedule(schedule.component(POLICY_KEYS[kind], name), instance, schedule)
+    if pristine is not None:
+        rehearse_structure_changes(schedule, pristine, context, start_epoch)
     return CompressionScheduler(scheduled, context.masks)
 
 

@@ -29,7 +29,7 @@ LAYERS: Dict[str, int] = {
     "benchmark": 6, "report": 6, "distillation": 6, "export": 6, "packing": 6, "packing_int8": 6, "early_exit": 6,
     "engine_latency": 6,
     "schedule": 7,
-    "scheduler": 8, "catalog": 8,
+    "scheduler": 8, "catalog": 8, "rehearsal": 8,
     "training": 9,
     "workflows": 10,
     "cli": 11,

@@ -92,7 +92,7 @@ def build_run_parts(schedule: Schedule, payload: Optional[Dict[str, Any]] = None
     loaders = _build_loaders(schedule, info, ranks, notes if checking else None)
     optimizer = build_optimizer(model, training)
     context = BuildContext(model, optimizer, MaskStore(model), info.input_shape, device)
-    scheduler = build_scheduler(schedule, context)
+    scheduler = build_scheduler(schedule, context, start_epoch=payload["epoch"] + 1 if payload else 0)
     train_loss = _training_loss(schedule, info, device, model, notes if checking else None)
     precision.apply_layout(*_teachers(train_loss))
     warnings = [str(problem) for problem in [*schedule.warnings, *skipped]]

@@ -153,3 +153,4 @@ def test_bad_layers_and_ranks_are_schedule_errors_with_their_place(arguments, me
     with pytest.raises(ScheduleError, match=message) as info:
         scheduler_for(text)
     assert info.value.problems[0].line == 3  # the instance's line
+
