@@ -40,7 +40,8 @@ def restore_structure(model: nn.Module, payload: Dict[str, Any], input_shape) ->
     """Thin and factorize a freshly built model as the checkpoint records, in the order training did, then
     fold its BatchNorms as recorded (in training, or by the int8 kernels of a packed int8 model), so that its
     weights fit (a checkpoint without a `factorization` record has no factorized layer)."""
-    example = torch.zeros(1, *input_shape)
+    device = next((param.device for param in model.parameters()), torch.device("cpu"))
+    example = torch.zeros(1, *input_shape, device=device)
     replay_structure(model, payload.get("thinning") or [], payload.get("factorization") or [],
                      lambda ops: apply_plan(model, ops, example))
     replay_folding(model, payload.get("folded_batchnorm") or {})

@@ -29,6 +29,7 @@ from .lr_schedulers import build_lr_scheduler
 from .policies import LRPolicy, Policy, StepContext
 from .pruning.masks import MaskStore
 from .rehearsal import rehearsal_needed, rehearse_structure_changes
+from .structure_state import restore_structure_state, structure_state
 from .schedule.model import PolicySpec, Schedule
 
 HOOK_ORDER = ("on_epoch_begin -> (on_minibatch_begin -> before_backward_pass -> [optimizer step] -> "
@@ -36,6 +37,7 @@ HOOK_ORDER = ("on_epoch_begin -> (on_minibatch_begin -> before_backward_pass -> 
 
 
 MASKS_KEY = "masks"  # beside the policies' keys, which are "index:name"
+STRUCTURE_KEY = "structure"
 
 
 class HookOrderError(UserError):
@@ -61,10 +63,11 @@ class CompressionScheduler:
     """
 
     def __init__(self, scheduled: List[ScheduledPolicy], masks: Optional[MaskStore] = None,
-                 distillation: Optional["DistillationHook"] = None):
+                 distillation: Optional["DistillationHook"] = None, context: Optional[BuildContext] = None):
         self.scheduled = list(scheduled)
         self.masks = masks if masks is not None else MaskStore(torch.nn.Module())
         self.distillation = distillation
+        self.context = context  # the model, optimizer and input shape the policies were built on
         self._due: List[ScheduledPolicy] = []
         self._epoch: Optional[int] = None  # the epoch begun and not ended
         self._step: Optional[int] = None  # the minibatch begun and not ended
@@ -174,11 +177,25 @@ class CompressionScheduler:
         return losses
 
     def state_dict(self) -> Dict[str, Any]:
-        """Each policy's state and the pruning masks: with the model's and optimizer's, all a resume needs."""
-        return {MASKS_KEY: self.masks.state_dict(),
-                **{self._key(item): item.policy.state_dict() for item in self.scheduled}}
+        """Each policy's state, the pruning masks and, once layers were thinned, factorized or folded, how:
+        with the model's and optimizer's state dicts, all a resume needs."""
+        state = {MASKS_KEY: self.masks.state_dict(),
+                 **{self._key(item): item.policy.state_dict() for item in self.scheduled}}
+        structure = structure_state(self.context.model, self.context.optimizer) if self.context else None
+        if structure is not None:
+            state[STRUCTURE_KEY] = structure
+        return state
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
+        """Restore what `state_dict` saved. Call it before loading the model's and the optimizer's state dicts:
+        on a freshly built model it first thins, factorizes and folds the layers as the saved run did, and
+        gives the optimizer the new parameters in the saved order, so that both state dicts fit."""
+        if STRUCTURE_KEY in state:
+            if self.context is None:
+                raise UserError("this scheduler was built without its model: it cannot restore changed layers")
+            context = self.context
+            restore_structure_state(context.model, context.optimizer, state[STRUCTURE_KEY], context.input_shape)
+            self.masks.refresh_shapes()
         if MASKS_KEY in state:
             self.masks.load_state_dict(state[MASKS_KEY])
         for item in self.scheduled:
@@ -263,7 +280,7 @@ def build_scheduler(schedule: Schedule, context: BuildContext, start_epoch: int 
         _check_schedule(schedule.component(POLICY_KEYS[kind], name), instance, schedule)
     if pristine is not None:
         rehearse_structure_changes(schedule, pristine, context, start_epoch)
-    return CompressionScheduler(scheduled, context.masks)
+    return CompressionScheduler(scheduled, context.masks, context=context)
 
 
 def _build_component(kind: str, component, context: BuildContext):
