@@ -31,6 +31,7 @@ _EXPORTS: Dict[str, Tuple[str, str]] = {
     "sensitivity": ("compressor.compression.workflows.sensitivity", "sensitivity"),
     "export": ("compressor.compression.export", "export"),
     "pack": ("compressor.compression.packing", "pack"),
+    "save_checkpoint": ("compressor.compression.model_checkpoint", "save_model_checkpoint"),
     "load_packed_model": ("compressor.compression.packing", "load_packed_model"),
     "load_packed_int8": ("compressor.compression.packing_int8", "load_packed_int8"),
     "read_packed": ("compressor.compression.core.packed", "read_packed"),
@@ -45,6 +46,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time names load on 
     from .compression.core.packed import read_packed
     from .compression.export import export
     from .compression.packing import load_packed_model, pack
+    from .compression.model_checkpoint import save_model_checkpoint as save_checkpoint
     from .compression.packing_int8 import load_packed_int8
     from .compression.quantization.post_train_quantizer import PostTrainLinearQuantizer
     from .compression.quantization.stats import collect_stats

@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -28,6 +28,7 @@ from .distillation import DistillationLoss, DistillationSection, ForwardCapture,
 from .lr_schedulers import build_lr_scheduler
 from .policies import LRPolicy, Policy, StepContext
 from .pruning.masks import MaskStore
+from .quantization.qat import QATPolicy, QATQuantizer
 from .rehearsal import rehearsal_needed, rehearse_structure_changes
 from .structure_state import restore_structure_state, structure_state
 from .schedule.model import PolicySpec, Schedule
@@ -49,6 +50,7 @@ class ScheduledPolicy:
     name: str
     spec: PolicySpec
     policy: Policy
+    class_name: str = ""  # the component's registered class
 
 
 class CompressionScheduler:
@@ -202,6 +204,14 @@ class CompressionScheduler:
             if self._key(item) in state:
                 item.policy.load_state_dict(state[self._key(item)])
 
+    def qat_quantizers(self) -> List[Tuple[str, str, QATQuantizer]]:
+        """(instance, class name, quantizer) of each QAT quantizer, in the order they were installed."""
+        found: Dict[str, Tuple[str, str, QATQuantizer]] = {}
+        for item in self.scheduled:
+            if isinstance(item.policy, QATPolicy) and item.name not in found:
+                found[item.name] = (item.name, item.class_name, item.policy.quantizer)
+        return list(found.values())
+
     @staticmethod
     def _key(item: ScheduledPolicy) -> str:
         return f"{item.spec.index}:{item.name}"
@@ -275,7 +285,7 @@ def build_scheduler(schedule: Schedule, context: BuildContext, start_epoch: int 
         if key not in instances:
             instances[key] = _build_component(spec.kind, component, context)
         policy = LRPolicy(instances[key]) if spec.kind == "lr_scheduler" else instances[key].policy(spec)
-        scheduled.append(ScheduledPolicy(spec.instance, spec, policy))
+        scheduled.append(ScheduledPolicy(spec.instance, spec, policy, component.class_name))
     for (kind, name), instance in instances.items():
         _check_schedule(schedule.component(POLICY_KEYS[kind], name), instance, schedule)
     if pristine is not None:

@@ -1,6 +1,7 @@
 """Your own PyTorch training loop, compressed by a schedule through the scheduler's hooks.
 
     python examples/own_loop.py schedules/digits_agp.yaml --out own_loop.pt
+    compressor evaluate --checkpoint own_loop.pt
 
 Runs the schedule's pruners and lr schedulers (here AGP to 90% on three layers, and cosine
 annealing) from a plain loop. With the same seed it ends with the same weights as
@@ -51,8 +52,8 @@ def main(schedule, epochs=30, seed=0, out=None):
         metrics = evaluate(model, loaders.val)
         scheduler.on_epoch_end(epoch, metrics=metrics)
         print(f"epoch {epoch}: top-1 {metrics['top1']:.2f}%")
-    if out:
-        torch.save(model.state_dict(), out)
+    if out:  # a checkpoint every command takes: compressor evaluate / quantize / export --checkpoint OUT
+        compressor.save_checkpoint(model, out, arch="digits_cnn", scheduler=scheduler)
     return model
 
 

@@ -27,7 +27,7 @@ LAYERS: Dict[str, int] = {
     "quantization.qat": 4, "quantization": 4,
     "restore": 5, "model_source": 5, "engines": 5, "stored_bits": 5,
     "benchmark": 6, "report": 6, "distillation": 6, "export": 6, "packing": 6, "packing_int8": 6, "early_exit": 6,
-    "engine_latency": 6, "structure_state": 6,
+    "engine_latency": 6, "structure_state": 6, "model_checkpoint": 6,
     "schedule": 7,
     "scheduler": 8, "catalog": 8, "rehearsal": 8,
     "training": 9,

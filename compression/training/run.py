@@ -23,7 +23,7 @@ from ..models import ModelInfo, build_model
 from ..models.exits import count_exits
 from ..model_source import LoadedModel
 from ..packing import export_packed
-from ..quantization.qat import QATPolicy, QATQuantizer, qat_record
+from ..quantization.qat import qat_record
 from ..quantization.qat.layers import PREFIX as QAT_PREFIX
 from ..report import compression_report
 from ..restore import model_from_checkpoint
@@ -139,7 +139,7 @@ class Run:
             "thinning": recorded_plan(self.model),
             "factorization": recorded_factorization(self.model),
             "folded_batchnorm": recorded_folding(self.model),
-            "qat": qat_record(self._qat_quantizers()),
+            "qat": qat_record(self.scheduler.qat_quantizers()),
             "rng_state": torch.get_rng_state(),
             **self._numerics(),
             "schedule_text": self.schedule.text,
@@ -156,15 +156,6 @@ class Run:
         training = self.schedule.training
         return {"precision": self.precision.name, "grad_scaler": self.precision.state_dict(),
                 "channels_last": training.channels_last, "compile": training.compile}
-
-    def _qat_quantizers(self) -> List[Tuple[str, str, QATQuantizer]]:
-        """(instance, class name, quantizer) of each QAT quantizer, in the order they were installed."""
-        found: Dict[str, Tuple[str, str, QATQuantizer]] = {}
-        for item in self.scheduler.scheduled:
-            if isinstance(item.policy, QATPolicy) and item.name not in found:
-                class_name = self.schedule.component("quantizers", item.name).class_name
-                found[item.name] = (item.name, class_name, item.policy.quantizer)
-        return list(found.values())
 
     def restore(self, payload: Dict[str, Any]) -> None:
         self.model.load_state_dict(payload["model_state"])

@@ -1,0 +1,67 @@
+"""A checkpoint of a model trained in the user's own loop, in the format `compressor train` writes, so that
+`evaluate`, `summary`, `quantize`, `export`, `benchmark` and `pack` take it."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence, Union
+
+import torch
+from torch import nn
+
+from .core.checkpoint import save_checkpoint
+from .core.errors import UserError
+from .factorization import recorded_factorization
+from .folding import recorded_folding
+from .models import model_info
+from .quantization.qat import qat_record
+from .restore import model_from_checkpoint
+from .thinning import recorded_plan
+
+
+def save_model_checkpoint(model: nn.Module, path: Union[str, Path], arch: str, scheduler: Any = None,
+                          input_shape: Optional[Sequence[int]] = None, num_classes: Optional[int] = None,
+                          dataset: Optional[str] = None) -> Path:
+    """Write `model` as a compressor checkpoint that every command can rebuild, and return the path.
+
+    `arch` is how to build the model again: a built-in or torchvision name, `timm/<name>`, or
+    `package.module:factory` (importable where the commands run). `scheduler` (the
+    CompressionScheduler of your loop) adds its QAT quantizers and pruning masks; thinned,
+    factorized and folded layers are recorded from the model. `input_shape` (C, H, W),
+    `num_classes` and `dataset` default to what the factory or the registry says. The file is
+    checked before it is written: the model rebuilt from it must hold the same weights and compute
+    the same outputs, else UserError and nothing is written.
+
+    >>> compressor.save_checkpoint(model, "runs/mine/model.pt", arch="mynet:build", scheduler=scheduler)
+    """
+    info = model_info(arch, input_shape, num_classes)
+    payload: Dict[str, Any] = {
+        "arch": arch, "num_classes": info.num_classes, "input_shape": list(info.input_shape),
+        "dataset": dataset or info.default_dataset,
+        "model_state": {name: value.detach().cpu() for name, value in model.state_dict().items()},
+        "thinning": recorded_plan(model), "factorization": recorded_factorization(model),
+        "folded_batchnorm": recorded_folding(model),
+        "qat": qat_record(scheduler.qat_quantizers()) if scheduler is not None else [],
+    }
+    if scheduler is not None:
+        payload["masks"] = scheduler.masks.state_dict()
+    _check_rebuilds(model, payload, arch, info.input_shape)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(payload, path)
+    return path
+
+
+def _check_rebuilds(model: nn.Module, payload: Dict[str, Any], arch: str, input_shape: Sequence[int]) -> None:
+    try:
+        rebuilt, _ = model_from_checkpoint(payload)
+    except UserError as err:
+        raise UserError(f"the model does not rebuild from arch '{arch}', so no command could load the file: "
+                        f"{err}") from None
+    mine = copy.deepcopy(model).cpu().eval()
+    example = torch.randn(2, *input_shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected, got = mine(example), rebuilt.eval()(example)
+    if expected.shape != got.shape or not torch.allclose(expected, got, rtol=1e-4, atol=1e-5):
+        raise UserError(f"the model rebuilt from arch '{arch}' with these weights computes other outputs than "
+                        "the model given (is it the same factory, with the same arguments?): nothing written")

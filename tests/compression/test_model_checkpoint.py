@@ -1,0 +1,99 @@
+"""A model trained in an own loop, saved with `compressor.save_checkpoint`, goes through the commands."""
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import compressor
+from compressor.cli.main import run
+from compressor.compression.core.checkpoint import load_checkpoint
+from compressor.compression.restore import model_from_checkpoint
+
+ROOT = Path(__file__).resolve().parents[2]
+ARCH = "examples.own_model:Net"
+SCHEDULE = """
+version: 1
+pruners:
+  filters:
+    class: L1RankedStructureParameterPruner
+    group_type: Filters
+    desired_sparsity: 0.5
+    weights: [features.3.weight]
+quantizers:
+  qat: {class: QuantAwareTrainRangeLinearQuantizer, bits_activations: 8, bits_weights: 8}
+extensions:
+  thin: {class: FilterRemover, thinning_func_str: remove_filters}
+policies:
+  - pruner: {instance_name: filters}
+    epochs: [0]
+  - extension: {instance_name: thin}
+    epochs: [0]
+  - quantizer: {instance_name: qat}
+    starting_epoch: 1
+    ending_epoch: 2
+"""
+
+
+@pytest.fixture(scope="module")
+def own_loop(tmp_path_factory):
+    """examples/own_model.py's Net, filter-pruned, thinned and QAT-trained for two epochs in a plain loop."""
+    sys.path.insert(0, str(ROOT))
+    from examples.own_model import Net
+
+    folder = tmp_path_factory.mktemp("own_loop")
+    (folder / "schedule.yaml").write_text(SCHEDULE)
+    torch.manual_seed(0)
+    model = Net()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    scheduler = compressor.CompressionScheduler.from_yaml(folder / "schedule.yaml", model, optimizer,
+                                                          input_shape=(1, 8, 8))
+    generator = torch.Generator().manual_seed(0)
+    for epoch in range(2):
+        scheduler.on_epoch_begin(epoch)
+        for step in range(3):
+            images, targets = torch.randn(8, 1, 8, 8, generator=generator), torch.randint(0, 10, (8,))
+            scheduler.on_minibatch_begin(epoch, step, 3)
+            loss = scheduler.before_backward_pass(epoch, step, 3, nn.functional.cross_entropy(model(images), targets))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            scheduler.on_minibatch_end(epoch, step, 3)
+        scheduler.on_epoch_end(epoch, metrics={"val_loss": 0.0, "top1": 0.0})
+    return folder, model, scheduler
+
+
+def test_an_own_loops_thinned_qat_model_is_saved_and_every_command_rebuilds_it(own_loop):
+    folder, model, scheduler = own_loop
+    path = compressor.save_checkpoint(model, folder / "mine.pt", arch=ARCH, scheduler=scheduler)
+    rebuilt, info = model_from_checkpoint(load_checkpoint(path))
+    assert rebuilt.features[3].out_channels == 16 and info.input_shape == (1, 8, 8)
+    example = torch.randn(4, 1, 8, 8)
+    assert torch.equal(rebuilt.eval()(example), model.eval()(example))  # with its QAT quantizers on
+    assert run(["evaluate", "--checkpoint", str(path), "--dataset", "fake"]) == 0
+    assert run(["export", "--checkpoint", str(path), "--format", "packed", "--out", str(folder / "mine.cpk")]) == 0
+
+
+class Doubled(nn.Module):
+    """The same weights as examples/own_model.py's Net, another forward."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.features, self.classifier = net.features, net.classifier
+
+    def forward(self, x):
+        return 2 * self.classifier(self.features(x))
+
+
+@pytest.mark.parametrize("arch,model,message", [
+    ("digits_cnn", lambda net: net, "does not rebuild from arch 'digits_cnn'"),
+    (ARCH, Doubled, "computes other outputs than the model given"),
+])
+def test_a_model_its_arch_does_not_rebuild_is_refused_and_nothing_written(tmp_path, arch, model, message):
+    sys.path.insert(0, str(ROOT))
+    from examples.own_model import Net
+
+    with pytest.raises(compressor.UserError, match=message):
+        compressor.save_checkpoint(model(Net()), tmp_path / "mine.pt", arch=arch)
+    assert not (tmp_path / "mine.pt").exists()
