@@ -28,12 +28,14 @@ def save_model_checkpoint(model: nn.Module, path: Union[str, Path], arch: str, s
     `package.module:factory` (importable where the commands run). `scheduler` (the
     CompressionScheduler of your loop) adds its QAT quantizers and pruning masks; thinned,
     factorized and folded layers are recorded from the model. `input_shape` (C, H, W),
-    `num_classes` and `dataset` default to what the factory or the registry says. The file is
+    `num_classes` and `dataset` default to what the factory or the registry says. A model under
+    DataParallel, DistributedDataParallel or torch.compile is saved as the module inside. The file is
     checked before it is written: the model rebuilt from it must hold the same weights and compute
     the same outputs, else UserError and nothing is written.
 
     >>> compressor.save_checkpoint(model, "runs/mine/model.pt", arch="mynet:build", scheduler=scheduler)
     """
+    model = _unwrapped(model)
     info = model_info(arch, input_shape, num_classes)
     payload: Dict[str, Any] = {
         "arch": arch, "num_classes": info.num_classes, "input_shape": list(info.input_shape),
@@ -50,6 +52,18 @@ def save_model_checkpoint(model: nn.Module, path: Union[str, Path], arch: str, s
     path.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(payload, path)
     return path
+
+
+def _unwrapped(model: nn.Module) -> nn.Module:
+    """The user's module inside (Distributed)DataParallel and torch.compile wrappers, whose state dict keys
+    carry the wrapper's prefix ('module.', '_orig_mod.') that the rebuilt model has not."""
+    while True:
+        if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+            model = model.module
+        elif isinstance(getattr(model, "_orig_mod", None), nn.Module):
+            model = model._orig_mod
+        else:
+            return model
 
 
 def _check_rebuilds(model: nn.Module, payload: Dict[str, Any], arch: str, input_shape: Sequence[int]) -> None:

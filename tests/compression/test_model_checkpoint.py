@@ -11,6 +11,8 @@ from compressor.cli.main import run
 from compressor.compression.core.checkpoint import load_checkpoint
 from compressor.compression.restore import model_from_checkpoint
 
+from helpers import seeded_model
+
 ROOT = Path(__file__).resolve().parents[2]
 ARCH = "examples.own_model:Net"
 SCHEDULE = """
@@ -97,3 +99,10 @@ def test_a_model_its_arch_does_not_rebuild_is_refused_and_nothing_written(tmp_pa
     with pytest.raises(compressor.UserError, match=message):
         compressor.save_checkpoint(model(Net()), tmp_path / "mine.pt", arch=arch)
     assert not (tmp_path / "mine.pt").exists()
+
+
+@pytest.mark.parametrize("wrap", [nn.DataParallel, torch.compile])
+def test_a_wrapped_model_is_saved_as_the_module_inside(tmp_path, wrap):
+    model = seeded_model()
+    path = compressor.save_checkpoint(wrap(model), tmp_path / "mine.pt", arch="digits_cnn")
+    assert load_checkpoint(path)["model_state"].keys() == model.state_dict().keys()
