@@ -28,7 +28,7 @@ from ..quantization.qat.layers import PREFIX as QAT_PREFIX
 from ..report import compression_report
 from ..restore import model_from_checkpoint
 from ..schedule.model import Schedule
-from ..scheduler import CompressionScheduler
+from ..scheduler import STRUCTURE_KEY, CompressionScheduler
 from ..sparsity import weight_counts
 from ..thinning import recorded_plan
 from .compiled import CompiledForward
@@ -161,7 +161,9 @@ class Run:
         self.model.load_state_dict(payload["model_state"])
         if "optimizer_state" in payload:  # a thinned checkpoint starts with fresh optimizer state
             self.optimizer.load_state_dict(payload["optimizer_state"])
-        self.scheduler.load_state_dict(payload.get("policies_state", {}))
+        # the checkpoint's own records rebuilt the changed layers before the optimizer was built on them
+        policies = {key: value for key, value in payload.get("policies_state", {}).items() if key != STRUCTURE_KEY}
+        self.scheduler.load_state_dict(policies)
         self.scheduler.masks.load_state_dict(payload.get("masks", {}))
         if "rng_state" in payload:
             torch.set_rng_state(payload["rng_state"])

@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from compressor.compression.core.checkpoint import load_checkpoint
+from compressor.compression.core.checkpoint import load_checkpoint, save_checkpoint
 from compressor.compression.schedule import parse_schedule_text
 from compressor.compression.training import TrainOptions, apply_overrides, fit, prepare_run
 from helpers import assert_state_dicts_equal, train_schedule
@@ -97,3 +97,32 @@ def test_model_default_dataset_is_used(tmp_path):
     assert run.schedule.dataset.name == "fake"
     images, _ = next(iter(run.loaders.train))
     assert images.shape[1:] == (1, 28, 28)
+
+
+THINNING = """
+version: 1
+model: {arch: digits_cnn}
+dataset: {name: fake, size: 16, batch_size: 8}
+training: {epochs: 1, optimizer: sgd, lr: 0.01, seed: 1}
+pruners:
+  filters: {class: L1RankedStructureParameterPruner, group_type: Filters, desired_sparsity: 0.5,
+            weights: [conv2.weight]}
+extensions:
+  thin: {class: FilterRemover, thinning_func_str: remove_filters}
+policies:
+  - pruner: {instance_name: filters}
+    epochs: [0]
+  - extension: {instance_name: thin}
+    epochs: [0]
+"""
+
+
+def test_a_resume_rebuilds_layers_from_the_checkpoints_records_not_the_schedulers_copy(tmp_path):
+    """`compressor thin` changes a checkpoint's records and leaves its policies' state as the run saved it."""
+    train_schedule(tmp_path, "run", THINNING)
+    payload = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert payload["policies_state"]["structure"]["thinning"] == payload["thinning"]
+    payload["policies_state"]["structure"]["thinning"] = []  # an older record than the model's
+    save_checkpoint(payload, tmp_path / "stale.pt")
+    resumed, _ = train_schedule(tmp_path, "resumed", THINNING, resume=str(tmp_path / "stale.pt"), epochs=2)
+    assert resumed.model.conv2.out_channels == 32 and [record["epoch"] for record in resumed.history] == [0, 1]
