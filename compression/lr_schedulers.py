@@ -66,4 +66,6 @@ _register_torch_schedulers()
 
 
 def build_lr_scheduler(spec, optimizer: torch.optim.Optimizer):
-    return spec.entry.factory(optimizer, **spec.config.model_dump(exclude_unset=False))
+    # the values as given (dict(), not model_dump: torch's own defaults, such as min_lr=0 for a float or
+    # list of floats, are not of the declared type and serializing them warns)
+    return spec.entry.factory(optimizer, **dict(spec.config))

@@ -1,4 +1,5 @@
 """The scheduler's Distiller-named hooks from a user's loop: from_yaml, order checks, metrics, resuming."""
+import warnings
 from pathlib import Path
 
 import pytest
@@ -103,7 +104,9 @@ def test_distillers_positional_optimizer_and_min_metric_reach_a_plateau_schedule
             "    frequency: 1\n")
     model = Tiny()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    scheduler = compressor.CompressionScheduler.from_yaml(write(tmp_path, text), model, optimizer)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch's int default for a float argument (min_lr=0) passes silently
+        scheduler = compressor.CompressionScheduler.from_yaml(write(tmp_path, text), model, optimizer)
     for epoch in range(3):
         scheduler.on_epoch_begin(epoch, optimizer)
         scheduler.on_epoch_end(epoch, optimizer, metrics={"min": 1.0, "max": 10.0})  # no improvement
