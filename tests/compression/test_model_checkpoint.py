@@ -106,3 +106,15 @@ def test_a_wrapped_model_is_saved_as_the_module_inside(tmp_path, wrap):
     model = seeded_model()
     path = compressor.save_checkpoint(wrap(model), tmp_path / "mine.pt", arch="digits_cnn")
     assert load_checkpoint(path)["model_state"].keys() == model.state_dict().keys()
+
+
+def test_the_class_count_is_the_models_output_size_and_an_input_it_cannot_take_is_refused(tmp_path):
+    sys.path.insert(0, str(ROOT))
+    from examples.own_model import Net
+
+    path = compressor.save_checkpoint(Net(num_classes=5), tmp_path / "five.pt", arch=ARCH)
+    assert load_checkpoint(path)["num_classes"] == 5
+    assert model_from_checkpoint(load_checkpoint(path))[1].num_classes == 5
+    with pytest.raises(compressor.UserError, match=r"does not run on an input of shape \(2, 3, 8, 8\)"):
+        compressor.save_checkpoint(Net(), tmp_path / "rgb.pt", arch=ARCH, input_shape=(3, 8, 8))
+    assert not (tmp_path / "rgb.pt").exists()
