@@ -20,6 +20,9 @@ Device = Union[str, torch.device]
 
 # A latency whose 10th-90th percentile spread exceeds this fraction of its median is not to be trusted.
 SPREAD_LIMIT = 0.25
+# Timed passes of a model in a row, after SETTLE_MS (milliseconds) of untimed ones (see measure_latency).
+BLOCK = 4
+SETTLE_MS = 20.0
 
 
 @dataclass(frozen=True)
@@ -60,10 +63,14 @@ def measure_latency(models: Dict[str, nn.Module], input_shape: Sequence[int], ba
                     threads: Optional[int] = None, seed: int = 0) -> Dict[str, LatencyResult]:
     """Time every model on the same random batch, in one interleaved run.
 
-    Each round runs every model once, the order reversed every other round, so drifts in
-    machine load (frequency scaling, other processes) hit all models alike. The first
-    `warmup` rounds are not recorded. Models are moved to `device` (in place) and run in
-    eval mode under `torch.inference_mode()`; their train/eval mode is restored afterwards.
+    Each round runs every model in turn, the order reversed every other round, so drifts in
+    machine load (frequency scaling, other processes) hit all models alike. A model's turn first
+    runs it untimed for SETTLE_MS (at least once), then times up to BLOCK passes: the worker
+    threads of the model before (OpenMP's, onnxruntime's, OpenVINO's) keep spinning for a while
+    after it returns and would otherwise slow the next model's passes, two to three times for
+    short ones. The first `warmup` rounds only run the models, untimed. Models are moved to
+    `device` (in place) and run in eval mode under `torch.inference_mode()`; their train/eval
+    mode is restored afterwards.
     """
     _check_options(models, batch_size, warmup, repeats, threads)
     device = torch.device(device)
@@ -76,12 +83,12 @@ def measure_latency(models: Dict[str, nn.Module], input_shape: Sequence[int], ba
         with _thread_count(threads), torch.inference_mode():
             for model in models.values():
                 model.to(device).eval()
-            for round_index in range(warmup + repeats):
+            for round_index in range(warmup + -(-repeats // BLOCK)):
                 order = names if round_index % 2 == 0 else names[::-1]
+                timed = 0 if round_index < warmup else min(BLOCK, repeats - len(times[names[0]]))
                 for name in order:
-                    elapsed = _time_forward(models[name], batch, device)
-                    if round_index >= warmup:
-                        times[name].append(elapsed)
+                    _settle(models[name], batch, device)
+                    times[name].extend(_time_forward(models[name], batch, device) for _ in range(timed))
     finally:
         for name, model in models.items():
             model.train(modes[name])
@@ -191,6 +198,16 @@ def _thread_count(threads: Optional[int]) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def _settle(model: nn.Module, batch: torch.Tensor, device: torch.device) -> None:
+    """Untimed passes until SETTLE_MS have gone by (at least one)."""
+    start = time.perf_counter()
+    model(batch)
+    _synchronize(device)
+    while (time.perf_counter() - start) * 1000.0 < SETTLE_MS:
+        model(batch)
+        _synchronize(device)
 
 
 def _time_forward(model: nn.Module, batch: torch.Tensor, device: torch.device) -> float:

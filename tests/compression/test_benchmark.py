@@ -37,12 +37,31 @@ class Sleeper(nn.Module):
         return x
 
 
-def test_rounds_run_every_model_once_in_alternating_order():
+def test_rounds_run_every_model_in_turn_in_alternating_order(monkeypatch):
+    monkeypatch.setattr(benchmark, "SETTLE_MS", 0.0)  # one untimed pass per turn
+    monkeypatch.setattr(benchmark, "BLOCK", 2)
     log = []
     models = {"a": Recorder("a", log), "b": Recorder("b", log)}
     results = measure_latency(models, (4,), batch_size=2, warmup=1, repeats=3)
-    assert log == ["a", "b", "b", "a", "a", "b", "b", "a"]
+    # warmup round: one pass each; then turns of (untimed + 2 timed) and (untimed + the last timed one)
+    assert "".join(log) == "ab" + "bbb" + "aaa" + "aa" + "bb"
     assert all(result.repeats == 3 and result.batch_size == 2 for result in results.values())
+
+
+def test_a_models_timed_passes_come_after_untimed_ones_of_at_least_settle_ms(monkeypatch):
+    events = []
+    timed = benchmark._time_forward
+    monkeypatch.setattr(benchmark, "_time_forward", lambda *args: events.append(("timed", time.perf_counter()))
+                        or timed(*args))
+    model = Sleeper(0.001)
+    model.register_forward_hook(lambda *_: events.append(("run", time.perf_counter())))
+    measure_latency({"m": model}, (1,), batch_size=1, warmup=0, repeats=2 * benchmark.BLOCK)
+    untimed = [i for i, (kind, _) in enumerate(events) if kind == "run" and (i == 0 or events[i - 1][0] != "timed")]
+    turns = [i for i in untimed if i - 1 not in untimed]
+    first_timed = [next(at for kind, at in events[start:] if kind == "timed") for start in turns]
+    assert len(turns) == 2
+    settled = [timed_at - events[start][1] for start, timed_at in zip(turns, first_timed)]
+    assert all(seconds >= benchmark.SETTLE_MS / 1000 - 0.002 for seconds in settled)  # hooks fire after a pass
 
 
 def test_same_input_for_every_model_eval_mode_inside_and_mode_restored():
@@ -55,7 +74,7 @@ def test_same_input_for_every_model_eval_mode_inside_and_mode_restored():
     measure_latency({"a": a, "b": b}, (4,), batch_size=2, warmup=0, repeats=2)
     assert all(torch.equal(x, a.inputs[0]) for x in a.inputs + b.inputs)
     assert a.inputs[0].shape == (2, 4)
-    assert seen == [(False, True), (False, True)]
+    assert set(seen) == {(False, True)}
     assert a.training and not b.training
 
 
@@ -80,7 +99,7 @@ def test_threads_are_set_while_measuring_and_restored():
     module = Sleeper(0.0)
     module.register_forward_hook(lambda *args: seen.append(torch.get_num_threads()))
     measure_latency({"m": module}, (1,), batch_size=1, warmup=0, repeats=1, threads=1)
-    assert seen == [1] and torch.get_num_threads() == before
+    assert set(seen) == {1} and torch.get_num_threads() == before
 
 
 @pytest.mark.parametrize("options, message", [
