@@ -38,6 +38,25 @@ def train_schedule(tmp_path, name, text, resume=None, **overrides):
     return run, fit(run)
 
 
+def own_loop_epochs(scheduler, model, optimizer, epochs, input_shape=(1, 8, 8), classes=10, steps=3, batch=8):
+    """A plain training loop through the scheduler's hooks, on random data that depends on the epoch alone
+    (so a run split by a resume sees the same batches)."""
+    for epoch in epochs:
+        generator = torch.Generator().manual_seed(epoch)
+        scheduler.on_epoch_begin(epoch)
+        for step in range(steps):
+            images = torch.randn(batch, *input_shape, generator=generator)
+            labels = torch.randint(0, classes, (batch,), generator=generator)
+            scheduler.on_minibatch_begin(epoch, step, steps)
+            loss = nn.functional.cross_entropy(model(images), labels)
+            loss = scheduler.before_backward_pass(epoch, step, steps, loss)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            scheduler.on_minibatch_end(epoch, step, steps)
+        scheduler.on_epoch_end(epoch, metrics={"val_loss": 1.0, "top1": 50.0})
+
+
 def sparsity(tensor):
     return 1.0 - torch.count_nonzero(tensor).item() / tensor.numel()
 

@@ -11,7 +11,7 @@ from compressor.cli.main import run
 from compressor.compression.core.checkpoint import load_checkpoint
 from compressor.compression.restore import model_from_checkpoint
 
-from helpers import seeded_model
+from helpers import own_loop_epochs, seeded_model
 
 ROOT = Path(__file__).resolve().parents[2]
 ARCH = "examples.own_model:Net"
@@ -51,18 +51,7 @@ def own_loop(tmp_path_factory):
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     scheduler = compressor.CompressionScheduler.from_yaml(folder / "schedule.yaml", model, optimizer,
                                                           input_shape=(1, 8, 8))
-    generator = torch.Generator().manual_seed(0)
-    for epoch in range(2):
-        scheduler.on_epoch_begin(epoch)
-        for step in range(3):
-            images, targets = torch.randn(8, 1, 8, 8, generator=generator), torch.randint(0, 10, (8,))
-            scheduler.on_minibatch_begin(epoch, step, 3)
-            loss = scheduler.before_backward_pass(epoch, step, 3, nn.functional.cross_entropy(model(images), targets))
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            scheduler.on_minibatch_end(epoch, step, 3)
-        scheduler.on_epoch_end(epoch, metrics={"val_loss": 0.0, "top1": 0.0})
+    own_loop_epochs(scheduler, model, optimizer, range(2))
     return folder, model, scheduler
 
 

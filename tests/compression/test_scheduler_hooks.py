@@ -9,7 +9,7 @@ from torch import nn
 
 import compressor
 from compressor.compression.core.errors import ScheduleError
-from helpers import sparsity
+from helpers import own_loop_epochs, sparsity
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,19 +41,8 @@ policies:
 """
 
 
-def run_epochs(scheduler, model, optimizer, epochs, steps=3):
-    for epoch in epochs:
-        generator = torch.Generator().manual_seed(epoch)  # each epoch's data, however the run was split
-        scheduler.on_epoch_begin(epoch)
-        for step in range(steps):
-            scheduler.on_minibatch_begin(epoch, step, steps)
-            images, labels = torch.randn(8, 1, 8, 8, generator=generator), torch.randint(0, 10, (8,), generator=generator)
-            loss = scheduler.before_backward_pass(epoch, step, steps, F.cross_entropy(model(images), labels))
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            scheduler.on_minibatch_end(epoch, step, steps)
-        scheduler.on_epoch_end(epoch, metrics={"val_loss": 1.0, "top1": 50.0})
+def run_epochs(scheduler, model, optimizer, epochs):
+    own_loop_epochs(scheduler, model, optimizer, epochs)
 
 
 def test_a_users_model_is_pruned_to_the_schedules_final_sparsity(tmp_path):

@@ -6,6 +6,8 @@ from torch import nn
 
 from compressor import CompressionScheduler, UserError
 
+from helpers import own_loop_epochs
+
 SCHEDULE = """
 version: 1
 pruners:
@@ -28,7 +30,6 @@ policies:
   - extension: {instance_name: fold}
     epochs: [2]
 """
-BATCHES = 3
 
 
 class OwnNet(nn.Module):
@@ -64,20 +65,7 @@ def built(tmp_path):
 
 
 def train(model, optimizer, scheduler, epochs):
-    generator = torch.Generator().manual_seed(1)
-    for epoch in epochs:
-        scheduler.on_epoch_begin(epoch)
-        for step in range(BATCHES):
-            images = torch.randn(4, 3, 8, 8, generator=generator)
-            targets = torch.randint(0, 4, (4,), generator=generator)
-            scheduler.on_minibatch_begin(epoch, step, BATCHES)
-            loss = nn.functional.cross_entropy(model(images), targets)
-            loss = scheduler.before_backward_pass(epoch, step, BATCHES, loss)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            scheduler.on_minibatch_end(epoch, step, BATCHES)
-        scheduler.on_epoch_end(epoch, metrics={"val_loss": 0.0, "top1": 0.0})
+    own_loop_epochs(scheduler, model, optimizer, epochs, input_shape=(3, 8, 8), classes=4)
 
 
 def test_an_own_loop_resumes_a_thinned_factorized_folded_run_bit_exactly(tmp_path):
