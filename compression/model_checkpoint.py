@@ -11,12 +11,10 @@ from torch import nn
 
 from .core.checkpoint import save_checkpoint
 from .core.errors import UserError
-from .factorization import recorded_factorization
-from .folding import recorded_folding
 from .models import model_info
 from .quantization.qat import qat_record
 from .restore import model_from_checkpoint
-from .thinning import recorded_plan
+from .structure_state import structure_records
 
 
 def save_model_checkpoint(model: nn.Module, path: Union[str, Path], arch: str, scheduler: Any = None,
@@ -48,8 +46,7 @@ def save_model_checkpoint(model: nn.Module, path: Union[str, Path], arch: str, s
         "arch": arch, "num_classes": info.num_classes, "input_shape": list(info.input_shape),
         "dataset": dataset or info.default_dataset,
         "model_state": {name: value.detach().cpu() for name, value in model.state_dict().items()},
-        "thinning": recorded_plan(model), "factorization": recorded_factorization(model),
-        "folded_batchnorm": recorded_folding(model),
+        **structure_records(model),
         "qat": qat_record(scheduler.qat_quantizers()) if scheduler is not None else [],
     }
     if scheduler is not None:

@@ -19,6 +19,7 @@ _RECORDS = ("thinning", "factorization", "folded_batchnorm")
 
 
 def structure_records(model: nn.Module) -> Dict[str, Any]:
+    """What rebuilds the model's changed layers on a fresh one, as checkpoints record it."""
     return {"thinning": recorded_plan(model), "factorization": recorded_factorization(model),
             "folded_batchnorm": recorded_folding(model)}
 
@@ -66,8 +67,9 @@ def _rebind(optimizer: torch.optim.Optimizer, model: nn.Module, layout: List[Lis
                         f"{len(optimizer.param_groups)}: build the optimizer as the saved run did")
     params = dict(model.named_parameters())
     live = {id(param) for param in params.values()}
+    model_params = previous | live
     for group, names in zip(optimizer.param_groups, layout):
-        others = [param for param in group["params"] if id(param) not in previous | live]
+        others = [param for param in group["params"] if id(param) not in model_params]
         missing = [name for name in names if name is not None and name not in params]
         if missing or len(others) != names.count(None):
             raise UserError(f"the saved optimizer layout does not fit this model (no parameter {missing[0]!r})"

@@ -17,8 +17,6 @@ from ..distillation import TrainingLoss
 from ..early_exit import evaluate_early_exit
 from ..distributed import Ranks, broadcast_from_main
 from ..evaluation import evaluate
-from ..factorization import recorded_factorization
-from ..folding import recorded_folding
 from ..models import ModelInfo, build_model
 from ..models.exits import count_exits
 from ..model_source import LoadedModel
@@ -30,7 +28,7 @@ from ..restore import model_from_checkpoint
 from ..schedule.model import Schedule
 from ..scheduler import STRUCTURE_KEY, CompressionScheduler
 from ..sparsity import weight_counts
-from ..thinning import recorded_plan
+from ..structure_state import structure_records
 from .compiled import CompiledForward
 from .precision import Precision
 from .run_folder import RunFolder
@@ -136,9 +134,7 @@ class Run:
             "optimizer_state": self.optimizer.state_dict(),
             "policies_state": self.scheduler.state_dict(),
             "masks": self.scheduler.masks.state_dict(),
-            "thinning": recorded_plan(self.model),
-            "factorization": recorded_factorization(self.model),
-            "folded_batchnorm": recorded_folding(self.model),
+            **structure_records(self.model),
             "qat": qat_record(self.scheduler.qat_quantizers()),
             "rng_state": torch.get_rng_state(),
             **self._numerics(),
