@@ -6,6 +6,9 @@ from typing import List, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+NO_TEACHER = ("distillation: no teacher: give distillation.teacher (arch or checkpoint) or --kd-teacher CKPT|ARCH "
+              "(a loop of your own may pass teacher= to CompressionScheduler.from_yaml instead)")
+
 
 class HintSection(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -35,7 +38,9 @@ class TeacherSection(BaseModel):
 class DistillationSection(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    teacher: TeacherSection = Field(description="The trained model to learn from.")
+    teacher: Optional[TeacherSection] = Field(
+        None, description="The trained model to learn from: `train` needs it here or as --kd-teacher; a loop of "
+                          "your own may pass it to from_yaml (teacher=) instead.")
     temperature: float = Field(1.0, gt=0, description="Softmax temperature T.")
     distill_weight: float = Field(0.5, ge=0, description="Weight of T^2 * KL(teacher || student).")
     student_weight: float = Field(0.5, ge=0, description="Weight of the student's cross-entropy.")

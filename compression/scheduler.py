@@ -246,6 +246,9 @@ class DistillationHook:
               input_shape: Optional[Sequence[int]], device: torch.device) -> "DistillationHook":
         if section.hints and input_shape is None:
             raise UserError("distillation hints need input_shape=(C, H, W) to check the layers' shapes")
+        if teacher is None and section.teacher is None:
+            raise UserError("distillation: the schedule names no teacher (distillation.teacher) and none was "
+                            "passed: from_yaml(..., teacher=your_trained_model)")
         if teacher is None:
             teacher = build_teacher(section.teacher, None, device, input_shape)
         else:

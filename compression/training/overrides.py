@@ -8,7 +8,7 @@ from typing import Optional
 from pydantic import ValidationError
 
 from ..core.errors import UserError
-from ..distillation_section import DistillationSection, teacher_from_flag
+from ..distillation_section import NO_TEACHER, DistillationSection, teacher_from_flag
 from ..early_exit.section import EarlyExitSection, flag_values, with_flags
 from ..schedule.model import Schedule
 from .options import TrainOptions, overridden_fields
@@ -47,6 +47,8 @@ def _distillation_overrides(section: Optional[DistillationSection], options: Tra
              if getattr(options, option) is not None}
     if not values and not flags:
         return section
+    if "teacher" not in values and section is not None:
+        raise UserError(NO_TEACHER)
     if "teacher" not in values:
         raise UserError("--kd-* options need a teacher: --kd-teacher CKPT|ARCH or a distillation: section")
     try:

@@ -16,6 +16,7 @@ from ..core.components import BuildContext
 from ..core.errors import ScheduleError, UserError
 from ..device import available_cores, resolve_device
 from ..distillation import DistillationLoss, TrainingLoss, build_teacher
+from ..distillation_section import NO_TEACHER
 from ..distributed import Ranks, join, process_device
 from ..early_exit import EarlyExitLoss, check_early_exit
 from ..models import ModelInfo, build_model, model_info
@@ -199,6 +200,8 @@ def _final_loss(schedule: Schedule, info: ModelInfo, device: torch.device, model
     if section is None:
         return TrainingLoss()
     teacher = section.teacher
+    if teacher is None:
+        raise UserError(NO_TEACHER)
     if notes is not None:
         teacher = _stand_in(teacher, "distillation.teacher", notes)
         if teacher is None:

@@ -35,6 +35,18 @@ def test_teacher_with_another_class_count_or_unreadable(cli, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+def test_a_distillation_section_without_a_teacher_needs_one_from_the_flag(cli, tmp_path):
+    schedule = tmp_path / "s.yaml"
+    schedule.write_text("version: 1\nmodel: {arch: digits_cnn_small}\ntraining: {epochs: 1}\n"
+                        "distillation: {temperature: 4.0}\n")
+    for command in (["validate"], ["train", "--out", tmp_path / "o"]):
+        result = cli(*command, "--schedule", schedule)
+        assert result.code == 2 and "distillation: no teacher: give distillation.teacher" in result.err
+    assert not (tmp_path / "o").exists()
+    result = cli("validate", "--schedule", schedule, "--kd-teacher", teacher(tmp_path))
+    assert result.code == 0, result.err
+
+
 def test_distillation_section_in_the_file_is_validated(cli, tmp_path):
     schedule = tmp_path / "s.yaml"
     schedule.write_text("version: 1\ndistillation:\n  teacher: {arch: digits_cnn}\n  temperature: -2\n")

@@ -148,11 +148,13 @@ distillation:
 """
 
 
-def test_a_distillation_section_turns_the_loop_loss_into_the_distillation_loss(tmp_path):
+@pytest.mark.parametrize("named_teacher", [True, False])  # the teacher passed wins over the one the section names
+def test_a_distillation_section_turns_the_loop_loss_into_the_distillation_loss(tmp_path, named_teacher):
     torch.manual_seed(0)
     student, teacher = Tiny(), Tiny().eval()
     optimizer = torch.optim.SGD(student.parameters(), lr=0.1)
-    scheduler = compressor.CompressionScheduler.from_yaml(write(tmp_path, KD), student, optimizer, teacher=teacher)
+    text = KD if named_teacher else KD.replace("  teacher: {arch: digits_cnn}\n", "")
+    scheduler = compressor.CompressionScheduler.from_yaml(write(tmp_path, text), student, optimizer, teacher=teacher)
     images, labels = torch.randn(8, 1, 8, 8), torch.randint(0, 10, (8,))
     for epoch in (0, 1):
         scheduler.on_epoch_begin(epoch)
@@ -180,6 +182,13 @@ def test_distillation_without_a_training_forward_in_the_minibatch_names_the_orde
     scheduler.on_minibatch_begin(0, 0, 1)
     with pytest.raises(compressor.HookOrderError, match="ran no training forward"):
         scheduler.before_backward_pass(0, 0, 1, torch.tensor(1.0))
+
+
+def test_a_distillation_section_without_a_teacher_needs_one_passed(tmp_path):
+    student = Tiny()
+    with pytest.raises(compressor.UserError, match="names no teacher"):
+        compressor.CompressionScheduler.from_yaml(write(tmp_path, KD.replace("  teacher: {arch: digits_cnn}\n", "")),
+                                                  student, torch.optim.SGD(student.parameters(), lr=0.1))
 
 
 def test_a_teacher_without_a_distillation_section_is_refused(tmp_path):
