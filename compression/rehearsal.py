@@ -8,7 +8,7 @@ thinning and folding change the copy as they will change the model.
 """
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -25,10 +25,9 @@ _CHECKED_CLASS = "LowRankFactorizer"
 
 def rehearsal_needed(schedule: Schedule, start_epoch: int) -> bool:
     """True when a structure change (another extension) is due before or at a factorizer's epoch."""
-    factorizer_epochs = [epoch for spec in _extension_specs(schedule, checked=True) for epoch in spec.epochs]
-    if not factorizer_epochs:
+    last = _last_factorizer_epoch(schedule)
+    if last is None:
         return False
-    last = max(factorizer_epochs)
     return any(start_epoch <= epoch <= last for spec in _extension_specs(schedule, checked=False)
                for epoch in spec.epochs)
 
@@ -43,7 +42,7 @@ def rehearse_structure_changes(schedule: Schedule, pristine: nn.Module, context:
     devices = [context.device] if context.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         policies = [_built(schedule, spec, rehearsal) for spec in schedule.policies if spec.kind in _REHEARSED_KINDS]
-        last = max(epoch for spec in _extension_specs(schedule, checked=True) for epoch in spec.epochs)
+        last = _last_factorizer_epoch(schedule)
         changes: List[str] = []
         for epoch in range(start_epoch, last + 1):
             due = [(spec, policy) for spec, policy in policies if spec.is_due(epoch)]
@@ -68,6 +67,10 @@ def _end_epoch(schedule: Schedule, spec: PolicySpec, policy, epoch: int, changes
         raise ScheduleError([Problem(component.path, message, component.line)]) from None
     if spec.kind == "extension" and component.class_name != _CHECKED_CLASS:
         changes.append(f"{component.class_name} '{spec.instance}' at epoch {epoch}")
+
+
+def _last_factorizer_epoch(schedule: Schedule) -> Optional[int]:
+    return max((epoch for spec in _extension_specs(schedule, checked=True) for epoch in spec.epochs), default=None)
 
 
 def _extension_specs(schedule: Schedule, checked: bool) -> List[PolicySpec]:
