@@ -2,7 +2,7 @@
 
     python benchmarks/command_wall_time.py --checkpoint runs/x/best.pt --reference /tmp/old [--rounds 10]
 
-Commands: --help, list models, schema, validate of schedules/digits_agp.yaml (in full, with
+Commands: --help, train --help, quantize --help, list models, schema, validate of schedules/digits_agp.yaml (in full, with
 --no-build, and of a copy with a misspelled class, which exits 2), evaluate. A command the
 reference does not have (validate --no-build) is timed in this tree only.
 
@@ -29,6 +29,8 @@ AGP = ROOT / "schedules" / "digits_agp.yaml"
 # name -> (arguments, exit status, whether the reference has the command)
 COMMANDS = {
     "--help": (["--help"], 0, True),
+    "train --help": (["train", "--help"], 0, True),
+    "quantize --help": (["quantize", "--help"], 0, True),
     "list": (["list", "models"], 0, True),
     "schema": (["schema"], 0, True),
     "validate": (["validate", "--schedule", str(AGP)], 0, True),

@@ -25,7 +25,7 @@ import torch
 
 from compressor.cli.quantize_render import quantize_data
 from compressor.compression.model_source import load_model
-from compressor.compression.quantization.lapq import LapqSettings
+from compressor.compression.quantization.lapq_settings import LapqSettings
 from compressor.compression.quantization.ptq_config import PostTrainConfig
 from compressor.compression.quantization.ranges import CLIP_MODES
 from compressor.compression.quantization.stats import collect_activation_stats

@@ -25,7 +25,8 @@ import torch
 
 from compressor.compression.model_source import load_model
 from compressor.compression.sparsity import prunable_weights
-from compressor.compression.workflows.sensitivity import baseline_top1, parse_sparsities, sensitivity_sweep
+from compressor.compression.workflows.sensitivity import baseline_top1, sensitivity_sweep
+from compressor.compression.workflows.sensitivity_levels import parse_sparsities
 from compressor.compression.workflows.sensitivity_data import validation_batches
 from compressor.datasets import DatasetConfig
 

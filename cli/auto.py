@@ -5,8 +5,6 @@ import click
 from click.core import ParameterSource
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from ..compression.workflows.auto import finish, prepare_auto, resume_auto, search
-from ..compression.workflows.auto_amc_result import episode_reward
 from ..compression.workflows.auto_config import KINDS
 from ..compression.workflows.auto_flags import FLAGS
 from .common import (console, json_option, print_measurement_warnings, render_table, speedup_text,
@@ -91,6 +89,8 @@ def auto(out, overwrite, resume, as_json, **flags):
 
 
 def _run(flags, out, overwrite, resume, as_json, ranks):
+    from ..compression.workflows.auto import finish, prepare_auto, resume_auto  # torch: not for `--help`
+
     if resume:
         job = resume_auto(resume, _given(flags), out, overwrite, ranks)
     else:
@@ -134,6 +134,8 @@ def _given(flags):
 
 
 def _search(job, quiet: bool, stop):
+    from ..compression.workflows.auto import search
+
     """The search, with a bar that fills as the cost falls from dense towards the target (AMC: as its
     episodes run)."""
     target = job.config.target
@@ -152,6 +154,8 @@ def _search(job, quiet: bool, stop):
 
 
 def _amc_bar(progress, episodes, target):
+    from ..compression.workflows.auto_amc_result import episode_reward
+
     task = progress.add_task("AMC", total=episodes)
 
     def update(best, done):

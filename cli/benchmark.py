@@ -5,12 +5,7 @@ import tempfile
 
 import click
 
-from ..compression.benchmark import dense_counterpart
-from ..compression.engine_latency import compare_on_engines
-from ..compression.engines.models import load_exported
 from ..compression.core.errors import UserError
-from ..compression.device import resolve_device
-from ..compression.model_source import load_model
 from .common import (console, emit_json, json_option, model_options, print_measurement_warnings, render_table,
                      speedup_text)
 from .engine_render import fp32_engines_text, render_fp32_skipped, vs_fp32_text
@@ -52,6 +47,11 @@ def benchmark(checkpoint, arch, pretrained, weights, num_classes, input_size, co
       compressor benchmark --checkpoint best.pt --exported model_int8_qdq.onnx --exported ir/model.xml
       compressor benchmark --exported model_int8_qdq.onnx --engine openvino --compare-arch digits_cnn
     """
+    # torch and the library load here, not for `--help`
+    from ..compression.engine_latency import compare_on_engines
+    from ..compression.engines.models import load_exported
+    from ..compression.model_source import load_model
+
     target = _device(device)
     if engine and not exported_files:
         raise UserError("--engine applies to the .onnx files of --exported: give --exported FILE")
@@ -72,6 +72,9 @@ def benchmark(checkpoint, arch, pretrained, weights, num_classes, input_size, co
 
 
 def _baseline(candidate, compare_checkpoint, compare_arch):
+    from ..compression.benchmark import dense_counterpart
+    from ..compression.model_source import load_model
+
     if compare_checkpoint and compare_arch:
         raise UserError("give at most one of --compare CKPT or --compare-arch NAME")
     if compare_checkpoint or compare_arch:
@@ -83,6 +86,8 @@ def _baseline(candidate, compare_checkpoint, compare_arch):
 
 
 def _device(name):
+    from ..compression.device import resolve_device
+
     try:
         return resolve_device(name)
     except RuntimeError:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List
 
-from ..compression.engine_latency import FP32_LABELS
-from ..compression.engines.registry import ENGINES
+from ..compression.engines.registry import ENGINES, FP32_LABELS
 from .common import console
 
 

@@ -2,14 +2,7 @@
 from __future__ import annotations
 
 import click
-import torch
 
-from ..compression.device import resolve_device
-from ..compression.evaluation import evaluate as evaluate_loader
-from ..compression.model_source import load_model, test_loader
-from ..compression.packing_int8 import int8_module
-from ..compression.sparsity import model_sparsity
-from ..compression.training.precision import build_precision
 from .common import dataset_options, emit_json, json_option, model_options, render_mapping, threads_option
 from .early_exit_render import render_early_exit
 from .options import dataset_config
@@ -39,6 +32,15 @@ def evaluate(checkpoint, arch, pretrained, weights, num_classes, input_size, dat
       compressor evaluate --arch resnet18 --dataset fake --json
       compressor evaluate --checkpoint runs/ee/best.pt --earlyexit-thresholds 0.8
     """
+    import torch  # torch and the library load here, not for `--help`
+
+    from ..compression.device import resolve_device
+    from ..compression.evaluation import evaluate as evaluate_loader
+    from ..compression.model_source import load_model, test_loader
+    from ..compression.packing_int8 import int8_module
+    from ..compression.sparsity import model_sparsity
+    from ..compression.training.precision import build_precision
+
     loaded = load_model(checkpoint, arch, bool(pretrained), weights, num_classes, input_size)
     config = dataset_config(loaded.dataset, dataset, data_dir, batch_size, workers, loaded.dataset_options)
     int8 = int8_module(loaded)  # a packed int8 file evaluates as its int8 model, on the CPU

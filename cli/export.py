@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..compression.export import FORMAT_ALIASES, FORMATS, calibration_images, export_fp32, export_int8, format_name
 from ..compression.core.errors import UserError
-from ..compression.model_source import load_model
-from ..compression.packing import export_packed
+from ..compression.export_formats import FORMAT_ALIASES, FORMATS, format_name
 from .common import dataset_options, emit_json, json_option, model_options, render_mapping, threads_option
 from .options import dataset_config
 
@@ -42,6 +40,10 @@ def export(checkpoint, arch, pretrained, weights, num_classes, input_size, fmt, 
       compressor export --checkpoint best.pt --format openvino --out digits_int8.xml --int8
       compressor export --checkpoint runs/digits_deep_compression-x/best.pt --format packed --out digits.cpk
     """
+    # torch and the library load here, not for `--help`
+    from ..compression.export import calibration_images, export_fp32, export_int8
+    from ..compression.model_source import load_model
+
     fmt = format_name(fmt)
     loaded = load_model(checkpoint, arch, bool(pretrained), weights, num_classes, input_size)
     if fmt == "packed":
@@ -67,6 +69,8 @@ def _packed(loaded, out, int8, as_json) -> None:
         raise UserError("--int8 does not apply to --format packed: a packed file stores each weight exactly as the "
                         "checkpoint's model computes with it; for a packed int8 model run `compressor quantize "
                         "--checkpoint CKPT --stats STATS --pack` (writes model_int8.cpk), or pack a QAT checkpoint")
+    from ..compression.packing import export_packed
+
     result = export_packed(loaded, out)
     data = {"arch": loaded.info.name, "format": "packed", **result.to_dict()}
     if as_json:

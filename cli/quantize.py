@@ -5,19 +5,10 @@ from pathlib import Path
 
 import click
 
-from ..compression.core.errors import UserError
-from ..compression.device import resolve_device
-from ..compression.export import require_onnx
-from ..compression.model_source import LoadedModel, load_model
-from ..compression.quantization.qat import carries_quantizers
-from ..compression.quantization.stats import calibration_loader, collect_activation_stats
-from ..compression.quantization.stats_format import read_stats, schedule_stats_path, write_stats
-from ..compression.workflows.int8_engines import ENGINE_CHOICES, engines_for
-from ..compression.workflows.post_training import quantize_post_training, quantize_qat_model
+from ..compression.engines.registry import ENGINE_CHOICES
 from .common import dataset_options, emit_json, json_option, model_options, render_mapping, threads_option
 from .options import dataset_config
 from .quantize_lapq import check_lapq_flags, lapq_options
-from .quantize_render import default_out, ptq_settings, quantize_data, render_quantize
 
 
 @click.command()
@@ -69,6 +60,18 @@ def quantize(checkpoint, arch, pretrained, weights, num_classes, input_size, col
       compressor quantize --arch resnet18 --dataset fake --stats resnet18_quant_stats.yaml --json
       compressor quantize --checkpoint best.pt --lapq --bits-parameters 4 --json
     """
+    # torch and the library load here, not for `--help`
+    from ..compression.core.errors import UserError
+    from ..compression.device import resolve_device
+    from ..compression.export import require_onnx
+    from ..compression.model_source import load_model
+    from ..compression.quantization.qat import carries_quantizers
+    from ..compression.quantization.stats import collect_activation_stats
+    from ..compression.quantization.stats_format import read_stats, schedule_stats_path
+    from ..compression.workflows.int8_engines import engines_for
+    from ..compression.workflows.post_training import quantize_post_training, quantize_qat_model
+    from .quantize_render import default_out, ptq_settings, quantize_data, render_quantize
+
     if write_onnx:
         require_onnx()
     engines_for(engine)  # an engine that is not installed is said before any work
@@ -100,7 +103,11 @@ def quantize(checkpoint, arch, pretrained, weights, num_classes, input_size, col
     render_quantize(result, as_json)
 
 
-def _collect(loaded: LoadedModel, path: str, size: int, device: str, as_json: bool, data: dict) -> None:
+def _collect(loaded, path: str, size: int, device: str, as_json: bool, data: dict) -> None:
+    from ..compression.device import resolve_device
+    from ..compression.quantization.stats import calibration_loader, collect_activation_stats
+    from ..compression.quantization.stats_format import write_stats
+
     config = dataset_config(loaded.dataset, data["dataset"], data["data_dir"], data["batch_size"], data["workers"],
                              loaded.dataset_options)
     loader = calibration_loader(loaded.info, config, size)

@@ -7,7 +7,7 @@ from typing import Any, Callable, Dict, Optional
 import click
 
 from ..compression.core.errors import UserError
-from ..compression.quantization.lapq import INIT_MODES, LapqSettings
+from ..compression.quantization.lapq_settings import INIT_MODES, LapqSettings
 from .common import console
 
 

@@ -8,23 +8,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..compression.core.errors import UserError
-from ..compression.device import resolve_device
-from ..compression.distributed import broadcast_from_main, join, leave, process_device, ranks_from_environment
-from ..compression.model_source import load_model
-from ..compression.workflows.sensitivity import (
-    GRANULARITIES,
-    at_chance,
-    baseline_top1,
-    baseline_warnings,
-    dense_top1,
-    parse_sparsities,
-    sensitivity_sweep,
-    suggest_schedule,
-    suggested_levels,
-)
-from ..compression.training.run_folder import folder_name
-from ..compression.workflows.sensitivity_data import validation_batches
-from ..compression.workflows.sensitivity_outputs import write_csv, write_plot, write_tensorboard, write_text
+from ..compression.workflows.sensitivity_levels import GRANULARITIES, parse_sparsities
 from .common import console, dataset_options, emit_json, json_option, render_table, threads_option
 from .options import dataset_config
 
@@ -61,6 +45,13 @@ def sensitivity(arch, checkpoint, pretrained, dataset, data_dir, batch_size, wor
     \b
     Under torchrun the (layer, level) pairs are split between the processes; the first one writes.
     """
+    # torch and the library load here, not for `--help`
+    from ..compression.device import resolve_device
+    from ..compression.distributed import broadcast_from_main, join, leave, process_device, ranks_from_environment
+    from ..compression.training.run_folder import folder_name
+    from ..compression.workflows.sensitivity import at_chance, baseline_warnings, suggest_schedule, suggested_levels
+    from ..compression.workflows.sensitivity_data import validation_batches
+
     levels = parse_sparsities(sparsities)
     loaded = _load(arch, checkpoint, pretrained)
     config = dataset_config(loaded.dataset, dataset, data_dir, batch_size, workers, loaded.dataset_options)
@@ -100,6 +91,8 @@ def sensitivity(arch, checkpoint, pretrained, dataset, data_dir, batch_size, wor
 
 
 def _load(arch, checkpoint, pretrained):
+    from ..compression.model_source import load_model
+
     if not checkpoint:
         if not arch:
             raise UserError("give --arch NAME (or Distiller's --model NAME), or --checkpoint CKPT")
@@ -121,6 +114,8 @@ def _sweep(model, batches, levels, granularity, target, ranks):
     first one shows its own share's progress."""
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TimeRemainingColumn())
+    from ..compression.workflows.sensitivity import sensitivity_sweep
+
     with Progress(*columns, console=console, transient=True, disable=not ranks.is_main) as progress:
         task = progress.add_task("sensitivity", total=None)
         return sensitivity_sweep(model, batches, levels, granularity, target,
@@ -134,11 +129,15 @@ def _processes(ranks) -> str:
 
 def _baseline(rows, model, batches, target) -> float:
     """The level-0 rows already hold the unpruned top-1; evaluate it only when no level 0 was swept."""
+    from ..compression.workflows.sensitivity import baseline_top1, dense_top1
+
     top1 = dense_top1(rows)
     return baseline_top1(model, batches, target) if top1 is None else top1
 
 
 def _write(rows, schedule, folder: Path, warnings):
+    from ..compression.workflows.sensitivity_outputs import write_csv, write_plot, write_tensorboard, write_text
+
     paths = {"csv": folder / "sensitivity.csv", "png": folder / "sensitivity.png",
              "schedule": folder / "suggested_schedule.yaml"}
     write_csv(rows, paths["csv"], warnings)

@@ -5,9 +5,6 @@ from dataclasses import asdict
 
 import click
 
-from ..compression.model_source import load_model
-from ..compression.packing import packed_layers
-from ..compression.summary import summarize
 from .common import emit_json, json_option, model_options, render_table, threads_option
 
 
@@ -27,6 +24,11 @@ def summary(checkpoint, arch, pretrained, weights, num_classes, input_size, as_j
       compressor summary --checkpoint runs/digits_agp-x/best.pt --json
       compressor summary --checkpoint digits.cpk
     """
+    # torch and the library load here, not for `--help`
+    from ..compression.model_source import load_model
+    from ..compression.packing import packed_layers
+    from ..compression.summary import summarize
+
     loaded = load_model(checkpoint, arch, bool(pretrained), weights, num_classes, input_size)
     result = summarize(loaded.model, loaded.info.input_shape)
     packed = packed_layers(loaded.checkpoint, {layer.name: layer.params for layer in result.layers}) \

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import click
 
-from ..compression.core.checkpoint import load_checkpoint, save_checkpoint
-from ..compression.workflows.thin_checkpoint import thin_checkpoint
 from .common import console, emit_json, json_option, render_mapping
 
 
@@ -27,6 +25,10 @@ def thin(checkpoint, out, kind, layers, as_json):
       compressor thin --checkpoint runs/x/best.pt --out thin.pt --kind channels --json
       compressor thin --checkpoint runs/x/best.pt --out thin.pt --layer layer1.0.conv1
     """
+    # torch and the library load here, not for `--help`
+    from ..compression.core.checkpoint import load_checkpoint, save_checkpoint
+    from ..compression.workflows.thin_checkpoint import thin_checkpoint
+
     thinned = thin_checkpoint(load_checkpoint(checkpoint), kind, layers or None)
     save_checkpoint(thinned, out)
     summary = thinned["thinning_summary"]

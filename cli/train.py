@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import click
 
-from ..compression.core.checkpoint import load_resumable_checkpoint
 from ..compression.core.errors import UserError
 from ..compression.schedule import load_schedule, parse_schedule_text
-from ..compression.training import TrainOptions, apply_overrides, fit, prepare_run
+from ..compression.training.options import TrainOptions
+from ..compression.training.overrides import apply_overrides
 from .common import (console, json_option, options_from, print_measurement_warnings, render_table,
                      speedup_text, threads_option)
 from .engine_render import render_vs_fp32
@@ -47,6 +47,8 @@ def train(schedule_path, as_json, **values):
 
 
 def _train(schedule, options, ranks, stop, as_json):
+    from ..compression.training import fit, prepare_run  # torch loads here, not for `--help`
+
     run = prepare_run(schedule, resume=options.resume, ranks=ranks, overwrite=bool(options.overwrite),
                       strict=bool(options.strict))
     if run.start_epoch >= run.epochs:
@@ -113,6 +115,8 @@ def _schedule(schedule_path, resume):
     if schedule_path:
         return load_schedule(schedule_path)
     if resume:
+        from ..compression.core.checkpoint import load_resumable_checkpoint
+
         payload = load_resumable_checkpoint(resume)
         return parse_schedule_text(payload.get("schedule_text", ""), f"schedule in {resume}")
     raise UserError("give --schedule FILE (or --resume CKPT to continue a run)")

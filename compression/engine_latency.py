@@ -11,10 +11,9 @@ from torch import nn
 from .benchmark import LatencyResult, measure_latency, shared_input_shape, speedup_summary
 from .core.errors import UserError, first_line
 from .engines.models import fp32_engine_models
-from .engines.registry import installed_engines
+from .engines.registry import FP32_LABELS, installed_engines
 from .model_source import LoadedModel
 
-FP32_LABELS = {"torch": "PyTorch eager FP32", "onnxruntime": "onnxruntime FP32", "openvino": "OpenVINO FP32"}
 _FP32 = "fp32 on "
 _BATCH_SIZE = inspect.signature(measure_latency).parameters["batch_size"].default  # when options give none
 

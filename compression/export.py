@@ -29,23 +29,13 @@ from .core.checkpoint import atomic_write
 from .core.errors import UserError, first_line
 from .engines.onnx_fp32 import save_fp32_onnx
 from .engines.qdq_onnx import save_qdq_onnx
+from .export_formats import GRAPH_FORMATS, format_name
 from .model_source import LoadedModel
 from .quantization.int8_backend import Int8Model, convert_to_int8
 from .quantization.int8_program import load_program, save_fp32_program, save_int8_program
 from .quantization.int8_files import file_bytes, load_int8_torchscript, save_int8_torchscript
 from .quiet import torch_deprecations_silenced
 
-GRAPH_FORMATS = ("onnx", "pt2", "torchscript", "openvino")
-FORMATS = GRAPH_FORMATS + ("packed",)  # packed files: compression/packing.py
-FORMAT_ALIASES = {"exported": "pt2"}  # the torch.export name the product's roadmap uses
-
-
-def format_name(fmt: str) -> str:
-    """The format `fmt` names (an alias resolved); unknown ones raise UserError."""
-    fmt = FORMAT_ALIASES.get(fmt, fmt)
-    if fmt not in FORMATS:
-        raise UserError(f"unknown export format '{fmt}': one of {', '.join(FORMATS + tuple(FORMAT_ALIASES))}")
-    return fmt
 OPSET = 17
 PathLike = Union[str, Path]
 

@@ -21,7 +21,7 @@ TOPS = {"compression": "compressor.compression", "datasets": "compressor.dataset
 LAYERS: Dict[str, int] = {
     "core": 0,
     "distributed": 1, "device": 1, "policies": 1, "quiet": 1, "sparsity": 1, "hints": 1, "summary": 1,
-    "distillation_section": 1, "lr_scheduler_configs": 1,
+    "distillation_section": 1, "lr_scheduler_configs": 1, "export_formats": 1,
     "models": 2, "datasets": 2, "lr_schedulers": 2, "evaluation": 2,
     "pruning": 3, "thinning": 3, "factorization": 3, "folding": 3,
     "quantization.qat": 4, "quantization": 4,

@@ -29,6 +29,8 @@ ENGINES: Dict[str, Engine] = {engine.name: engine for engine in (
            "pip install openvino", "OpenVINO"),
 )}
 AUTO = "auto"
+ENGINE_CHOICES = tuple(ENGINES) + (AUTO,)  # `--engine`: one engine, or the fastest installed
+FP32_LABELS = {"torch": "PyTorch eager FP32", "onnxruntime": "onnxruntime FP32", "openvino": "OpenVINO FP32"}
 
 
 def engine(name: str) -> Engine:

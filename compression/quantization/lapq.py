@@ -21,32 +21,14 @@ import torch
 from scipy import optimize
 from torch import nn
 
-from ..core.errors import UserError, did_you_mean
-from .lapq_clips import CLIP_MODE_INITS, LOWEST_FRACTION, LP_INITS, ClipSpace
+from ..core.errors import UserError
+from .lapq_clips import LOWEST_FRACTION, ClipSpace
 from .lapq_init import initial_fractions
+from .lapq_settings import LapqSettings
 from .ptq import Plan
 from .ptq_config import PostTrainConfig
 
-INIT_MODES = (*LP_INITS, *CLIP_MODE_INITS)
 Batch = Tuple[torch.Tensor, torch.Tensor]
-
-
-@dataclass(frozen=True)
-class LapqSettings:
-    """How the search runs: its starting clips, its Powell iterations and loss evaluations, its images."""
-
-    init_mode: str = "L3"
-    maxiter: int = 2
-    maxfev: Optional[int] = None
-    eval_size: Optional[int] = None  # calibration images the loss is measured on (None: all)
-
-    def __post_init__(self) -> None:
-        if self.init_mode not in INIT_MODES:
-            raise UserError("LAPQ init mode: " + did_you_mean(self.init_mode, INIT_MODES, "init mode"))
-        for name in ("maxiter", "maxfev", "eval_size"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise UserError(f"LAPQ {name} must be a whole number of at least 1, not {value!r}")
 
 
 @dataclass

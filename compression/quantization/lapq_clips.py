@@ -26,8 +26,6 @@ from .ptq_config import PostTrainConfig
 from .ranges import weight_range
 
 LOWEST_FRACTION = 0.01
-CLIP_MODE_INITS = ("NONE", "AVG", "GAUSS", "LAPLACE")
-LP_INITS = {"L1": 1.0, "L2": 2.0, "L3": 3.0}
 Range = Tuple[float, float]
 
 

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from scipy import optimize
 
-from .lapq_clips import LOWEST_FRACTION, LP_INITS, ClipSpace, Knob, weight_clip, with_clip
+from .lapq_clips import LOWEST_FRACTION, ClipSpace, Knob, weight_clip, with_clip
+from .lapq_settings import LP_INITS
 from .ptq import fold_batchnorm, record_activations, simulate
 from .ranges import fake_quantize, quantization_params
 

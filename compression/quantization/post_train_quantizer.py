@@ -20,7 +20,8 @@ from torch import nn
 from ..core.errors import UserError
 from .int8_backend import Int8Model, convert_to_int8
 from .distiller_names import model_graph
-from .lapq import LapqSettings, lapq
+from .lapq import lapq
+from .lapq_settings import LapqSettings
 from .ptq import SimulatedModel, int8_deployable, layer_plan, simulate
 from .ptq_config import PostTrainConfig
 from .range_report import range_report

@@ -14,10 +14,9 @@ from ..benchmark import LatencyResult
 from ..core.errors import UserError
 from ..engines.models import int8_engine_model
 from ..engines.qdq_onnx import quantized_ops, save_qdq_onnx
-from ..engines.registry import AUTO, ENGINES, installed_engines, require_engine
+from ..engines.registry import AUTO, installed_engines, require_engine
 
 QDQ_FILE = "model_int8_qdq.onnx"
-ENGINE_CHOICES = tuple(ENGINES) + (AUTO,)
 
 
 @dataclass

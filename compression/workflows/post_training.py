@@ -23,7 +23,8 @@ from ..packing_int8 import Int8Settings, export_packed_int8
 from ..quantization.int8_backend import convert_to_int8
 from ..quantization.int8_files import save_int8_torchscript
 from ..quantization.int8_program import save_int8_program
-from ..quantization.lapq import LapqResult, LapqSettings, lapq as lapq_search
+from ..quantization.lapq import LapqResult, lapq as lapq_search
+from ..quantization.lapq_settings import LapqSettings
 from ..quantization.distiller_names import model_graph
 from ..quantization.ptq import SimulatedModel, fp32_layers, int8_deployable, layer_plan, simulate
 from ..quantization.ptq_config import PostTrainConfig

@@ -15,8 +15,8 @@ from ..pruning.ranking import magnitude_mask
 from ..pruning.structures import expand_structure_mask, lowest_k_mask, structure_scores
 from ..sparsity import prunable_weights
 from .sensitivity_data import eval_batches, fast_layout
+from .sensitivity_levels import GRANULARITIES
 
-GRANULARITIES = ("element", "filter", "channel")
 _GROUPS = {("filter", 4): "Filters", ("channel", 4): "Channels", ("filter", 2): "Rows", ("channel", 2): "Cols"}
 
 
@@ -27,43 +27,6 @@ class Row:
     top1: float
     top5: float
     loss: float
-
-
-def parse_sparsities(text: str) -> List[float]:
-    """'start:stop:step' (stop included) or a comma list; every level in [0, 1)."""
-    text = (text or "").strip()
-    if not text:
-        raise UserError("--sparsities: empty; give e.g. 0:0.95:0.05 or 0,0.5,0.9")
-    values = _parse_range(text) if ":" in text else [_number(part) for part in text.split(",")]
-    if not values:
-        raise UserError(f"--sparsities '{text}': no levels")
-    bad = [v for v in values if not 0.0 <= v < 1.0]
-    if bad:
-        raise UserError(f"--sparsities: every level must be in [0, 1), got {bad[0]:g}")
-    return sorted(set(round(v, 6) for v in values))
-
-
-def _number(part: str) -> float:
-    try:
-        value = float(part.strip())
-    except ValueError:
-        raise UserError(f"--sparsities: '{part.strip()}' is not a number") from None
-    if not math.isfinite(value):
-        raise UserError(f"--sparsities: '{part.strip()}' is not a finite number")
-    return value
-
-
-def _parse_range(text: str) -> List[float]:
-    parts = text.split(":")
-    if len(parts) != 3:
-        raise UserError(f"--sparsities '{text}': a range is start:stop:step, e.g. 0:0.95:0.05")
-    start, stop, step = (_number(p) for p in parts)
-    if step <= 0:
-        raise UserError(f"--sparsities '{text}': step must be positive")
-    if stop < start:
-        raise UserError(f"--sparsities '{text}': stop is below start")
-    count = int(math.floor((stop - start) / step + 1e-9)) + 1
-    return [start + i * step for i in range(count)]
 
 
 def pruned_weight(weight: torch.Tensor, sparsity: float, granularity: str) -> torch.Tensor:

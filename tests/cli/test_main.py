@@ -22,3 +22,16 @@ def test_help_lists_every_command_without_importing_torch():
     assert result.returncode == 0, result.stderr
     assert "TORCH False" in result.stdout
     assert all(f"  {name} " in result.stdout for name in COMMANDS)
+
+
+def test_each_command_help_loads_no_torch():
+    """`compressor train --help` and the rest answer at once: torch (seconds) loads only when a command runs."""
+    code = ("import subprocess, sys\n"
+            "for name in sys.argv[1:]:\n"
+            "    probe = ('import sys; from compressor.cli.main import run; code = run([%r, \"--help\"]); '\n"
+            "             'print(\"TORCH\" if \"torch\" in sys.modules else \"NONE\"); sys.exit(code)') % name\n"
+            "    done = subprocess.run([sys.executable, '-c', probe], capture_output=True, text=True)\n"
+            "    print(name, done.returncode, done.stdout.split()[-1] if done.stdout else done.stderr[-300:])\n")
+    result = subprocess.run([sys.executable, "-c", code, *COMMANDS], capture_output=True, text=True, timeout=300)
+    lines = dict(line.split(" ", 1) for line in result.stdout.splitlines())
+    assert lines == {name: "0 NONE" for name in COMMANDS}, result.stdout + result.stderr

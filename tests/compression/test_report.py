@@ -7,7 +7,7 @@ from torch import nn
 
 from compressor.compression import engine_latency
 from compressor.compression.benchmark import LatencyResult
-from compressor.compression.engine_latency import FP32_LABELS
+from compressor.compression.engines.registry import FP32_LABELS
 from compressor.compression.engines.registry import installed_engines
 from compressor.compression.report import LATENCY_KEYS, compression_report, state_dict_bytes
 

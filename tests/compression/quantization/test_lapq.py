@@ -10,7 +10,8 @@ from torch import nn
 from compressor.compression.core.checkpoint import save_checkpoint
 from compressor.compression.core.errors import UserError
 from compressor.compression.models import build_model, model_info
-from compressor.compression.quantization.lapq import LapqSettings, lapq
+from compressor.compression.quantization.lapq import lapq
+from compressor.compression.quantization.lapq_settings import LapqSettings
 from compressor.compression.quantization.lapq_clips import ClipSpace
 from compressor.compression.quantization.lapq_init import initial_fractions
 from compressor.compression.quantization.post_train_quantizer import PostTrainLinearQuantizer

@@ -4,8 +4,9 @@ import torch
 from compressor.compression.workflows import sensitivity as sens
 from compressor.compression.core.errors import UserError
 from compressor.compression.schedule import parse_schedule_text
-from compressor.compression.workflows.sensitivity import (Row, dense_top1, level_pruner, parse_sparsities, pruned_weight,
+from compressor.compression.workflows.sensitivity import (Row, dense_top1, level_pruner, pruned_weight,
                                                 sensitivity_sweep, suggest_schedule)
+from compressor.compression.workflows.sensitivity_levels import parse_sparsities
 from compressor.compression.workflows.sensitivity_outputs import write_csv, write_plot, write_tensorboard
 from compressor.compression.sparsity import prunable_weights
 from helpers import random_digit_batches, seeded_model
