@@ -2,8 +2,9 @@
 
     python benchmarks/command_wall_time.py --checkpoint runs/x/best.pt --reference /tmp/old [--rounds 10]
 
-Commands: --help, train --help, quantize --help, list models, schema, validate of schedules/digits_agp.yaml (in full, with
---no-build, and of a copy with a misspelled class, which exits 2), evaluate. A command the
+Commands: --help, train --help, quantize --help, list models, schema, validate of
+schedules/digits_agp.yaml (in full, with --no-build, and of a copy with a misspelled class,
+which exits 2), evaluate. A command the
 reference does not have (validate --no-build) is timed in this tree only.
 
 `--reference` is a folder holding an earlier release's `compressor` package (for example
