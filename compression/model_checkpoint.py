@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -12,7 +12,7 @@ from torch import nn
 from .core.checkpoint import save_checkpoint
 from .core.errors import UserError
 from .models import model_info
-from .quantization.qat import qat_record
+from .quantization.qat import carries_quantizers, qat_record
 from .restore import model_from_checkpoint
 from .structure_state import structure_records
 
@@ -33,7 +33,11 @@ def save_model_checkpoint(model: nn.Module, path: Union[str, Path], arch: str, s
 
     >>> compressor.save_checkpoint(model, "runs/mine/model.pt", arch="mynet:build", scheduler=scheduler)
     """
-    model = _unwrapped(model)
+    if scheduler is None and carries_quantizers(model):
+        raise UserError("the model carries QAT quantizers: pass scheduler= (the CompressionScheduler that installed "
+                        "them) so that they are recorded, else no command could rebuild it")
+    levels = _wrapper_levels(model)
+    model = levels[-1][0]
     shape = model_info(arch, input_shape).input_shape
     example = torch.randn(2, *shape, generator=torch.Generator().manual_seed(0))
     try:
@@ -46,11 +50,11 @@ def save_model_checkpoint(model: nn.Module, path: Union[str, Path], arch: str, s
         "arch": arch, "num_classes": info.num_classes, "input_shape": list(info.input_shape),
         "dataset": dataset or info.default_dataset,
         "model_state": {name: value.detach().cpu() for name, value in model.state_dict().items()},
-        **structure_records(model),
+        **_structure_records(levels),
         "qat": qat_record(scheduler.qat_quantizers()) if scheduler is not None else [],
     }
     if scheduler is not None:
-        payload["masks"] = scheduler.masks.state_dict()
+        payload["masks"] = _masks_inside(scheduler.masks.state_dict(), levels)
     _check_rebuilds(payload, arch, example, expected)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,16 +62,48 @@ def save_model_checkpoint(model: nn.Module, path: Union[str, Path], arch: str, s
     return path
 
 
-def _unwrapped(model: nn.Module) -> nn.Module:
-    """The user's module inside (Distributed)DataParallel and torch.compile wrappers, whose state dict keys
-    carry the wrapper's prefix ('module.', '_orig_mod.') that the rebuilt model has not."""
+def _wrapper_levels(model: nn.Module) -> List[Tuple[nn.Module, str]]:
+    """The model and each module inside its (Distributed)DataParallel and torch.compile wrappers, outermost
+    first, each with the prefix its names carry from the wrappers around it ('module.', '_orig_mod.')."""
+    levels = [(model, "")]
     while True:
-        if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
-            model = model.module
-        elif isinstance(getattr(model, "_orig_mod", None), nn.Module):
-            model = model._orig_mod
+        outer, prefix = levels[-1]
+        if isinstance(outer, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+            levels.append((outer.module, prefix + "module."))
+        elif isinstance(getattr(outer, "_orig_mod", None), nn.Module):
+            levels.append((outer._orig_mod, prefix + "_orig_mod."))
         else:
-            return model
+            return levels
+
+
+def _structure_records(levels: List[Tuple[nn.Module, str]]) -> Dict[str, Any]:
+    """The changed layers' records, named as in the module inside: a scheduler built on a wrapper recorded
+    them on the wrapper, under the wrapper's names."""
+    for module, prefix in reversed(levels):
+        records = structure_records(module)
+        if any(records.values()):
+            return _renamed_records(records, _unprefixer(levels[-1][1][len(prefix):]))
+    return structure_records(levels[-1][0])
+
+
+def _renamed_records(records: Dict[str, Any], rename: Callable[[str], str]) -> Dict[str, Any]:
+    return {"thinning": [{**op, "layer": rename(op["layer"])} for op in records["thinning"]],
+            "factorization": [{**step, "layer": rename(step["layer"])} for step in records["factorization"]],
+            "folded_batchnorm": {rename(conv): rename(bn) for conv, bn in records["folded_batchnorm"].items()}}
+
+
+def _masks_inside(state: Dict[str, Any], levels: List[Tuple[nn.Module, str]]) -> Dict[str, Any]:
+    """The masks' state, named as in the module inside (a scheduler built on a wrapper names them as it)."""
+    masks = state.get("masks", {})
+    built_on = next((prefix for module, prefix in levels
+                     if set(masks) <= {name for name, _ in module.named_parameters()}), levels[-1][1])
+    rename = _unprefixer(levels[-1][1][len(built_on):])
+    return {"masks": {rename(name): mask for name, mask in masks.items()},
+            "forward_only": [rename(name) for name in state.get("forward_only", [])]}
+
+
+def _unprefixer(prefix: str) -> Callable[[str], str]:
+    return lambda name: name[len(prefix):] if name.startswith(prefix) else name
 
 
 def _outputs(model: nn.Module, example: torch.Tensor) -> torch.Tensor:

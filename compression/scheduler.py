@@ -188,10 +188,19 @@ class CompressionScheduler:
             state[STRUCTURE_KEY] = structure
         return state
 
-    def load_state_dict(self, state: Dict[str, Any]) -> None:
+    def load_state_dict(self, state: Dict[str, Any], strict: bool = True) -> PolicyKeys:
         """Restore what `state_dict` saved. Call it before loading the model's and the optimizer's state dicts:
         on a freshly built model it first thins, factorizes and folds the layers as the saved run did, and
-        gives the optimizer the new parameters in the saved order, so that both state dicts fit."""
+        gives the optimizer the new parameters in the saved order, so that both state dicts fit.
+
+        Policies are matched by their place in `policies:` and their instance name. With `strict` (as
+        `nn.Module.load_state_dict`), a state saved from another schedule (a policy added, removed or
+        moved) raises UserError before anything changes; without it the policies that match are restored,
+        the others start fresh, and the returned PolicyKeys name both kinds."""
+        keys = self.policy_keys(state)
+        if strict and (keys.missing or keys.unexpected):
+            raise UserError(f"the saved state does not fit this schedule: {keys.describe()}; build the scheduler "
+                            "from the schedule the state was saved with (or load with strict=False)")
         if STRUCTURE_KEY in state:
             if self.context is None:
                 raise UserError("this scheduler was built without its model: it cannot restore changed layers")
@@ -203,6 +212,13 @@ class CompressionScheduler:
         for item in self.scheduled:
             if self._key(item) in state:
                 item.policy.load_state_dict(state[self._key(item)])
+        return keys
+
+    def policy_keys(self, state: Dict[str, Any]) -> "PolicyKeys":
+        """The policies this scheduler has and `state` lacks, and those `state` holds and this scheduler lacks."""
+        mine = {self._key(item) for item in self.scheduled}
+        saved = {key for key in state if key not in (MASKS_KEY, STRUCTURE_KEY)}
+        return PolicyKeys(sorted(mine - saved, key=_policy_order), sorted(saved - mine, key=_policy_order))
 
     def qat_quantizers(self) -> List[Tuple[str, str, QATQuantizer]]:
         """(instance, class name, quantizer) of each QAT quantizer, in the order they were installed."""
@@ -232,6 +248,24 @@ class CompressionScheduler:
     @staticmethod
     def _out_of_order(hook: str, why: str) -> None:
         raise HookOrderError(f"{hook} called out of order: {why}; the order is {HOOK_ORDER}")
+
+
+@dataclass
+class PolicyKeys:
+    """How a saved scheduler state fits a schedule; each key is "index:instance_name" of a `policies:` item."""
+
+    missing: List[str]  # policies of the schedule without saved state
+    unexpected: List[str]  # saved states of policies the schedule does not have
+
+    def describe(self) -> str:
+        parts = [f"no saved state for {', '.join(self.missing)}" if self.missing else "",
+                 f"saved state of {', '.join(self.unexpected)}, which this schedule lacks" if self.unexpected else ""]
+        return "; ".join(part for part in parts if part) + ' (each is "place in policies:, instance name")'
+
+
+def _policy_order(key: str) -> Tuple[int, str]:
+    index, _, name = key.partition(":")
+    return (int(index) if index.isdigit() else -1, name)
 
 
 @dataclass

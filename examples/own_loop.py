@@ -35,7 +35,8 @@ def main(schedule, epochs=30, seed=0, out=None):
     model = build_model("digits_cnn")
     loaders = build_loaders(build_datasets(DatasetConfig(name="digits"), (1, 8, 8), 10, seed), 64, 0, seed)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)
-    scheduler = compressor.CompressionScheduler.from_yaml(schedule, model, optimizer)
+    # input_shape: thinning, BatchNorm folding and activation statistics trace the model with one input
+    scheduler = compressor.CompressionScheduler.from_yaml(schedule, model, optimizer, input_shape=(1, 8, 8))
     steps = len(loaders.train)
     for epoch in range(epochs):
         loaders.begin_epoch(epoch)  # the batch order of (seed, epoch), as `compressor train` uses

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Tuple
 
+from .errors import UserError
 from .registry import Registry
 
 if TYPE_CHECKING:  # the registries are read without torch when a schedule is checked
@@ -25,6 +26,17 @@ class BuildContext:
     masks: Any  # pruning.masks.MaskStore
     input_shape: Tuple[int, ...]
     device: torch.device
+
+    def example_input(self, needed_by: str) -> "torch.Tensor":
+        """A zero batch of one input, for components that trace the model; without an input shape, a UserError
+        saying how to give one (a loop of your own builds its scheduler without one unless told)."""
+        if not self.input_shape:
+            raise UserError(f"{needed_by} traces the model and needs its input shape: build the scheduler with "
+                            "input_shape=(C, H, W), e.g. CompressionScheduler.from_yaml(path, model, optimizer, "
+                            "input_shape=(3, 224, 224))")
+        import torch
+
+        return torch.zeros(1, *self.input_shape, device=self.device)
 
 PRUNERS = Registry("pruner class", "pruners")
 QUANTIZERS = Registry("quantizer class", "quantizers")

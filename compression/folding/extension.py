@@ -27,7 +27,7 @@ class BatchNormFolder:
         self.specs: List = []  # its policies, for the order checks
 
     def _example(self) -> torch.Tensor:
-        return torch.zeros(1, *self.context.input_shape, device=self.context.device)
+        return self.context.example_input("BatchNormFolder")
 
     def policy(self, spec) -> "FoldingPolicy":
         self.specs.append(spec)

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from typing import Dict, List
 
-import torch
-
 from ..core.components import EXTENSIONS, BuildContext
 from ..policies import Policy, StepContext
 from .configs import ChannelRemoverConfig, FilterRemoverConfig, StructureRemoverConfig, _DistillerArgs
@@ -24,7 +22,7 @@ class ThinningPolicy(Policy):
 
     def on_epoch_end(self, ctx: StepContext, metrics: Dict[str, float]) -> None:
         context = self.context
-        example = torch.zeros(1, *context.input_shape, device=context.device)
+        example = context.example_input("thinning")
         plan = remove_structures(context.model, example, self.kind, optimizer=context.optimizer)
         if context.masks is not None:
             context.masks.refresh_shapes()
@@ -35,6 +33,7 @@ class StructureRemover:
     def __init__(self, config: _DistillerArgs, context: BuildContext):
         self.kind = _KINDS[config.thinning_func_str]
         self.context = context
+        context.example_input("thinning")  # no input shape: refused when built, not silently skipped later
 
     def policy(self, spec) -> ThinningPolicy:
         return ThinningPolicy(self.kind, self.context)

@@ -159,7 +159,10 @@ class Run:
             self.optimizer.load_state_dict(payload["optimizer_state"])
         # the checkpoint's own records rebuilt the changed layers before the optimizer was built on them
         policies = {key: value for key, value in payload.get("policies_state", {}).items() if key != STRUCTURE_KEY}
-        self.scheduler.load_state_dict(policies)
+        keys = self.scheduler.load_state_dict(policies, strict=False)
+        if keys.missing or keys.unexpected:  # `--resume CKPT --schedule OTHER`: the policies that match go on
+            self.warnings.append(f"the checkpoint's policies differ from this schedule's: {keys.describe()}; "
+                                 "those without saved state start fresh")
         self.scheduler.masks.load_state_dict(payload.get("masks", {}))
         if "rng_state" in payload:
             torch.set_rng_state(payload["rng_state"])

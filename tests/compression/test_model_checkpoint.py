@@ -107,3 +107,50 @@ def test_the_class_count_is_the_models_output_size_and_an_input_it_cannot_take_i
     with pytest.raises(compressor.UserError, match=r"does not run on an input of shape \(2, 3, 8, 8\)"):
         compressor.save_checkpoint(Net(), tmp_path / "rgb.pt", arch=ARCH, input_shape=(3, 8, 8))
     assert not (tmp_path / "rgb.pt").exists()
+
+
+THIN = """
+version: 1
+pruners:
+  filters: {class: L1RankedStructureParameterPruner, group_type: Filters, desired_sparsity: 0.5,
+            weights: [features.3.weight]}
+  agp: {class: AutomatedGradualPruner, initial_sparsity: 0.3, final_sparsity: 0.6, weights: [classifier.1.weight]}
+extensions:
+  thin: {class: FilterRemover, thinning_func_str: remove_filters}
+policies:
+  - pruner: {instance_name: filters}
+    epochs: [0]
+  - extension: {instance_name: thin}
+    epochs: [0]
+  - pruner: {instance_name: agp}
+    starting_epoch: 0
+    ending_epoch: 2
+"""
+
+
+def test_a_model_thinned_and_pruned_under_data_parallel_is_saved_with_its_records_and_masks(tmp_path):
+    """The scheduler built on the DataParallel wrapper records the thinning and masks under 'module.' names."""
+    sys.path.insert(0, str(ROOT))
+    from examples.own_model import Net
+
+    (tmp_path / "schedule.yaml").write_text(THIN)
+    torch.manual_seed(0)
+    model = nn.DataParallel(Net())
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    scheduler = compressor.CompressionScheduler.from_yaml(tmp_path / "schedule.yaml", model, optimizer,
+                                                          input_shape=(1, 8, 8))
+    own_loop_epochs(scheduler, model, optimizer, range(2))
+    path = compressor.save_checkpoint(model, tmp_path / "mine.pt", arch=ARCH, scheduler=scheduler)
+    payload = load_checkpoint(path)
+    assert payload["thinning"] and all(not op["layer"].startswith("module.") for op in payload["thinning"])
+    masks = payload["masks"]["masks"]
+    assert "classifier.1.weight" in masks and all(name in dict(Net().named_parameters()) for name in masks)
+    rebuilt, _ = model_from_checkpoint(payload)
+    assert rebuilt.features[3].out_channels == 16
+
+
+def test_a_qat_model_saved_without_its_scheduler_is_told_to_pass_it(own_loop, tmp_path):
+    _, model, _ = own_loop
+    with pytest.raises(compressor.UserError, match="carries QAT quantizers: pass scheduler="):
+        compressor.save_checkpoint(model, tmp_path / "mine.pt", arch=ARCH)
+    assert not (tmp_path / "mine.pt").exists()

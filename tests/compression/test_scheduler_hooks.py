@@ -138,6 +138,60 @@ def test_masks_travel_in_the_state_dict_so_pruned_weights_stay_zero_after_a_resu
     assert sparsity(model.fc.weight) == pytest.approx(0.8, abs=0.01)
 
 
+def test_a_state_saved_from_another_schedule_is_refused_before_anything_changes(tmp_path):
+    """A policy added in front shifts every "index:name" key: the saved AGP state would silently start over."""
+    torch.manual_seed(0)
+    model = Tiny()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    scheduler = compressor.CompressionScheduler.from_yaml(write(tmp_path, AGP), model, optimizer)
+    run_epochs(scheduler, model, optimizer, range(1))
+    state = scheduler.state_dict()
+    edited = AGP.replace("policies:\n", "lr_schedulers:\n  flat: {class: ConstantLR, factor: 1.0}\npolicies:\n"
+                         "  - lr_scheduler: {instance_name: flat}\n    starting_epoch: 0\n    ending_epoch: 3\n")
+    other = compressor.CompressionScheduler.from_yaml(write(tmp_path, edited), Tiny(), optimizer)
+    with pytest.raises(compressor.UserError, match=r"no saved state for 0:flat, 1:agp; saved state of 0:agp"):
+        other.load_state_dict(state)
+    assert not other.masks.state_dict()["masks"]  # nothing loaded
+    keys = other.load_state_dict(state, strict=False)
+    assert (keys.missing, keys.unexpected) == (["0:flat", "1:agp"], ["0:agp"])
+
+
+def test_a_plateau_scheduler_without_the_validation_loss_says_what_to_pass(tmp_path):
+    text = ("version: 1\nlr_schedulers:\n  plateau: {class: ReduceLROnPlateau}\n"
+            "policies:\n  - lr_scheduler: {instance_name: plateau}\n    starting_epoch: 0\n    ending_epoch: 2\n")
+    model = Tiny()
+    scheduler = compressor.CompressionScheduler.from_yaml(write(tmp_path, text), model, torch.optim.SGD(
+        model.parameters(), lr=0.1))
+    scheduler.on_epoch_begin(0)
+    with pytest.raises(compressor.UserError, match=r"metrics=\{'val_loss': val_loss\}\) \(got \['loss'\]\)"):
+        scheduler.on_epoch_end(0, metrics={"loss": 0.3})
+
+
+THIN = """version: 1
+pruners:
+  filters: {class: L1RankedStructureParameterPruner, group_type: Filters, desired_sparsity: 0.5, weights: [conv.weight],
+            prune_bias: true}
+extensions:
+  thin: {class: FilterRemover, thinning_func_str: remove_filters}
+policies:
+  - pruner: {instance_name: filters}
+    epochs: [0]
+  - extension: {instance_name: thin}
+    epochs: [0]
+"""
+
+
+def test_thinning_without_an_input_shape_is_refused_when_the_scheduler_is_built(tmp_path):
+    model = Tiny()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(compressor.UserError, match=r"thinning traces the model .* input_shape=\(C, H, W\)"):
+        compressor.CompressionScheduler.from_yaml(write(tmp_path, THIN), model, optimizer)
+    scheduler = compressor.CompressionScheduler.from_yaml(write(tmp_path, THIN), model, optimizer,
+                                                          input_shape=(1, 8, 8))
+    run_epochs(scheduler, model, optimizer, range(1))
+    assert model.conv.out_channels == 4
+
+
 KD = """version: 1
 distillation:
   teacher: {arch: digits_cnn}
