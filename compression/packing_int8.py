@@ -59,7 +59,7 @@ def export_packed_int8(loaded: LoadedModel, model: nn.Module, int8: Int8Model, s
         "activation_ranges": {name: [float(low), float(high)] for name, (low, high) in settings.activation_ranges.items()},
         "input_range": None if settings.input_range is None else [float(v) for v in settings.input_range],
         "fp32_modules": list(settings.fp32_modules), "weights": weights,
-        "linear_quant_params": settings.quant_params}}
+        "observer_qparams": int8.observer_qparams(), "linear_quant_params": settings.quant_params}}
     record.pop("quantized_weights", None)
     data, report = pack_bytes(state, record, steps)
     atomic_write(out, lambda tmp: Path(tmp).write_bytes(data))
@@ -121,8 +121,9 @@ def int8_from_payload(payload: Dict[str, Any], calibration: Optional[Iterable[to
     example = torch.zeros(1, *info.input_shape)
     ranges = {name: tuple(bounds) for name, bounds in ptq["activation_ranges"].items()}
     input_range = tuple(ptq["input_range"]) if ptq.get("input_range") else None
+    # files from before observer_qparams were recorded: ops left out of the ranges calibrate on `calibration`
     return convert_to_int8(model, (example,), list(calibration or [example]), ptq["fp32_modules"], ptq["per_channel"],
-                           ranges, ptq["engine"], input_range, weights)
+                           ranges, ptq["engine"], input_range, weights, ptq.get("observer_qparams"))
 
 
 def _requantized(weight: torch.Tensor, record: Dict[str, Any]) -> torch.Tensor:
@@ -147,8 +148,9 @@ def _batchnorm_places(model: nn.Module, folded: Dict[str, str]) -> None:
 def load_packed_int8(path: Union[str, Path], calibration: Optional[Sequence[torch.Tensor]] = None) -> Int8Model:
     """The int8 model of a packed file written by `quantize --pack` (model_int8.cpk), on int8 kernels.
 
-    Observers the recorded ranges fix (every activation of a model quantized from a statistics file)
-    need no data; any other one takes its range from `calibration` (a zero image when not given).
+    Every activation's scale and zero point are recorded in the file, so no data is needed; files
+    written before they were recorded take the ranges of activations the statistics file did not name
+    from `calibration` (a zero image when not given).
 
     >>> int8 = load_packed_int8("runs/q/model_int8.cpk")
     >>> logits = int8(images)

@@ -74,6 +74,18 @@ class Int8Model:
         with quantized_engine(self.engine), torch.no_grad():
             return self.module(*inputs)
 
+    def observer_qparams(self) -> Dict[str, List[float]]:
+        """[scale, zero point] of every activation the conversion quantized, by its observer's name: with
+        them `convert_to_int8` rebuilds this model's activation quantization exactly, without data."""
+        if self.calibrated is None:
+            return {}
+        found = {}
+        for name, module in self.calibrated._modules.items():
+            if name.startswith(OBSERVER_PREFIX) and getattr(module, "dtype", None) in (torch.quint8, torch.qint8):
+                scale, zero = module.calculate_qparams()
+                found[name] = [float(scale.flatten()[0]), int(zero.flatten()[0])]
+        return found
+
 
 @contextmanager
 def quantized_engine(engine: str) -> Iterator[None]:
@@ -97,12 +109,14 @@ def convert_to_int8(model: nn.Module, example_inputs: Sequence[torch.Tensor], ca
                     fp32_modules: Collection[str] = (), per_channel: bool = True,
                     activation_ranges: Optional[Dict[str, Range]] = None, engine: str = "x86",
                     input_range: Optional[Range] = None,
-                    weights: Optional[Dict[str, Tuple[torch.Tensor, Optional[torch.Tensor]]]] = None) -> Int8Model:
+                    weights: Optional[Dict[str, Tuple[torch.Tensor, Optional[torch.Tensor]]]] = None,
+                    observer_qparams: Optional[Dict[str, Sequence[float]]] = None) -> Int8Model:
     """Calibrate on `calibration_batches` (tensors, or (inputs, labels) pairs) and convert to int8.
 
     Operations named in `fp32_modules` (modules and everything inside them, or a ResNet block's
     `add`) stay FP32; ops the backend has no int8 kernel for stay FP32 too. Both are listed in
-    the result's `fp32_modules`.
+    the result's `fp32_modules`. `observer_qparams` (an earlier conversion's `Int8Model.observer_qparams()`
+    for the same model) fixes every activation's scale and zero point, whatever the calibration saw.
     """
     example_inputs = tuple(example_inputs)
     ranges = dict(activation_ranges or {})
@@ -117,6 +131,7 @@ def convert_to_int8(model: nn.Module, example_inputs: Sequence[torch.Tensor], ca
         unused = _apply_ranges(prepared, model, ranges, fp32_modules)
         if input_range is not None:
             _fix_input_observers(prepared, input_range)
+        _fix_qparams(prepared, observer_qparams or {})
         calibrated = copy.deepcopy(prepared)
         try:
             converted = torch.ao.quantization.quantize_fx.convert_fx(prepared)
@@ -336,6 +351,21 @@ def _fix_observer(prepared: fx.GraphModule, target: str, low: float, high: float
     for name, module in list(prepared._modules.items()):  # named_children() skips a shared module's other names
         if module is old:
             setattr(prepared, name, fixed)
+
+
+def _fix_qparams(prepared: fx.GraphModule, qparams: Dict[str, Sequence[float]]) -> None:
+    """Replace each named observer by one that gives the recorded scale and zero point."""
+    from torch.ao.quantization.observer import FixedQParamsObserver
+
+    for target, (scale, zero) in qparams.items():
+        old = prepared._modules.get(target)
+        if old is None:
+            raise UserError(f"the recorded int8 activation parameters do not fit this model: it has no '{target}'")
+        fixed = FixedQParamsObserver(float(scale), int(zero), dtype=old.dtype, qscheme=old.qscheme,
+                                     quant_min=old.quant_min, quant_max=old.quant_max)
+        for name, module in list(prepared._modules.items()):
+            if module is old:
+                setattr(prepared, name, fixed)
 
 
 def _channels_last_input(converted: fx.GraphModule) -> None:

@@ -76,3 +76,43 @@ def test_a_model_that_folded_a_batchnorm_in_training_packs_as_int8(dense_digits,
     images = torch.rand(16, 1, 8, 8) * 16
     expected = torch.jit.load(str(tmp_path / "q" / "model_int8.pt"))(images)
     assert torch.equal(compressor.load_packed_int8(tmp_path / "q" / "model_int8.cpk")(images), expected)
+
+
+FUNCTIONAL = """import torch
+from torch import nn
+
+
+class Functional(nn.Module):
+    input_shape, num_classes, default_dataset = (1, 8, 8), 10, "digits"
+
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 8, 3, padding=1)
+        self.fc1 = nn.Linear(8 * 8 * 8, 32)
+        self.fc2 = nn.Linear(32, num_classes)
+
+    def forward(self, x):
+        return self.fc2(torch.relu(self.fc1(self.conv(x).flatten(1))))  # functional ops stay FP32 in int8
+"""
+
+
+def test_activations_of_ops_left_in_fp32_are_rebuilt_from_the_file_not_from_a_zero_image(cli, tmp_path, monkeypatch):
+    """The int8 model re-quantizes the outputs of flatten and torch.relu (FP32) before the next int8 layer; those
+    scales come from the calibration images, which a packed file does not hold."""
+    (tmp_path / "functional.py").write_text(FUNCTIONAL)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from functional import Functional
+
+    torch.manual_seed(0)
+    model = Functional()
+    for parameter in model.parameters():
+        parameter.data.mul_(3)  # outputs far from what a zero image gives
+    compressor.save_checkpoint(model, tmp_path / "m.pt", arch="functional:Functional")
+    assert cli("quantize", "--checkpoint", tmp_path / "m.pt", "--collect-stats", tmp_path / "s.yaml").code == 0
+    quantized = cli("quantize", "--checkpoint", tmp_path / "m.pt", "--stats", tmp_path / "s.yaml", "--pack",
+                    "--out", tmp_path / "q", "--json")
+    assert quantized.code == 0, quantized.err
+    assert quantized.json()["packed_max_abs_diff"] == 0.0
+    images = torch.rand(16, 1, 8, 8) * 16
+    expected = torch.jit.load(str(tmp_path / "q" / "model_int8.pt"))(images)
+    assert torch.equal(compressor.load_packed_int8(tmp_path / "q" / "model_int8.cpk")(images), expected)
