@@ -14,7 +14,7 @@ from ...core.components import BuildContext
 from ...core.errors import UserError
 from ...policies import Policy, StepContext
 from .layers import PREFIX, WEIGHT_TYPES, LayerQuant, Switch, install, install_input, keep_qat_state_out, learned
-from .overrides import Bits, check_binary_activations, layer_plan
+from .overrides import Bits, check_activations_reached, layer_plan
 from .tensor_quantizers import BinaryWeight, RangeLinearWeight, TensorQuantizer
 
 ACTIVATION_TYPES = (nn.ReLU, nn.ReLU6)
@@ -57,7 +57,7 @@ class QATQuantizer:
     def _install_layers(self) -> List[nn.Parameter]:
         params: List[nn.Parameter] = []
         plan = self.layer_plan()
-        check_binary_activations(self.context.model, self.config, self.activation_types)
+        check_activations_reached(self.context.model, self.config, self.activation_types)
         for name, (module, bits) in plan.items():
             layer = self._layer_for(module, bits)
             if layer is None:

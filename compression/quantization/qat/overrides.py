@@ -61,16 +61,16 @@ def layer_plan(model: nn.Module, config, types: Tuple[type, ...]) -> Dict[str, T
             if isinstance(module, types)}
 
 
-def check_binary_activations(model: nn.Module, config, activation_types: Tuple[type, ...]) -> None:
-    """1-bit activations are the outputs of activation modules, which the next layer's binary kernel reads:
-    a request for them that reaches no activation module (an override naming a Conv, a model without
-    any) is a mistake, refused rather than ignored."""
+def check_activations_reached(model: nn.Module, config, activation_types: Tuple[type, ...]) -> None:
+    """Activations are quantized at the outputs of activation modules: a request that reaches none (a model
+    whose activations are all functional calls, an override asking 1 bit of a Conv) is refused, not ignored."""
     kinds = ", ".join(kind.__name__ for kind in activation_types)
     modules = dict(model.named_modules())
     activations = [name for name, module in modules.items() if name and isinstance(module, activation_types)]
-    if config.bits_activations == 1 and not activations:
-        raise UserError(f"bits_activations: 1 binarizes the outputs of activation modules ({kinds}): "
-                        f"the model has none")
+    if config.bits_activations is not None and not activations:
+        raise UserError(f"bits_activations: {config.bits_activations} quantizes the outputs of activation modules "
+                        f"({kinds}), and the model has none (calls such as F.relu or torch.relu are not modules): "
+                        "use activation modules, or set bits_activations: null to quantize the weights alone")
     for pattern, override in config.overrides.items():
         if override is None or override.bits_activations != 1:
             continue

@@ -129,14 +129,27 @@ def test_one_bit_activations_on_a_module_that_is_no_activation_are_refused():
     build(qat_schedule("LSQQuantizer", bits=4, overrides="relu2: {bits_activations: 1}"))  # an activation: fine
 
 
-def test_one_bit_activations_on_a_model_without_activation_modules_are_refused():
-    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.GELU(), nn.Flatten(), nn.Linear(144, 10))
+class FunctionalReLU(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = nn.Conv2d(1, 4, 3), nn.Linear(144, 10)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x)).flatten(1))
+
+
+@pytest.mark.parametrize("quantizer, bits", [("BinaryQuantizer", 1), ("LSQQuantizer", 4)])
+def test_activations_on_a_model_without_activation_modules_are_refused(quantizer, bits):
+    """Activations are quantized at activation modules: a model that calls torch.relu has none, and the request
+    would otherwise quantize the weights alone without a word."""
+    model = FunctionalReLU()
     context = BuildContext(model, torch.optim.SGD(model.parameters(), lr=0.1), MaskStore(model), (1, 8, 8),
                            torch.device("cpu"))
-    entry = QUANTIZERS.get("BinaryQuantizer")
-    with pytest.raises(UserError, match=r"bits_activations: 1 binarizes the outputs of activation modules "
-                                        r"\(ReLU, ReLU6\): the model has none"):
-        entry.factory(entry.config(bits_activations=1), context)
+    entry = QUANTIZERS.get(quantizer)
+    with pytest.raises(UserError, match=rf"bits_activations: {bits} quantizes the outputs of activation modules "
+                                        r"\(ReLU, ReLU6.*the model has none .* set bits_activations: null"):
+        entry.factory(entry.config(bits_activations=bits), context)
+    entry.factory(entry.config(bits_activations=None), context)  # the weights alone: fine
 
 
 def test_range_linear_never_binarizes_the_models_input():
