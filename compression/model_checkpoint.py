@@ -38,13 +38,9 @@ def save_model_checkpoint(model: nn.Module, path: Union[str, Path], arch: str, s
                         "them) so that they are recorded, else no command could rebuild it")
     levels = _wrapper_levels(model)
     model = levels[-1][0]
-    shape = model_info(arch, input_shape).input_shape
+    shape = _input_shape(arch, input_shape)
     example = torch.randn(2, *shape, generator=torch.Generator().manual_seed(0))
-    try:
-        expected = _outputs(model, example)
-    except RuntimeError as err:
-        raise UserError(f"the model does not run on an input of shape {tuple(example.shape)} ({arch}'s input "
-                        f"shape; give input_shape=(C, H, W) if it takes another): {str(err).splitlines()[0]}") from None
+    expected = _logits(model, example, arch)
     info = model_info(arch, shape, num_classes or expected.shape[-1])
     payload: Dict[str, Any] = {
         "arch": arch, "num_classes": info.num_classes, "input_shape": list(info.input_shape),
@@ -106,6 +102,27 @@ def _unprefixer(prefix: str) -> Callable[[str], str]:
     return lambda name: name[len(prefix):] if name.startswith(prefix) else name
 
 
+def _input_shape(arch: str, input_shape: Optional[Sequence[int]]) -> Tuple[int, ...]:
+    """The (C, H, W) given, else the factory's; the registry's advice reworded for this function's argument."""
+    try:
+        return model_info(arch, input_shape).input_shape
+    except UserError as err:
+        raise UserError(str(err).replace("give --input-size C,H,W", "pass input_shape=(C, H, W)")) from None
+
+
+def _logits(model: nn.Module, example: torch.Tensor, arch: str) -> torch.Tensor:
+    """The model's outputs on `example`, which must be one tensor, the logits."""
+    try:
+        output = _outputs(model, example)
+    except RuntimeError as err:
+        raise UserError(f"the model does not run on an input of shape {tuple(example.shape)} ({arch}'s input "
+                        f"shape; give input_shape=(C, H, W) if it takes another): {str(err).splitlines()[0]}") from None
+    if not isinstance(output, torch.Tensor):
+        raise UserError(f"the model returns a {type(output).__name__}; it must return its logits, one tensor of "
+                        f"shape (batch, classes), for the commands to use it: nothing written")
+    return output
+
+
 def _outputs(model: nn.Module, example: torch.Tensor) -> torch.Tensor:
     """What the model computes on `example` in eval mode, on the CPU (a copy: the user's model is left as it is)."""
     with torch.no_grad():
@@ -119,6 +136,7 @@ def _check_rebuilds(payload: Dict[str, Any], arch: str, example: torch.Tensor, e
         raise UserError(f"the model does not rebuild from arch '{arch}', so no command could load the file: "
                         f"{err}") from None
     got = _outputs(rebuilt, example)
-    if expected.shape != got.shape or not torch.allclose(expected, got, rtol=1e-4, atol=1e-5):
+    same = isinstance(got, torch.Tensor) and expected.shape == got.shape
+    if not same or not torch.allclose(expected, got, rtol=1e-4, atol=1e-5):
         raise UserError(f"the model rebuilt from arch '{arch}' with these weights computes other outputs than "
                         "the model given (is it the same factory, with the same arguments?): nothing written")

@@ -18,6 +18,7 @@ SHAPE = (1, 8, 8)
 TEST_SIZE = 360
 VAL_SIZE = 360
 SPLIT_SEED = 0
+CLASSES = 10
 
 
 def load_bundled_digits() -> Tuple[np.ndarray, np.ndarray]:
@@ -48,6 +49,9 @@ def digits(config: DatasetConfig, input_shape: Shape, num_classes: int) -> DataS
     if tuple(input_shape) != SHAPE:
         raise UserError(f"dataset 'digits' has 1x8x8 images; the model takes "
                         f"{'x'.join(map(str, input_shape))} (pick a model such as digits_cnn)")
+    if num_classes < CLASSES:
+        raise UserError(f"dataset 'digits' has {CLASSES} classes but the model predicts {num_classes} "
+                        f"(set model.num_classes: {CLASSES})")
     pixels, labels = load_bundled_digits()
     images = (pixels / 16.0).astype(np.float32)
     train, val, test = _split_indices(len(labels))
@@ -57,4 +61,4 @@ def digits(config: DatasetConfig, input_shape: Shape, num_classes: int) -> DataS
         x = torch.from_numpy((images[index] - mean) / std).unsqueeze(1)
         return TensorDataset(x, torch.from_numpy(labels[index]))
 
-    return DataSplits(tensors(train), tensors(val), tensors(test), num_classes=10, input_shape=SHAPE)
+    return DataSplits(tensors(train), tensors(val), tensors(test), num_classes=CLASSES, input_shape=SHAPE)

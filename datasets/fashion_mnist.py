@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
-from compressor.compression.core.errors import UserError
+from compressor.compression.core.errors import DataNotFound, UserError
 
 from .config import BaseDatasetConfig, DatasetConfig
 from .registry import DATASETS, DataSplits, Shape
@@ -73,8 +73,8 @@ def _paths(config: DatasetConfig) -> dict:
     missing = [FILES[key] for key, path in found.items() if path is None]
     if missing:
         where = " or ".join(folders)
-        raise UserError(f"dataset '{NAME}': {', '.join(missing)} (.gz or not) not found in {where}; "
-                        + _install_hint())
+        refusal = DataNotFound if len(missing) == len(FILES) else UserError  # some but not all: a broken copy
+        raise refusal(f"dataset '{NAME}': {', '.join(missing)} (.gz or not) not found in {where}; " + _install_hint())
     return found
 
 

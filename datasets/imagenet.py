@@ -6,7 +6,7 @@ import os
 from torchvision import transforms as T
 from torchvision.datasets import ImageFolder
 
-from compressor.compression.core.errors import UserError
+from compressor.compression.core.errors import DataNotFound, UserError
 
 from .config import BaseDatasetConfig, DatasetConfig
 from .registry import DATASETS, DataSplits, Shape, require_data_dir
@@ -28,8 +28,9 @@ def _transform(shape: Shape, train: bool) -> T.Compose:
 def _folder(root: str, split: str, transform: T.Compose) -> ImageFolder:
     path = os.path.join(root, split)
     if not os.path.isdir(path):
-        raise UserError(f"dataset 'imagenet': folder {path} not found "
-                        f"(expected {split}/<class>/<image> under --data-dir)")
+        refusal = UserError if os.path.isdir(root) else DataNotFound  # --data-dir is here but not laid out so
+        raise refusal(f"dataset 'imagenet': folder {path} not found "
+                      f"(expected {split}/<class>/<image> under --data-dir)")
     try:
         return ImageFolder(path, transform=transform)
     except (FileNotFoundError, OSError) as error:

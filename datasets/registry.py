@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Tuple
 
-from compressor.compression.core.errors import UserError
+from compressor.compression.core.errors import DataNotFound
 from compressor.compression.core.registry import Registry
 
 from .config import DatasetConfig
@@ -36,7 +36,7 @@ def target_shape(config: DatasetConfig, input_shape: Shape) -> Shape:
 
 def require_data_dir(config: DatasetConfig) -> str:
     if not config.data_dir:
-        raise UserError(f"dataset '{config.name}' needs a data folder: pass --data-dir or set dataset.data_dir")
+        raise DataNotFound(f"dataset '{config.name}' needs a data folder: pass --data-dir or set dataset.data_dir")
     return config.data_dir
 
 

@@ -10,7 +10,7 @@ from torch.utils.data import Subset
 from torchvision import datasets as tv
 from torchvision import transforms as T
 
-from compressor.compression.core.errors import UserError
+from compressor.compression.core.errors import DataNotFound, UserError
 
 from .config import BaseDatasetConfig, DatasetConfig
 from .registry import DATASETS, DataSplits, Shape, require_data_dir
@@ -60,11 +60,15 @@ def _open(source: Source, config: DatasetConfig, train: bool, transform: T.Compo
         where = os.path.join(root, source.folder)
         if config.download:
             raise UserError(f"dataset '{config.name}': download into {where} failed: {error}") from None
-        raise UserError(f"dataset '{config.name}' not found in {where}; pass --data-dir pointing at the "
-                        "folder that holds it, or set download: true to fetch it") from None
+        refusal = UserError if os.path.isdir(where) else DataNotFound  # a folder that is there is a broken copy
+        raise refusal(f"dataset '{config.name}' not found in {where}; pass --data-dir pointing at the "
+                      "folder that holds it, or set download: true to fetch it") from None
 
 
-def _splits(source: Source, config: DatasetConfig, shape: Shape) -> DataSplits:
+def _splits(source: Source, config: DatasetConfig, shape: Shape, num_classes: int) -> DataSplits:
+    if num_classes < source.classes:
+        raise UserError(f"dataset '{config.name}' has {source.classes} classes but the model predicts {num_classes} "
+                        f"(set model.num_classes: {source.classes})")
     train_aug = _open(source, config, True, _transform(source, shape, train=True))
     train_eval = _open(source, config, True, _transform(source, shape, train=False))
     test = _open(source, config, False, _transform(source, shape, train=False))
@@ -81,10 +85,10 @@ def _splits(source: Source, config: DatasetConfig, shape: Shape) -> DataSplits:
 @DATASETS.register("mnist", config=BaseDatasetConfig,
                    description="MNIST 28x28 digits from --data-dir (55000/5000/10000)")
 def mnist(config: DatasetConfig, input_shape: Shape, num_classes: int) -> DataSplits:
-    return _splits(MNIST, config, input_shape)
+    return _splits(MNIST, config, input_shape, num_classes)
 
 
 @DATASETS.register("cifar10", config=BaseDatasetConfig,
                    description="CIFAR-10 32x32 colour images from --data-dir (45000/5000/10000)")
 def cifar10(config: DatasetConfig, input_shape: Shape, num_classes: int) -> DataSplits:
-    return _splits(CIFAR10, config, input_shape)
+    return _splits(CIFAR10, config, input_shape, num_classes)

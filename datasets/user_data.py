@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
-from compressor.compression.core.errors import UserError
+from compressor.compression.core.errors import DataNotFound, UserError
 
 from .augment import build_augment, step_name
 from .config import DatasetConfig
@@ -28,10 +28,10 @@ def source_path(config: DatasetConfig, folder: bool) -> str:
     path = config.path or config.data_dir
     kind = "folder" if folder else ".npz or .pt file"
     if not path:
-        raise UserError(f"dataset '{name}' needs a {kind}: set dataset.path (or pass --data-dir)")
+        raise DataNotFound(f"dataset '{name}' needs a {kind}: set dataset.path (or pass --data-dir)")
     path = os.path.expanduser(path)
     if not os.path.exists(path):
-        raise UserError(f"dataset '{name}': {path} does not exist (dataset.path should name a {kind})")
+        raise DataNotFound(f"dataset '{name}': {path} does not exist (dataset.path should name a {kind})")
     if folder and not os.path.isdir(path):
         raise UserError(f"dataset '{name}': {path} is not a folder (expected class folders in it, "
                         f"or train/, val/ and test/ folders of class folders)")

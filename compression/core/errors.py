@@ -10,6 +10,10 @@ class UserError(Exception):
     """A mistake in the user's input: a schedule, a flag, a file. Shown without traceback."""
 
 
+class DataNotFound(UserError):
+    """A dataset's files or folders are not on this machine (or not named): `validate` stands in for them."""
+
+
 class TrainingDiverged(Exception):
     """A non-finite loss or weight: training stops (exit 1); the last checkpoint is left as it was."""
 

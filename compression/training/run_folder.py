@@ -28,9 +28,11 @@ def _if_writing(method):
     return guarded
 
 
-def check_run_folder(path: Path, resume: Optional[str], overwrite: bool) -> None:
+def check_run_folder(path: Path, resume: Optional[str], overwrite: bool, schedule_text: Optional[str] = None) -> None:
     """Refuse to write a run into a folder that already holds something, unless it is the folder of
-    the checkpoint being resumed, or `overwrite` says to move it aside first (`move_aside`)."""
+    the checkpoint being resumed, or `overwrite` says to move it aside first (`move_aside`), or it
+    holds only the schedule.yaml a run of `schedule_text` writes first (a run of this schedule that
+    stopped before its first checkpoint: writing it again loses nothing)."""
     if resume and overwrite:
         raise UserError("give --resume (continue the run) or --overwrite (replace it), not both")
     if overwrite or not path.exists():
@@ -39,9 +41,21 @@ def check_run_folder(path: Path, resume: Optional[str], overwrite: bool) -> None
         raise UserError(f"--out {path} is a file, not a folder")
     if resume and path.resolve() == Path(resume).resolve().parent:
         return
-    if any(path.iterdir()):
-        raise UserError(f"--out {path} already holds a run (or other files): continue it with --resume "
-                        f"{path / 'checkpoint.pt'}, replace it with --overwrite, or choose another --out")
+    if not any(path.iterdir()) or _holds_only_schedule(path, schedule_text):
+        return
+    checkpoint = path / "checkpoint.pt"
+    resume_hint = f"continue it with --resume {checkpoint}, " if checkpoint.is_file() else ""
+    raise UserError(f"--out {path} already holds a run (or other files): {resume_hint}replace it with --overwrite, "
+                    f"or choose another --out")
+
+
+def _holds_only_schedule(path: Path, schedule_text: Optional[str]) -> bool:
+    if schedule_text is None or [entry.name for entry in path.iterdir()] != ["schedule.yaml"]:
+        return False
+    try:
+        return (path / "schedule.yaml").read_text(encoding="utf-8") == schedule_text
+    except (OSError, UnicodeDecodeError):  # a folder or unreadable file of that name: not a copy of ours
+        return False
 
 
 def folder_name(text: str) -> str:

@@ -1,6 +1,7 @@
 """Build everything a run needs from a validated schedule and command-line overrides."""
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,9 +12,10 @@ from pydantic import ValidationError
 from torch import nn
 
 from ...datasets import build_datasets, build_loaders
+from ...datasets.registry import target_shape
 from ..core.checkpoint import load_checkpoint, load_resumable_checkpoint
 from ..core.components import BuildContext
-from ..core.errors import ScheduleError, UserError
+from ..core.errors import DataNotFound, ScheduleError, UserError, first_line
 from ..device import available_cores, resolve_device
 from ..distillation import DistillationLoss, TrainingLoss, build_teacher
 from ..distillation_section import NO_TEACHER
@@ -87,6 +89,7 @@ def build_run_parts(schedule: Schedule, payload: Optional[Dict[str, Any]] = None
     check_against_model(schedule, model)
     check_early_exit(schedule.early_exit, model, info.name, schedule.source)
     schedule.dataset = dataset_for_model(schedule.dataset, info)
+    check_forward(model, info, target_shape(schedule.dataset, info.input_shape), schedule.dataset.image_size)
     model.to(device)
     precision.apply_layout(model)
     schedule.dataset = _workers_within_cores(schedule.dataset, notes)
@@ -131,14 +134,15 @@ def prepare_run(schedule: Schedule, resume: Optional[str] = None, write_tensorbo
     """Model, data, optimizer and policies, seeded; restored from `resume` when given.
 
     A run folder that already holds something is refused unless it is the one being resumed, or
-    `overwrite` moves it aside whole, or `folder_checked` says the caller has checked it and
-    owns what is in it (`compressor auto`'s search state). With several processes (`ranks` from
+    `overwrite` moves it aside whole, or it holds only this schedule's copy (a run that stopped
+    before its first checkpoint), or `folder_checked` says the caller has checked it and owns
+    what is in it (`compressor auto`'s search state). With several processes (`ranks` from
     torchrun) this joins their process group; every process builds the same run and only the
     first one writes.
     """
     folder_path = _run_dir(schedule, resume)
     if not folder_checked:
-        check_run_folder(folder_path, resume, overwrite)
+        check_run_folder(folder_path, resume, overwrite, schedule.text)
     payload = load_resumable_checkpoint(resume) if resume else None
     parts = build_run_parts(schedule, payload, ranks, strict=strict)
     join(ranks, parts.device)
@@ -156,6 +160,34 @@ def prepare_run(schedule: Schedule, resume: Optional[str] = None, write_tensorbo
     return run
 
 
+PROBE_BATCH = 2  # not 1: a forward that squeezes the batch axis away would pass on one image and train on none
+
+
+def check_forward(model: nn.Module, info: ModelInfo, shape, image_size: Optional[int] = None) -> None:
+    """Run a copy of the model in eval mode on a zero batch of `shape` (C, H, W), the shape the data is fed
+    at: it must give a (batch, num_classes) logits tensor, else a UserError that says what to set, before a
+    run folder is written."""
+    size = f"--input-size C,H,W (model.input_size){' or dataset.image_size' if image_size else ''}"
+    where = f"a batch of {PROBE_BATCH} inputs of shape {tuple(shape)} (C, H, W)"
+    try:
+        with torch.no_grad():
+            output = copy.deepcopy(model).eval()(torch.zeros(PROBE_BATCH, *shape))
+    except UserError:
+        raise
+    except Exception as err:  # noqa: BLE001  (a model's forward may raise anything)
+        raise UserError(f"model '{info.name}' does not run on {where}: {type(err).__name__}: {first_line(err)}; "
+                        f"give the input shape it takes with {size}") from None
+    expected = (PROBE_BATCH, info.num_classes)
+    if not isinstance(output, torch.Tensor):
+        raise UserError(f"model '{info.name}' returns a {type(output).__name__} on {where}; training needs its "
+                        f"logits, a tensor of shape {expected}: return the logits tensor alone from forward")
+    if tuple(output.shape) != expected:
+        raise UserError(f"model '{info.name}' returns a tensor of shape {tuple(output.shape)} on {where}, where "
+                        f"training needs logits of shape {expected} ({info.num_classes} classes): give its class "
+                        f"count with --num-classes N (model.num_classes), or its input shape with {size}, or "
+                        f"return (batch, classes) logits from forward")
+
+
 def _workers_within_cores(config, notes: List[str]):
     """More loading processes than this process may use cores only compete with training for them."""
     cores = available_cores()
@@ -169,7 +201,7 @@ def _build_loaders(schedule: Schedule, info: ModelInfo, ranks: Ranks, notes: Opt
     config = schedule.dataset
     try:
         splits = build_datasets(config, info.input_shape, info.num_classes, schedule.training.seed)
-    except UserError as err:
+    except DataNotFound as err:  # files on another machine; data that is here but wrong is the error train gives
         if notes is None:
             raise
         notes.append(f"dataset '{config.name}' not checked: {err}")

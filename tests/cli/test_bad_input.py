@@ -62,3 +62,59 @@ def test_command_line_mistakes(cli, tmp_path, args, expected):
     assert result.code == 2, (result.code, result.err)
     assert expected in result.err and "Traceback" not in result.err
     assert not (tmp_path / "o").exists()
+
+
+def _npz(path, labels=None, drop=(), float_labels=False):
+    """20 grey 8x8 images (N x H x W) with labels 0..4, or `labels`; `drop`: keys left out."""
+    import numpy as np
+
+    train = np.arange(20) % 5 if labels is None else np.asarray(labels)
+    data = {"x_train": np.zeros((20, 8, 8), np.uint8), "y_train": train.astype(np.float32 if float_labels else int),
+            "x_test": np.zeros((5, 8, 8), np.uint8), "y_test": np.arange(5)}
+    np.savez(path, **{key: value for key, value in data.items() if key not in drop})
+    return f"{{name: npz, path: {path}}}"
+
+
+def _folder(path):
+    from PIL import Image
+
+    for name in ("ant", "bee", "cat", "dog"):
+        (path / name).mkdir(parents=True)
+        for index in range(5):
+            Image.new("L", (8, 8), 40 * index).save(path / name / f"{index}.png")
+    return f"{{name: folder, path: {path}}}"
+
+
+DATA_CASES = {
+    "label_past_the_classes": (lambda tmp: _npz(tmp / "d.npz", labels=[7] + [0, 1, 2, 3, 4] * 3 + [0, 1, 2, 3]),
+                               "y_train has label 7"),
+    "more_classes_than_the_model": (lambda tmp: _npz(tmp / "d.npz", labels=range(20)), "y_train has label 19"),
+    "missing_arrays": (lambda tmp: _npz(tmp / "d.npz", drop=("x_train", "y_train")), "lacks x_train, y_train"),
+    "float_labels": (lambda tmp: _npz(tmp / "d.npz", float_labels=True), "labels must be integer class indices"),
+    "folder_classes": (lambda tmp: _folder(tmp / "images"), "has 4 classes but the model predicts 3"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DATA_CASES))
+@pytest.mark.parametrize("command", ["validate", "train"])
+def test_data_on_this_machine_that_train_refuses_validate_refuses_too(cli, tmp_path, name, command):
+    make, expected = DATA_CASES[name]
+    path = tmp_path / "s.yaml"
+    classes = 3 if name == "folder_classes" else 5
+    path.write_text(f"version: 1\nmodel: {{num_classes: {classes}}}\ndataset: {make(tmp_path)}\n"
+                    "training: {epochs: 1}\n")
+    out = ["--out", tmp_path / "run"] if command == "train" else []
+    result = cli(command, "--schedule", path, *out)
+    assert result.code == 2 and expected in result.err, (result.code, result.err)
+    assert "Traceback" not in result.err and not (tmp_path / "run").exists()
+
+
+def test_validate_stands_in_for_data_files_not_on_this_machine(cli, tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(f"version: 1\nmodel: {{num_classes: 5}}\ndataset: {{name: npz, path: {tmp_path / 'gone.npz'}}}\n")
+    checked = cli("validate", "--schedule", path, "--json")
+    assert checked.code == 0, checked.err
+    assert checked.json()["notes"] == [f"dataset 'npz' not checked: dataset 'npz': {tmp_path / 'gone.npz'} does not "
+                                       f"exist (dataset.path should name a .npz or .pt file)"]
+    trained = cli("train", "--schedule", path, "--out", tmp_path / "run")
+    assert trained.code == 2 and "gone.npz does not exist" in trained.err

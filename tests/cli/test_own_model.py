@@ -179,3 +179,60 @@ def test_thin_removes_the_zeroed_filters_of_an_imported_model(cli, tmp_path, mon
     assert result.code == 0, result.err
     thinned = torch.load(tmp_path / "thin.pt", weights_only=True)["model_state"]
     assert thinned["features.3.weight"].shape[0] == 16 and thinned["classifier.1.weight"].shape[1] == 16 * 4 * 4
+
+
+MISFITS = """from torch import nn
+
+
+class Wide(nn.Module):
+    input_shape = (1, 8, 8)
+    default_dataset = "digits"
+
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.fc = nn.Linear(100, num_classes)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1))
+
+
+class Pair(Wide):
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.fc = nn.Linear(64, num_classes)
+
+    def forward(self, x):
+        logits = self.fc(x.flatten(1))
+        return logits, logits
+
+
+class Fixed(Pair):
+    def forward(self, x):
+        return self.fc(x.flatten(1))[:, :7]
+"""
+
+
+@pytest.mark.parametrize("arch, expected", [
+    ("misfits:Wide", "model 'misfits:Wide' does not run on a batch of 2 inputs of shape (1, 8, 8) (C, H, W): "
+                     "RuntimeError: mat1 and mat2 shapes cannot be multiplied (2x64 and 100x10); give the input "
+                     "shape it takes with --input-size C,H,W (model.input_size)"),
+    ("misfits:Pair", "model 'misfits:Pair' returns a tuple on a batch of 2 inputs of shape (1, 8, 8) (C, H, W); "
+                     "training needs its logits, a tensor of shape (2, 10): return the logits tensor alone from "
+                     "forward"),
+    ("misfits:Fixed", "returns a tensor of shape (2, 7) on a batch of 2 inputs of shape (1, 8, 8) (C, H, W), where "
+                      "training needs logits of shape (2, 10) (10 classes): give its class count with --num-classes N"),
+])
+@pytest.mark.parametrize("command", ["validate", "train"])
+def test_a_model_that_cannot_train_on_its_input_is_refused_before_the_run_folder(cli, tmp_path, monkeypatch, arch,
+                                                                                  expected, command):
+    (tmp_path / "misfits.py").write_text(MISFITS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "s.yaml").write_text("version: 1\ntraining: {epochs: 1}\n")
+    out = ["--out", tmp_path / "run"] if command == "train" else []
+    result = cli(command, "--schedule", tmp_path / "s.yaml", "--arch", arch, *out)
+    assert result.code == 2 and expected in " ".join(result.err.split()), result.err
+    assert not (tmp_path / "run").exists()
+    if arch == "misfits:Fixed":
+        fixed = cli(command, "--schedule", tmp_path / "s.yaml", "--arch", arch, "--num-classes", 7, "--dataset", "fake",
+                    *out)
+        assert fixed.code == 0, fixed.err

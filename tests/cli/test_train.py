@@ -144,6 +144,38 @@ def test_a_folder_holding_other_files_is_refused(cli, tmp_path):
     assert [path.name for path in (tmp_path / "mine").iterdir()] == ["notes.txt"]
 
 
+
+TRAINS_BADLY = """from torch import nn
+
+
+class TupleInTraining(nn.Module):
+    input_shape = (1, 8, 8)
+    default_dataset = "digits"
+
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.fc = nn.Linear(64, num_classes)
+
+    def forward(self, x):
+        logits = self.fc(x.flatten(1))
+        return (logits,) if self.training else logits
+"""
+
+
+def test_a_run_that_stopped_before_its_first_checkpoint_does_not_block_its_out(cli, tmp_path, monkeypatch):
+    (tmp_path / "trains_badly.py").write_text(TRAINS_BADLY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    schedule = tmp_path / "s.yaml"
+    schedule.write_text(SCHEDULE.replace("epochs: 2", "epochs: 1"))
+    failed = cli("train", "--schedule", schedule, "--arch", "trains_badly:TupleInTraining", "--out", tmp_path / "run")
+    assert failed.code == 1 and [path.name for path in (tmp_path / "run").iterdir()] == ["schedule.yaml"]
+    again = cli("train", "--schedule", schedule, "--arch", "digits_cnn", "--out", tmp_path / "run", "--json")
+    assert again.code == 0, again.err
+    assert (tmp_path / "run" / "checkpoint.pt").is_file() and (tmp_path / "run" / "schedule.yaml").read_text() == \
+        schedule.read_text()
+    assert [path.name for path in tmp_path.iterdir() if path.name.startswith("run")] == ["run"]
+
+
 AGP = SCHEDULE + """pruners:
   agp: {class: AutomatedGradualPruner, initial_sparsity: 0.2, final_sparsity: 0.8, weights: [fc1.weight]}
 policies:

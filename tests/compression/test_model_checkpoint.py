@@ -154,3 +154,40 @@ def test_a_qat_model_saved_without_its_scheduler_is_told_to_pass_it(own_loop, tm
     with pytest.raises(compressor.UserError, match="carries QAT quantizers: pass scheduler="):
         compressor.save_checkpoint(model, tmp_path / "mine.pt", arch=ARCH)
     assert not (tmp_path / "mine.pt").exists()
+
+
+PAIR = """from torch import nn
+
+
+class Pair(nn.Module):
+    input_shape = (1, 8, 8)
+
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.fc = nn.Linear(64, num_classes)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1)), x  # logits and features: not a model the commands can use
+"""
+
+
+def test_a_model_that_returns_a_tuple_is_told_to_return_its_logits(tmp_path, monkeypatch):
+    (tmp_path / "pair.py").write_text(PAIR)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from pair import Pair
+
+    with pytest.raises(compressor.UserError, match="the model returns a tuple; it must return its logits"):
+        compressor.save_checkpoint(Pair(), tmp_path / "pair.pt", arch="pair:Pair")
+    assert not (tmp_path / "pair.pt").exists()
+
+
+def test_a_factory_without_input_shape_is_told_to_pass_input_shape(tmp_path, monkeypatch):
+    (tmp_path / "saved_without_shape.py").write_text(
+        "from torch import nn\n\ndef make(num_classes=10):\n"
+        "    return nn.Sequential(nn.Flatten(), nn.Linear(64, num_classes))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    arch = "saved_without_shape:make"
+    with pytest.raises(compressor.UserError, match=r"or pass input_shape=\(C, H, W\)$"):
+        compressor.save_checkpoint(model, tmp_path / "m.pt", arch=arch)
+    assert compressor.save_checkpoint(model, tmp_path / "m.pt", arch=arch, input_shape=(1, 8, 8)).is_file()

@@ -5,7 +5,7 @@ import torch
 from PIL import Image
 from pydantic import ValidationError
 
-from compressor.compression.core.errors import UserError
+from compressor.compression.core.errors import DataNotFound, UserError
 from compressor.datasets import DatasetConfig, build_datasets, build_loaders
 
 
@@ -228,3 +228,25 @@ def test_config_rejects_unknown_keys_and_bad_values():
 def test_unknown_dataset_suggests_close_names():
     with pytest.raises(UserError, match="did you mean 'mnist'"):
         build_datasets(DatasetConfig(name="mnits"), (1, 28, 28), 10, 0)
+
+
+@pytest.mark.parametrize("name", ["digits", "mnist", "cifar10"])
+def test_a_model_with_fewer_classes_than_a_fixed_dataset_is_refused(name, tmp_path):
+    with pytest.raises(UserError, match=f"dataset '{name}' has 10 classes but the model predicts 7"):
+        build_datasets(DatasetConfig(name=name, data_dir=str(tmp_path)), (1, 8, 8), 7, 0)
+
+
+def test_only_data_that_is_not_there_is_data_not_found(tmp_path):
+    """What validate stands in for (DataNotFound) and what it reports (any other UserError)."""
+    for name in ("mnist", "cifar10", "imagenet"):
+        with pytest.raises(DataNotFound):
+            build_datasets(DatasetConfig(name=name), (3, 32, 32), 10, 0)
+        with pytest.raises(DataNotFound):
+            build_datasets(DatasetConfig(name=name, data_dir=str(tmp_path / "elsewhere")), (3, 32, 32), 10, 0)
+    (tmp_path / "MNIST").mkdir()  # there, but not the dataset
+    with pytest.raises(UserError, match="not found in") as error:
+        build_datasets(DatasetConfig(name="mnist", data_dir=str(tmp_path)), (1, 28, 28), 10, 0)
+    assert not isinstance(error.value, DataNotFound)
+    with pytest.raises(UserError, match="folder .*train not found") as error:  # --data-dir there, no train/
+        build_datasets(DatasetConfig(name="imagenet", data_dir=str(tmp_path)), (3, 32, 32), 10, 0)
+    assert not isinstance(error.value, DataNotFound)

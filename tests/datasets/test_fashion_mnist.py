@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from compressor.compression.core.errors import UserError
+from compressor.compression.core.errors import DataNotFound, UserError
 from compressor.datasets import DatasetConfig, build_datasets
 from compressor.datasets import fashion_mnist as fm
 
@@ -62,6 +62,16 @@ def test_missing_files_name_the_package(tmp_path):
     with pytest.raises(UserError, match="apt-get install dataset-fashion-mnist") as error:
         build(tmp_path)
     assert "train-images-idx3-ubyte" in str(error.value)
+
+
+def test_no_files_are_data_not_found_and_some_missing_files_a_broken_copy(tmp_path):
+    with pytest.raises(DataNotFound):
+        build(tmp_path)
+    write_set(tmp_path)
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(UserError, match="t10k-labels-idx1-ubyte .* not found") as error:
+        build(tmp_path)
+    assert not isinstance(error.value, DataNotFound)
 
 
 @pytest.mark.parametrize("damage, message", [

@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 from pydantic import ValidationError
 
-from compressor.compression.core.errors import ScheduleError, UserError
+from compressor.compression.core.errors import DataNotFound, ScheduleError, UserError
 from compressor.compression.schedule import parse_schedule_text
 from compressor.datasets import DATASETS, DatasetConfig, build_datasets
 
@@ -162,6 +162,17 @@ def test_missing_path_and_folders_without_classes_or_images(tmp_path):
     (tmp_path / "data" / "cat" / "notes.txt").write_text("not an image")
     with pytest.raises(UserError, match=re.escape(f"no images in class folder {tmp_path / 'data' / 'cat'} ")):
         build(tmp_path / "data")
+
+
+def test_only_a_folder_that_is_not_there_is_data_not_found(tmp_path):
+    with pytest.raises(DataNotFound):
+        build(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    write_classes(tmp_path / "three", per_class=5)
+    for path, classes in ((tmp_path / "empty", 10), (tmp_path / "three", 2)):
+        with pytest.raises(UserError) as error:
+            build(path, num_classes=classes)
+        assert not isinstance(error.value, DataNotFound), error.value
 
 
 def test_class_counts(tmp_path):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from compressor.compression.core.errors import UserError
+from compressor.compression.core.errors import DataNotFound, UserError
 from compressor.datasets import DatasetConfig, build_datasets
 
 
@@ -102,6 +102,19 @@ def test_bad_paths(tmp_path):
     (tmp_path / "broken.npz").write_text("not a zip")
     with pytest.raises(UserError, match="cannot read"):
         build(tmp_path / "broken.npz")
+
+
+def test_only_a_file_that_is_not_there_is_data_not_found(tmp_path):
+    with pytest.raises(DataNotFound):
+        build_datasets(DatasetConfig(name="npz"), (3, 8, 8), 10, 0)
+    with pytest.raises(DataNotFound):
+        build(tmp_path / "none.npz")
+    data = arrays()
+    del data["x_train"]
+    for path in (tmp_path, save(tmp_path, data), save(tmp_path, arrays(classes=12), name="many.npz")):
+        with pytest.raises(UserError) as error:
+            build(path)
+        assert not isinstance(error.value, DataNotFound), error.value
 
 
 def test_missing_arrays_are_listed(tmp_path):
