@@ -7,7 +7,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 
 from ..compression.workflows.auto_config import KINDS
 from ..compression.workflows.auto_flags import FLAGS
-from .common import (console, json_option, print_measurement_warnings, render_table, speedup_text,
+from .common import (DATA_DIR_HELP, console, json_option, print_measurement_warnings, render_table, speedup_text,
                      threads_option)
 from .engine_render import render_vs_fp32
 from .processes import run_in_every_process
@@ -48,7 +48,7 @@ from .signals import stop_on_signals
 @click.option("--amc-file", type=click.Path(dir_okay=False),
               help="AMC: Distiller's configuration (auto_compression_*.yaml): search only the layers it lists for "
                    "the model.")
-@click.option("--data-dir", type=click.Path(file_okay=False), help="Folder with the dataset files.")
+@click.option("--data-dir", type=click.Path(), help=DATA_DIR_HELP)
 @click.option("--out", type=click.Path(file_okay=False), help="Run folder [default: runs/auto-<arch>-<timestamp>].")
 @click.option("--overwrite", is_flag=True, help="Replace the run in --out (the old folder is moved aside whole).")
 @click.option("--resume", type=click.Path(file_okay=False),

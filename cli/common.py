@@ -64,10 +64,13 @@ def model_options(func: Callable) -> Callable:
     return click.option("--checkpoint", type=click.Path(dir_okay=False), help="A compressor checkpoint.")(func)
 
 
+DATA_DIR_HELP = "Folder with the dataset files (npz: the .npz or .pt file)."
+
+
 def dataset_options(func: Callable) -> Callable:
     func = click.option("--workers", type=click.IntRange(min=0), help="Data loading processes.")(func)
     func = click.option("--batch-size", type=click.IntRange(min=1), help="Images per batch.")(func)
-    func = click.option("--data-dir", type=click.Path(file_okay=False), help="Folder with the dataset files.")(func)
+    func = click.option("--data-dir", type=click.Path(), help=DATA_DIR_HELP)(func)
     return click.option("--dataset", help="Dataset name (default: the model's own).")(func)
 
 

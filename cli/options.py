@@ -1,12 +1,15 @@
 """Turn flag values into the library's typed configs, reporting bad values as user errors."""
 from __future__ import annotations
 
+import os
 from typing import Any, Dict, Optional
 
 from pydantic import ValidationError
 
 from ..compression.core.errors import UserError, did_you_mean
 from ..datasets import DATASETS, DatasetConfig
+
+FILE_DATASETS = ("npz",)  # read `path or data_dir` as one file (datasets/npz.py); the others look inside a folder
 
 
 def dataset_config(default_name: str, name: Optional[str], data_dir: Optional[str],
@@ -21,7 +24,15 @@ def dataset_config(default_name: str, name: Optional[str], data_dir: Optional[st
         values = {**recorded, **values}
     if values["name"] not in DATASETS:
         raise UserError("--dataset: " + did_you_mean(values["name"], DATASETS.names(), "dataset"))
+    check_data_dir(values["name"], data_dir)
     try:
         return DatasetConfig(**values)
     except ValidationError as err:
         raise UserError(f"bad dataset option: {err.errors()[0]['msg']}") from None
+
+
+def check_data_dir(dataset: str, data_dir: Optional[str]) -> None:
+    """A file for --data-dir only where the dataset reads one."""
+    if data_dir is not None and dataset not in FILE_DATASETS and os.path.isfile(os.path.expanduser(data_dir)):
+        raise UserError(f"--data-dir {data_dir} is a file, but dataset '{dataset}' reads a folder "
+                        f"(only {', '.join(FILE_DATASETS)} takes a file)")

@@ -51,6 +51,7 @@ def sensitivity(arch, checkpoint, pretrained, dataset, data_dir, batch_size, wor
     from ..compression.training.run_folder import folder_name
     from ..compression.workflows.sensitivity import at_chance, baseline_warnings, suggest_schedule, suggested_levels
     from ..compression.workflows.sensitivity_data import validation_batches
+    from ..datasets import recorded_options
 
     levels = parse_sparsities(sparsities)
     loaded = _load(arch, checkpoint, pretrained)
@@ -76,7 +77,7 @@ def sensitivity(arch, checkpoint, pretrained, dataset, data_dir, batch_size, wor
         console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     folder = Path(out or Path("runs") / f"sensitivity-{folder_name(loaded.info.name)}")
     ckpt = str(Path(checkpoint).resolve()) if checkpoint else None
-    schedule = suggest_schedule(rows, tolerance, baseline, loaded.info.name, ckpt, config.name, warnings)
+    schedule = suggest_schedule(rows, tolerance, baseline, loaded.info.name, ckpt, recorded_options(config), warnings)
     paths = _write(rows, schedule, folder, warnings)
     layers = suggested_levels(rows, tolerance, baseline)
     if as_json:

@@ -17,19 +17,22 @@ import gzip
 import importlib
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 from .core.declarations import CATALOG_PATH, read_catalog  # noqa: F401  (read_catalog: for list and schema)
 from .models.recorded_names import PARAMETERS_PATH
 
 KINDS = ("pruners", "quantizers", "regularizers", "lr_schedulers", "extensions", "models", "datasets")
+# the dataset's own name is its config's field, with one default for all of them ('digits'): not an argument
+_NOT_ARGUMENTS = {"datasets": ("name",)}
 
 
 def build_catalog() -> Dict[str, Any]:
     """The catalog from the code: every built-in registry entry and the schedule's JSON Schema."""
     from .schedule.json_schema import schedule_json_schema
 
-    registries = {kind: [_item(entry) for entry in registry] for kind, registry in _registries().items()}
+    registries = {kind: [_item(entry, _NOT_ARGUMENTS.get(kind, ())) for entry in registry]
+                  for kind, registry in _registries().items()}
     return json.loads(json.dumps({"registries": registries, "schedule_schema": schedule_json_schema()}))
 
 
@@ -69,9 +72,10 @@ def _registries() -> Dict[str, Any]:
             "extensions": components.EXTENSIONS, "models": MODELS, "datasets": DATASETS}
 
 
-def _item(entry) -> Dict[str, Any]:
-    return {"name": entry.name, "description": entry.description, "arguments": _arguments(entry.config),
-            "config": _config_reference(entry.config), "module": entry.module, **entry.extra}
+def _item(entry, not_arguments: Sequence[str] = ()) -> Dict[str, Any]:
+    return {"name": entry.name, "description": entry.description,
+            "arguments": _arguments(entry.config, not_arguments), "config": _config_reference(entry.config),
+            "module": entry.module, **entry.extra}
 
 
 def _config_reference(config: type) -> Any:
@@ -86,9 +90,9 @@ def _config_reference(config: type) -> Any:
     return f"{config.__module__}:{config.__qualname__}"
 
 
-def _arguments(config) -> List[str]:
+def _arguments(config, not_arguments: Sequence[str] = ()) -> List[str]:
     return [name if info.is_required() else f"{name}={info.default!r}"
-            for name, info in config.model_fields.items()]
+            for name, info in config.model_fields.items() if name not in not_arguments]
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from torch import fx, nn
 from ..core.checkpoint import atomic_write
 from ..core.errors import UserError
 from ..quantization.int8_backend import Int8Model
-from ..quiet import torch_deprecations_silenced
+from ..quiet import stdout_discarded, torch_deprecations_silenced
 
 PathLike = Union[str, Path]
 OPSET = 17
@@ -39,7 +39,7 @@ _FULL_RANGE = {torch.uint8: (0, 255), torch.int8: (-128, 127)}
 def save_qdq_onnx(int8: Int8Model, example_inputs: Sequence[torch.Tensor], path: PathLike) -> None:
     """Write `int8` as a QDQ ONNX file (batch dimension dynamic, input `input`, output `output`)."""
     module, layer_names = qdq_module(int8)
-    with torch_deprecations_silenced(), torch.no_grad(), _export_rules():
+    with torch_deprecations_silenced(), stdout_discarded(), torch.no_grad(), _export_rules():
         try:
             atomic_write(path, lambda tmp: _export(module, tuple(example_inputs), tmp, layer_names))
         except Exception as err:  # noqa: BLE001  (the exporter fails in many ways; all mean "no ONNX form")

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
+import yaml
 from torch import nn
 
 from ..core.errors import UserError, did_you_mean
@@ -235,9 +236,12 @@ def suggested_levels(rows: Sequence[Row], tolerance: float, baseline: float) -> 
 
 
 def suggest_schedule(rows: Sequence[Row], tolerance: float, baseline_top1: float, arch: str,
-                     checkpoint: Optional[str] = None, dataset: Optional[str] = None,
+                     checkpoint: Optional[str] = None, dataset: Optional[Mapping[str, Any]] = None,
                      warnings: Sequence[str] = ()) -> str:
-    """A runnable YAML schedule: one AGP pruner per distinct suggested level; each warning a comment."""
+    """A runnable YAML schedule: one AGP pruner per distinct suggested level; each warning a comment.
+
+    `dataset`: the options of the swept data (`datasets.recorded_options`: name, path, mean, ...).
+    """
     by_level: Dict[float, List[str]] = {}
     for name, level in suggested_levels(rows, tolerance, baseline_top1).items():
         if level > 0:
@@ -248,7 +252,7 @@ def suggest_schedule(rows: Sequence[Row], tolerance: float, baseline_top1: float
     if checkpoint:
         lines.append(f"  checkpoint: {_quote(checkpoint)}")
     if dataset:
-        lines += ["", "dataset:", f"  name: {dataset}"]
+        lines += ["", *yaml.safe_dump({"dataset": dict(dataset)}, sort_keys=False).splitlines()]
     lines += ["", "training:", "  epochs: 15", ""]
     if not by_level:
         return "\n".join(lines + ["# No layer can be pruned within the tolerance: no pruners.", ""])

@@ -48,3 +48,15 @@ def test_list_and_schema_import_no_torch():
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "HEAVY []"
     assert "digits_cnn" in done.stdout and "AutomatedGradualPruner" in done.stdout and '"$defs"' in done.stdout
+
+
+def test_datasets_list_their_own_options_not_a_name_default(capsys):
+    from compressor.cli.main import run
+
+    arguments = {item["name"]: item["arguments"] for item in read_catalog()["registries"]["datasets"]}
+    assert not [name for name, listed in arguments.items() if any(a.startswith("name") for a in listed)]
+    assert "path=None" in arguments["npz"] and "resize=None" not in arguments["npz"]
+    assert "resize=None" in arguments["folder"] and "path=None" not in arguments["mnist"]
+    assert "data_dir=None" in arguments["mnist"]
+    assert run(["list", "datasets"]) == 0
+    assert "name='digits'" not in capsys.readouterr().err

@@ -125,3 +125,17 @@ def test_per_tensor_weights_have_one_scale_each(tmp_path):
     assert scale.size == 1 and float(scale) == pytest.approx(int8.module.conv2.weight().q_scale(), rel=1e-6)
     actual, expected = onnxruntime_engine.load(tmp_path / "per_tensor.onnx")(images), int8(images)
     assert (actual - expected).abs().max() < 0.05
+
+
+def test_a_model_with_no_onnx_form_is_refused_with_nothing_on_stdout(tmp_path, capfd):
+    from compressor.compression.core.errors import UserError
+
+    torch.manual_seed(0)
+    images = torch.randn(16, 1, 14, 14)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4),  # 14 / 4: no rule
+                          nn.Flatten(), nn.Linear(64, 10)).eval()
+    int8 = convert_to_int8(model, (images[:1],), [images])
+    with pytest.raises(UserError, match="cannot be written as QDQ ONNX: Unsupported: ONNX export of operator "
+                                        "adaptive_avg_pool2d"):
+        save_qdq_onnx(int8, (images[:1],), tmp_path / "pool.onnx")
+    assert capfd.readouterr().out == "" and not (tmp_path / "pool.onnx").exists()

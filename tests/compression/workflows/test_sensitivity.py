@@ -96,6 +96,12 @@ def test_suggest_schedule_with_nothing_prunable_is_valid():
     assert "pruners:" not in text and "No layer" in text
 
 
+def test_suggest_schedule_keeps_the_datasets_options():
+    dataset = {"name": "npz", "path": "/data/it's: mine.npz", "batch_size": 8, "mean": [0.5], "std": [0.25]}
+    section = parse_schedule_text(suggest_schedule(_crafted_rows(), 1.0, 80.0, "digits_cnn", dataset=dataset)).dataset
+    assert section.model_dump(exclude_unset=True) == {**dataset, "mean": (0.5,), "std": (0.25,)}
+
+
 def test_small_target_uses_half_as_initial_sparsity():
     rows = [Row("a.weight", 0.0, 80, 99, 1), Row("a.weight", 0.05, 80, 99, 1)]
     text = suggest_schedule(rows, 1.0, 80.0, "digits_cnn")
