@@ -55,5 +55,12 @@ def test_quantize_onnx_json_stays_json_when_the_int8_export_fails(capfd, pool_ch
 def test_export_int8_onnx_json_prints_no_graph_dump(capfd, pool_checkpoint, tmp_path):
     code, out, err = invoke(capfd, "export", "--checkpoint", pool_checkpoint, "--format", "onnx", "--int8",
                             "--out", tmp_path / "m.onnx", "--json")
-    assert code != 0 and "adaptive_avg_pool2d" in err  # the static quantizer's FP32 export fails too
+    assert code == 2 and "adaptive_avg_pool2d" in err  # the static quantizer's FP32 export fails too
     assert out == ""
+
+
+def test_a_model_with_no_onnx_form_is_a_clear_refusal_not_a_failure(capfd, pool_checkpoint, tmp_path):
+    code, out, err = invoke(capfd, "export", "--checkpoint", pool_checkpoint, "--format", "onnx",
+                            "--out", tmp_path / "m.onnx")
+    assert code == 2 and "error: the model cannot be written as ONNX: " in err and "adaptive_avg_pool2d" in err
+    assert not (tmp_path / "m.onnx").exists()
