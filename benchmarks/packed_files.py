@@ -18,7 +18,6 @@ Two parts:
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import statistics
 import subprocess
@@ -30,6 +29,7 @@ from typing import Dict, List
 import torch
 from torchvision.models import resnet18
 
+from compressor.compression.core.checkpoint import saved_bytes
 from compressor.compression.core.packed import pack_bytes, unpack_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,12 +60,6 @@ def timed(fn, repeats: int) -> Dict[str, float]:
     times.sort()
     return {"median_s": statistics.median(times), "p10_s": times[len(times) // 10],
             "p90_s": times[min(len(times) - 1, (9 * len(times)) // 10)]}
-
-
-def saved_bytes(state) -> int:
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    return buffer.tell()
 
 
 def resnet18_part(args) -> dict:

@@ -9,7 +9,6 @@ does not resume from it.
 """
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any, Dict, List, Union
 import torch
 from torch import nn
 
-from .core.checkpoint import FORMAT, atomic_write, load_checkpoint
+from .core.checkpoint import FORMAT, atomic_write, load_checkpoint, saved_bytes
 from .core.checkpoint_migrations import FORMAT_VERSION
 from .core.packed import as_dicts, pack_bytes
 from .models import build_model
@@ -63,9 +62,9 @@ def export_packed(loaded: LoadedModel, out: Union[str, Path], seed: int = 0) -> 
     batch = torch.randn(2, *loaded.info.input_shape, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
         diff = float((unpacked.eval()(batch) - model(batch)).abs().max())
-    return PackResult(str(out), len(data), saved_bytes(plain_state(model)),
-                      saved_bytes(build_model(loaded.info.name, num_classes=loaded.info.num_classes,
-                                               input_shape=loaded.info.input_shape).state_dict()),
+    return PackResult(str(out), len(data), fp32_bytes(model),
+                      fp32_bytes(build_model(loaded.info.name, num_classes=loaded.info.num_classes,
+                                             input_shape=loaded.info.input_shape)),
                       diff, quantized, as_dicts(report))
 
 
@@ -93,6 +92,14 @@ def plain_state(model: nn.Module) -> Dict[str, torch.Tensor]:
     return {key: value.detach().clone() for key, value in model.state_dict().items() if not is_qat_key(key)}
 
 
+def fp32_bytes(model: nn.Module) -> int:
+    """The size of the model's FP32 weights file (its state_dict without QAT quantizers' parameters)."""
+    state = model.state_dict()  # kept as it is, with its version metadata, as torch.save(state_dict()) writes it
+    for key in [key for key in state if is_qat_key(key)]:
+        del state[key]
+    return saved_bytes(state)
+
+
 def _same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
     return a.shape == b.shape and a.dtype == b.dtype and torch.equal(
         a.reshape(-1).contiguous().view(torch.uint8), b.reshape(-1).contiguous().view(torch.uint8))
@@ -102,12 +109,6 @@ def check_same_weights(actual: Dict[str, torch.Tensor], expected: Dict[str, torc
     different = [key for key, value in expected.items() if key not in actual or not _same_bits(actual[key], value)]
     if different:  # a defect of the packer, not of the user's input
         raise RuntimeError(f"{out}: unpacking did not give back the same bits for {', '.join(different)}")
-
-
-def saved_bytes(state: Dict[str, torch.Tensor]) -> int:
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    return buffer.tell()
 
 
 @dataclass(frozen=True)

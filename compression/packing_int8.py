@@ -24,7 +24,7 @@ from .core.errors import UserError
 from .core.packed import as_dicts, pack_bytes
 from .model_source import LoadedModel
 from .models import build_model
-from .packing import PackResult, check_same_weights, plain_state, saved_bytes, model_record
+from .packing import PackResult, check_same_weights, fp32_bytes, plain_state, model_record
 from .pruning.batchnorm import following_batchnorm
 from .quantization.int8_backend import Int8Model, convert_to_int8
 from .quiet import CallableModule
@@ -68,7 +68,7 @@ def export_packed_int8(loaded: LoadedModel, model: nn.Module, int8: Int8Model, s
     rebuilt = int8_from_payload(payload)
     diff = float((rebuilt(batch) - int8(batch)).abs().max())
     dense = build_model(loaded.info.name, num_classes=loaded.info.num_classes, input_shape=loaded.info.input_shape)
-    return PackResult(str(out), len(data), saved_bytes(plain_state(model)), saved_bytes(dense.state_dict()),
+    return PackResult(str(out), len(data), fp32_bytes(model), fp32_bytes(dense),
                       diff, sorted(weights), as_dicts(report))
 
 

@@ -1,15 +1,14 @@
 """The end-of-run compression report: dense vs compressed size, work, latency and accuracy."""
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Union
 
-import torch
 from torch import nn
 
 from .benchmark import Device, speedup_summary
+from .core.checkpoint import saved_bytes
 from .engine_latency import measure_on_device, vs_fastest_fp32
 from .summary import summarize
 
@@ -60,14 +59,8 @@ def compression_report(dense_model: nn.Module, compressed_model: nn.Module, inpu
 
 
 def state_dict_bytes(model: nn.Module) -> int:
-    """Size on disk of `torch.save(model.state_dict())`."""
-    fd, path = tempfile.mkstemp(suffix=".pt")
-    os.close(fd)
-    try:
-        torch.save(model.state_dict(), path)
-        return os.path.getsize(path)
-    finally:
-        os.unlink(path)
+    """Size of `torch.save(model.state_dict())`."""
+    return saved_bytes(model.state_dict())
 
 
 def latency_report(dense_model: nn.Module, compressed_model: nn.Module, input_shape: Sequence[int],

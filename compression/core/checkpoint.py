@@ -6,6 +6,7 @@ every later release can read it: rebuilding a model from it is `compression.rest
 from __future__ import annotations
 
 import errno
+import io
 import os
 import pickle
 import tempfile
@@ -72,6 +73,14 @@ def _fsync(path: Union[str, Path], flags: int) -> None:
             raise
     finally:
         os.close(fd)
+
+
+def saved_bytes(state: Dict[str, Any]) -> int:
+    """Bytes `torch.save(state)` writes: the one measure of a weights file's size (written to memory, as a
+    file's archive would also count its name's length)."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.tell()
 
 
 def save_checkpoint(payload: Dict[str, Any], path: Union[str, Path]) -> None:

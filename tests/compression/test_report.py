@@ -7,8 +7,8 @@ from torch import nn
 
 from compressor.compression import engine_latency
 from compressor.compression.benchmark import LatencyResult
-from compressor.compression.engines.registry import FP32_LABELS
-from compressor.compression.engines.registry import installed_engines
+from compressor.compression.engines.registry import FP32_LABELS, installed_engines
+from compressor.compression.packing import fp32_bytes
 from compressor.compression.report import LATENCY_KEYS, compression_report, state_dict_bytes
 
 SHAPE = (1, 8, 8)
@@ -139,6 +139,16 @@ def test_a_smaller_model_has_a_smaller_file_and_fewer_parameters():
     extra = (report["dense_params"] - report["params"]) * FLOAT_BYTES
     assert abs(report["dense_file_bytes"] - report["file_bytes"] - extra) <= 4 * 64  # 4 tensors, 64-byte aligned
     assert report["file_bytes"] == state_dict_bytes(small)
+
+
+def test_the_report_and_packed_files_measure_one_weights_file_alike():
+    """The report's weights file, `export --format packed`'s FP32 file and the dense architecture's: one size for
+    one unthinned architecture, trained or fresh."""
+    trained, fresh = Tiny(classes=10), Tiny(classes=10)
+    with torch.no_grad():
+        trained.fc.weight.mul_(0.5)
+    report = compression_report(fresh, trained, SHAPE, measure_speed=False)
+    assert report["file_bytes"] == report["dense_file_bytes"] == fp32_bytes(trained) == fp32_bytes(fresh)
 
 
 def test_without_speed_measurement_the_latency_keys_are_none(pruned):
