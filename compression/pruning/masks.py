@@ -69,9 +69,24 @@ class MaskStore:
                 with torch.no_grad():
                     self.params[name].mul_(self.masks[name])
 
+    def _refit_if_replaced(self) -> bool:
+        """A masked parameter the model no longer holds was replaced by a change of its layer made outside the
+        scheduler (`compressor.thin` between steps): the masks are refitted as after the scheduler's own."""
+        params = self.params
+        for name in self.masks:
+            try:
+                current = self._model.get_parameter(name)
+            except AttributeError:  # its layer is gone
+                current = None
+            if current is not params.get(name):
+                self.refresh_shapes()
+                return True
+        return False
+
     @torch.no_grad()
     def mask_for_forward(self) -> None:
         """Step begin: forward-only masks hide their weights, keeping the dense values aside."""
+        self._refit_if_replaced()
         for name in self.forward_only:
             param, keep = self.params[name], self.masks[name]
             self._stash[name] = param * ~keep
@@ -95,6 +110,8 @@ class MaskStore:
     @torch.no_grad()
     def apply(self) -> None:
         """After the optimizer step: hard masks zero their weights; forward-only ones restore theirs."""
+        if self._refit_if_replaced():
+            self._stash = {}  # dense values of the shapes that were replaced
         params = self.params
         for name, keep in self.masks.items():
             if name in self.forward_only:

@@ -7,7 +7,7 @@ from ..core.components import EXTENSIONS, BuildContext
 from ..policies import Policy, StepContext
 from .configs import ChannelRemoverConfig, FilterRemoverConfig, StructureRemoverConfig, _DistillerArgs
 from .plan import ThinningPlan
-from .remove import remove_structures
+from .remove import check_runs_on, remove_structures
 
 _KINDS = {"remove_filters": "filters", "remove_channels": "channels"}
 
@@ -33,7 +33,8 @@ class StructureRemover:
     def __init__(self, config: _DistillerArgs, context: BuildContext):
         self.kind = _KINDS[config.thinning_func_str]
         self.context = context
-        context.example_input("thinning")  # no input shape: refused when built, not silently skipped later
+        # no input shape, or one the model does not take: refused when built, not skipped at the thinning epoch
+        check_runs_on(context.model, context.example_input("thinning"), "the scheduler's input_shape")
 
     def policy(self, spec) -> ThinningPolicy:
         return ThinningPolicy(self.kind, self.context)

@@ -6,7 +6,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import torch
 from torch import nn
 
-from ..core.errors import UserError, did_you_mean
+from ..core.errors import UserError, did_you_mean, first_line
 from .detect import LAYER_TYPES, check_kind, zero_channels, zero_filters
 from .exactness import removable_roots
 from .graph import build_graph, eval_mode, group_problem, pruning_group
@@ -61,7 +61,18 @@ def thin(model: nn.Module, example_input: torch.Tensor, kind: str = "filters",
 
     >>> plan = thin(model, torch.randn(1, 3, 224, 224))
     """
+    check_runs_on(model, example_input, "example_input")
     return remove_structures(model, (example_input,), kind, optimizer)
+
+
+def check_runs_on(model: nn.Module, example: torch.Tensor, what: str) -> None:
+    """A model that does not run on the example cannot be traced: said as such, not as a skipped layer."""
+    with eval_mode(model), torch.no_grad():
+        try:
+            model(example)
+        except Exception as err:  # noqa: BLE001  (a model's forward may raise anything)
+            raise UserError(f"the model does not run on {what} of shape {tuple(example.shape)}: "
+                            f"{type(err).__name__}: {first_line(err)}") from None
 
 
 def _untouched(model: nn.Module, kind: str, reason: str) -> ThinningPlan:

@@ -192,6 +192,46 @@ def test_thinning_without_an_input_shape_is_refused_when_the_scheduler_is_built(
     assert model.conv.out_channels == 4
 
 
+class Chain(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, 3, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=1, bias=False)
+        self.fc = nn.Linear(8 * 8 * 8, 10)
+
+    def forward(self, x):
+        return self.fc(F.relu(self.conv2(F.relu(self.conv1(x)))).flatten(1))
+
+
+CHAIN = """version: 1
+pruners:
+  filters: {class: L1RankedStructureParameterPruner, group_type: Filters, desired_sparsity: 0.5, weights: [conv1.weight]}
+  agp: {class: AutomatedGradualPruner, initial_sparsity: 0.2, final_sparsity: 0.8, weights: [conv2.weight]}
+policies:
+  - pruner: {instance_name: filters}
+    epochs: [0]
+  - pruner: {instance_name: agp}
+    starting_epoch: 0
+    ending_epoch: 4
+    frequency: 1
+"""
+
+
+def test_thin_between_epochs_of_a_running_schedule_keeps_its_pruning_going(tmp_path):
+    """compressor.thin replaces conv2's weight (its input channels go): the masks follow the new parameters."""
+    torch.manual_seed(0)
+    model = Chain()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    scheduler = compressor.CompressionScheduler.from_yaml(write(tmp_path, CHAIN), model, optimizer)
+    run_epochs(scheduler, model, optimizer, range(2))
+    plan = compressor.thin(model, torch.zeros(1, 1, 8, 8), optimizer=optimizer)
+    assert model.conv1.out_channels == 4 and model.conv2.in_channels == 4 and plan.params_after < plan.params_before
+    run_epochs(scheduler, model, optimizer, range(2, 4))
+    assert sparsity(model.conv2.weight) == pytest.approx(0.8, abs=0.02)
+    with pytest.raises(compressor.UserError, match=r"does not run on example_input of shape \(1, 3, 8, 8\)"):
+        compressor.thin(model, torch.zeros(1, 3, 8, 8))
+
+
 KD = """version: 1
 distillation:
   teacher: {arch: digits_cnn}
