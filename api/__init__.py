@@ -34,7 +34,7 @@ _EXPORTS: Dict[str, Tuple[str, str]] = {
     "save_checkpoint": ("compressor.compression.model_checkpoint", "save_model_checkpoint"),
     "load_packed_model": ("compressor.compression.packing", "load_packed_model"),
     "load_packed_int8": ("compressor.compression.packing_int8", "load_packed_int8"),
-    "read_packed": ("compressor.compression.core.packed", "read_packed"),
+    "read_packed": ("compressor.compression.packing", "read_packed_file"),
     "distillation_loss": ("compressor.compression.distillation", "distillation_loss"),
 }
 
@@ -43,9 +43,9 @@ __all__ = sorted(_EXPORTS)
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time names load on first use
     from .compression.core.errors import UserError
     from .compression.distillation import distillation_loss
-    from .compression.core.packed import read_packed
     from .compression.export import export
     from .compression.packing import load_packed_model, pack
+    from .compression.packing import read_packed_file as read_packed
     from .compression.model_checkpoint import save_model_checkpoint as save_checkpoint
     from .compression.packing_int8 import load_packed_int8
     from .compression.quantization.post_train_quantizer import PostTrainLinearQuantizer
@@ -66,4 +66,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> List[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+    return sorted(set(_EXPORTS) | {name for name in globals() if name.startswith("__")})

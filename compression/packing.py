@@ -12,14 +12,15 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Union
+from typing import Any, Dict, List, Tuple, Union
 
 import torch
 from torch import nn
 
 from .core.checkpoint import FORMAT, atomic_write, load_checkpoint, saved_bytes
 from .core.checkpoint_migrations import FORMAT_VERSION
-from .core.packed import as_dicts, pack_bytes
+from .core.errors import UserError, first_line
+from .core.packed import PackedFileError, as_dicts, pack_bytes, read_packed
 from .models import build_model
 from .model_source import LoadedModel, load_model
 from .quantization.qat.layers import is_qat_key, quantized_modules
@@ -152,3 +153,17 @@ def load_packed_model(path: Union[str, Path]) -> nn.Module:
     >>> logits = model(images)
     """
     return model_from_checkpoint(load_checkpoint(path))[0].eval()
+
+
+def read_packed_file(path: Union[str, Path]) -> Tuple[Dict[str, torch.Tensor], Dict[str, Any]]:
+    """The state_dict and the metadata of a packed file (`compressor.read_packed`); a file that is missing, not
+    a packed model, truncated or altered raises UserError. (core/packed.py's `read_packed`, which needs only
+    torch, numpy and zstandard where compressor is not installed, raises its own PackedFileError.)
+
+    >>> state_dict, record = read_packed("digits.cpk")
+    >>> model.load_state_dict(state_dict)
+    """
+    try:
+        return read_packed(path)
+    except (PackedFileError, OSError) as err:
+        raise UserError(f"{path}: {first_line(err)}") from None

@@ -94,6 +94,11 @@ class CompressionScheduler:
         from .schedule import load_schedule
         from .schedule.model_check import check_against_model
 
+        if not isinstance(model, nn.Module):
+            raise UserError(f"from_yaml: model must be an nn.Module, not {type(model).__name__}")
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise UserError(f"from_yaml: optimizer must be the torch.optim.Optimizer your loop steps (lr schedulers "
+                            f"and QAT parameters go into it), not {type(optimizer).__name__}")
         schedule = load_schedule(path)
         check_against_model(schedule, model)
         device = next((p.device for p in model.parameters()), torch.device("cpu"))

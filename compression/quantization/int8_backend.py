@@ -40,7 +40,7 @@ from .norm_act import with_norm_acts_split
 Range = Tuple[float, float]
 OBSERVER_PREFIX = "activation_post_process"
 REQUESTED = "requested"
-NO_KERNEL = "no int8 kernel in the backend: runs in FP32"
+NO_KERNEL = "torch.ao's backend config has no int8 pattern for this op here: runs in FP32"
 FUSED = "its output no longer exists in the int8 model (fused into the operation after it)"
 SHARED = "its int8 kernel keeps its input's scale and zero point"
 KEPT_FP32 = "the int8 model keeps it in FP32"

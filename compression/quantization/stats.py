@@ -10,6 +10,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from ...datasets import DatasetConfig, build_datasets
+from ..core.errors import UserError
 from ..models import ModelInfo
 
 
@@ -153,6 +154,8 @@ def _run(model: nn.Module, batches: Iterable, device: Union[str, torch.device]) 
             inputs = batch[0] if isinstance(batch, (tuple, list)) else batch
             model(inputs.to(device))
             images += inputs.shape[0]
+    if images == 0:
+        raise UserError("activation statistics need calibration images: the loader gave none")
     return images
 
 

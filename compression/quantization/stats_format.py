@@ -36,7 +36,7 @@ class StatsFile(dict):
 def write_stats(stats: Dict[str, ModuleStats], path: Union[str, Path]) -> None:
     """Write statistics as Distiller's YAML stats file (what `quantize --stats` and Distiller read).
 
-    >>> write_stats(collect_stats(model, loader), "acts_quantization_stats.yaml")
+    >>> compressor.save_stats(compressor.collect_stats(model, loader), "acts_quantization_stats.yaml")
     """
     text = yaml.safe_dump(_document(stats), default_flow_style=False, sort_keys=False)
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))

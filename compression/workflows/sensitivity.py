@@ -16,7 +16,7 @@ from ..pruning.ranking import magnitude_mask
 from ..pruning.structures import expand_structure_mask, lowest_k_mask, structure_scores
 from ..sparsity import prunable_weights
 from .sensitivity_data import eval_batches, fast_layout
-from .sensitivity_levels import GRANULARITIES
+from .sensitivity_levels import GRANULARITIES, check_levels
 
 _GROUPS = {("filter", 4): "Filters", ("channel", 4): "Channels", ("filter", 2): "Rows", ("channel", 2): "Cols"}
 
@@ -89,6 +89,7 @@ def sensitivity_sweep(model: nn.Module, batches: Batches, sparsities: Sequence[f
     weight; each weight's magnitudes are ranked once for all its levels.
     """
     _check_granularity(granularity)
+    check_levels(sparsities)
     score = _scorer(model, eval_batches(model, batches, device), device)
     with fast_layout(model, device):
         return _sweep(model, score, sparsities, granularity, progress, parameters, split)
@@ -105,12 +106,19 @@ def sensitivity(model: nn.Module, evaluate_fn: Callable[[nn.Module], float], spa
     >>> rows = sensitivity(model, lambda m: my_accuracy(m, val_loader), [0.0, 0.5, 0.9])
     """
     _check_granularity(granularity)
+    check_levels(sparsities)
 
     def score() -> EvalResult:
-        value = float(evaluate_fn(model))
-        return EvalResult(loss=math.nan, top1=value, top5=math.nan, samples=0)
+        value = evaluate_fn(model)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) and not _scalar_tensor(value):
+            raise UserError(f"evaluate_fn must return the score as a number, not {type(value).__name__}")
+        return EvalResult(loss=math.nan, top1=float(value), top5=math.nan, samples=0)
 
     return _sweep(model, score, sparsities, granularity, progress, parameters)
+
+
+def _scalar_tensor(value) -> bool:
+    return isinstance(value, torch.Tensor) and value.numel() == 1
 
 
 def _sweep(model, score, sparsities, granularity, progress, parameters, split=False) -> List[Row]:

@@ -17,10 +17,17 @@ def parse_sparsities(text: str) -> List[float]:
     values = _parse_range(text) if ":" in text else [_number(part) for part in text.split(",")]
     if not values:
         raise UserError(f"--sparsities '{text}': no levels")
-    bad = [v for v in values if not 0.0 <= v < 1.0]
-    if bad:
-        raise UserError(f"--sparsities: every level must be in [0, 1), got {bad[0]:g}")
+    check_levels(values, "--sparsities")
     return sorted(set(round(v, 6) for v in values))
+
+
+def check_levels(levels, where: str = "sparsities") -> None:
+    """Every level a number in [0, 1): 1 would zero the whole weight, a negative one prune nothing."""
+    if not levels:
+        raise UserError(f"{where}: no levels")
+    bad = [v for v in levels if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v < 1.0]
+    if bad:
+        raise UserError(f"{where}: every level must be a number in [0, 1), got {bad[0]!r}")
 
 
 def _number(part: str) -> float:

@@ -134,3 +134,33 @@ def test_a_checkpoint_packs_and_loads_back_as_a_model_or_a_state_dict(tmp_path):
     assert torch.equal(compressor.load_packed_model(tmp_path / "m.cpk")(images), model(images))
     state, record = compressor.read_packed(tmp_path / "m.cpk")
     assert record["arch"] == "digits_cnn" and all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+
+
+def test_mistakes_in_what_is_passed_raise_user_error(trained, tmp_path):
+    """What a user's script gets wrong is a UserError saying what, not a torch traceback from inside."""
+    model, batches = trained
+    (tmp_path / "agp.yaml").write_text("version: 1\n")
+    (tmp_path / "not_packed.cpk").write_text("version: 1\n")
+    mistakes = {
+        "optimizer must be the torch.optim.Optimizer": lambda: compressor.CompressionScheduler.from_yaml(
+            tmp_path / "agp.yaml", model, None),
+        r"every level must be a number in \[0, 1\), got 1.5": lambda: compressor.sensitivity(
+            model, lambda m: 50.0, [0.5, 1.5]),
+        "evaluate_fn must return the score as a number, not NoneType": lambda: compressor.sensitivity(
+            model, lambda m: None, [0.5]),
+        r"does not run on input_shape \(1, 1, 8, 8\)": lambda: compressor.export(
+            model, tmp_path / "m.onnx", "onnx", input_shape=(1, 1, 8, 8)),
+        "not_packed.cpk: ": lambda: compressor.read_packed(tmp_path / "not_packed.cpk"),
+        "the loader gave none": lambda: compressor.collect_stats(model, []),
+        r"does not run on dummy_input of shape \(1, 3, 8, 8\)": lambda: compressor.PostTrainLinearQuantizer(
+            copy.deepcopy(model), model_activation_stats=compressor.collect_stats(model, batches)).prepare_model(
+            torch.zeros(1, 3, 8, 8)),
+    }
+    for message, call in mistakes.items():
+        with pytest.raises(compressor.UserError, match=message):
+            call()
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_dir_lists_the_public_names_only():
+    assert [name for name in dir(compressor) if not name.startswith("__")] == compressor.__all__
