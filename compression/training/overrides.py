@@ -31,8 +31,11 @@ def apply_overrides(schedule: Schedule, options: TrainOptions) -> Schedule:
 
 def _override(current, option: str, name: str, value):
     """`current` with `name` set to `value`, validated like the file."""
+    values = current.model_dump(exclude_unset=True)
+    if option == "data_dir":  # the flag names where the data is: it replaces the file's `path` (read first)
+        values.pop("path", None)
     try:
-        return type(current).model_validate({**current.model_dump(exclude_unset=True), name: value})
+        return type(current).model_validate({**values, name: value})
     except ValidationError as err:
         raise UserError(f"--{option.replace('_', '-')} {value!r}: {err.errors()[0]['msg']}") from None
 
