@@ -49,7 +49,8 @@ def sensitivity(arch, checkpoint, pretrained, dataset, data_dir, batch_size, wor
     from ..compression.device import resolve_device
     from ..compression.distributed import broadcast_from_main, join, leave, process_device, ranks_from_environment
     from ..compression.training.run_folder import folder_name
-    from ..compression.workflows.sensitivity import at_chance, baseline_warnings, suggest_schedule, suggested_levels
+    from ..compression.workflows.sensitivity import (at_chance, baseline_warnings, structure_groups, suggest_schedule,
+                                                     suggested_levels)
     from ..compression.workflows.sensitivity_data import validation_batches
     from ..datasets import recorded_options
 
@@ -77,7 +78,9 @@ def sensitivity(arch, checkpoint, pretrained, dataset, data_dir, batch_size, wor
         console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     folder = Path(out or Path("runs") / f"sensitivity-{folder_name(loaded.info.name)}")
     ckpt = str(Path(checkpoint).resolve()) if checkpoint else None
-    schedule = suggest_schedule(rows, tolerance, baseline, loaded.info.name, ckpt, recorded_options(config), warnings)
+    structures = structure_groups(model, granularity) if granularity != "element" else None
+    schedule = suggest_schedule(rows, tolerance, baseline, loaded.info.name, ckpt, recorded_options(config), warnings,
+                                structures, _finetuning(loaded.checkpoint) if checkpoint else None)
     paths = _write(rows, schedule, folder, warnings)
     layers = suggested_levels(rows, tolerance, baseline)
     if as_json:
@@ -89,6 +92,15 @@ def sensitivity(arch, checkpoint, pretrained, dataset, data_dir, batch_size, wor
     _render(rows, layers, baseline, tolerance)
     console.print(f"wrote {paths['csv']}, {paths['png']}, {paths['schedule']} and TensorBoard events "
                   f"in {folder} ({len(rows)} evaluations{_processes(ranks)}, {seconds:.1f}s)", highlight=False, soft_wrap=True)
+
+
+def _finetuning(payload):
+    """The suggested schedule fine-tunes as the checkpoint's run trained, at a fifth of its learning rate."""
+    from ..compression.workflows.finetune import dense_training, finetune_lr
+
+    dense = dense_training(payload)
+    return {"optimizer": dense.optimizer, "lr": finetune_lr(dense), "momentum": dense.momentum,
+            "weight_decay": dense.weight_decay}
 
 
 def _load(arch, checkpoint, pretrained):

@@ -14,19 +14,13 @@ from ..core.errors import UserError
 from ..device import resolve_device
 from ..distributed import Ranks, process_device
 from ..model_source import LoadedModel, load_model
-from ..schedule import parse_schedule_text
-from ..schedule.sections import TrainingSection
 from ..training.run_folder import check_run_folder, folder_name
 from .auto_config import AutoConfig, check_config
 from .auto_flags import config_from_flags, recorded_flags
 from .auto_schedule import Training
 from .auto_space import SearchSpace, search_space
 from .auto_state import AutoState, file_digest, group_records
-
-# Fine-tuning a thinned model starts lower than training it did: the shipped
-# fashion_filters_thin schedule fine-tunes at a fifth of its baseline's rate.
-FINETUNE_LR_FACTOR = 0.2
-
+from .finetune import dense_training, finetune_lr
 
 @dataclass
 class AutoJob:
@@ -109,11 +103,8 @@ def _nothing_to_search(space: SearchSpace, config: AutoConfig) -> str:
 
 def _training(payload: Dict[str, Any], config: AutoConfig) -> Training:
     """The dense run's optimizer settings and seed, for the fine-tuning epochs."""
-    try:
-        dense = parse_schedule_text(payload.get("schedule_text") or "", "the checkpoint's schedule").training
-    except UserError:  # written by an older release and stricter now: only the settings are lost
-        dense = TrainingSection()
-    lr = config.lr if config.lr is not None else float(f"{dense.lr * FINETUNE_LR_FACTOR:.6g}")
+    dense = dense_training(payload)
+    lr = config.lr if config.lr is not None else finetune_lr(dense)
     return Training(epochs=config.finetune_epochs, lr=lr, optimizer=dense.optimizer, momentum=dense.momentum,
                     weight_decay=dense.weight_decay, seed=dense.seed)
 

@@ -245,15 +245,19 @@ def suggested_levels(rows: Sequence[Row], tolerance: float, baseline: float) -> 
 
 def suggest_schedule(rows: Sequence[Row], tolerance: float, baseline_top1: float, arch: str,
                      checkpoint: Optional[str] = None, dataset: Optional[Mapping[str, Any]] = None,
-                     warnings: Sequence[str] = ()) -> str:
+                     warnings: Sequence[str] = (), structures: Optional[Mapping[str, str]] = None,
+                     training: Optional[Mapping[str, Any]] = None) -> str:
     """A runnable YAML schedule: one AGP pruner per distinct suggested level; each warning a comment.
 
     `dataset`: the options of the swept data (`datasets.recorded_options`: name, path, mean, ...).
+    `structures` (a filter or channel sweep's `structure_groups`): each weight's group type, pruned as
+    swept (L1-ranked structures on AGP's schedule, then thinned away) instead of element by element.
+    `training`: settings for the `training:` section beside its 15 epochs (lr, optimizer, ...).
     """
-    by_level: Dict[float, List[str]] = {}
+    by_level: Dict[Tuple[float, str], List[str]] = {}
     for name, level in suggested_levels(rows, tolerance, baseline_top1).items():
         if level > 0:
-            by_level.setdefault(level, []).append(name)
+            by_level.setdefault((level, (structures or {}).get(name, "")), []).append(name)
     lines = [f"# Suggested by `compressor sensitivity` (tolerance {tolerance:g} top-1 points below "
              f"the baseline {baseline_top1:.2f}).", *_comments(warnings),
              "version: 1", "", "model:", f"  arch: {arch}"]
@@ -261,35 +265,66 @@ def suggest_schedule(rows: Sequence[Row], tolerance: float, baseline_top1: float
         lines.append(f"  checkpoint: {_quote(checkpoint)}")
     if dataset:
         lines += ["", *yaml.safe_dump({"dataset": dict(dataset)}, sort_keys=False).splitlines()]
-    lines += ["", "training:", "  epochs: 15", ""]
+    lines += ["", *yaml.safe_dump({"training": {"epochs": SUGGESTED_EPOCHS, **(training or {})}},
+                                  sort_keys=False).splitlines(), ""]
     if not by_level:
         return "\n".join(lines + ["# No layer can be pruned within the tolerance: no pruners.", ""])
-    return "\n".join(lines + _pruner_lines(by_level) + _policy_lines(by_level) + [""])
+    thinning = _thinning(by_level)
+    return "\n".join(lines + _pruner_lines(by_level) + _extension_lines(thinning)
+                     + _policy_lines(by_level, thinning) + [""])
+
+
+SUGGESTED_EPOCHS = 15
+AGP_END = 10  # pruning raised over epochs 0-9, structures thinned away at the end of epoch 10, then fine-tuning
+_THINNING = {"Filters": "FilterRemover", "Rows": "FilterRemover", "Channels": "ChannelRemover",
+             "Cols": "ChannelRemover"}
+
+
+def structure_groups(model: nn.Module, granularity: str) -> Dict[str, str]:
+    """Each Conv/Linear weight's group type (Filters, Rows, Channels, Cols) in a filter or channel sweep."""
+    _check_granularity(granularity)
+    groups = {name: _group(weight, granularity) for name, weight in prunable_weights(model)}
+    return {name: group for name, group in groups.items() if group is not None}
 
 
 def _comments(warnings: Sequence[str]) -> List[str]:
     return ["# warning: " + " ".join(warning.split()) for warning in warnings]
 
 
-def _pruner_name(level: float) -> str:
-    return f"agp_{int(round(level * 100)):02d}"
+def _pruner_name(level: float, group: str) -> str:
+    return f"{'agp' if not group else group.lower()}_{int(round(level * 100)):02d}"
 
 
-def _pruner_lines(by_level: Dict[float, List[str]]) -> List[str]:
+def _pruner_lines(by_level: Dict[Tuple[float, str], List[str]]) -> List[str]:
     lines = ["pruners:"]
-    for level in sorted(by_level):
+    for level, group in sorted(by_level):
         initial = 0.05 if level > 0.1 else round(level / 2, 6)
-        lines += [f"  {_pruner_name(level)}:", "    class: AutomatedGradualPruner",
+        kind = ["    class: AutomatedGradualPruner"] if not group else [
+            "    class: L1RankedStructureParameterPruner_AGP", f"    group_type: {group}"]
+        lines += [f"  {_pruner_name(level, group)}:", *kind,
                   f"    initial_sparsity: {initial:g}", f"    final_sparsity: {level:g}",
-                  f"    weights: [{', '.join(by_level[level])}]", ""]
+                  f"    weights: [{', '.join(by_level[(level, group)])}]", ""]
     return lines
 
 
-def _policy_lines(by_level: Dict[float, List[str]]) -> List[str]:
+def _thinning(by_level: Dict[Tuple[float, str], List[str]]) -> Optional[str]:
+    return next((_THINNING[group] for _, group in by_level if group), None)
+
+
+def _extension_lines(thinning: Optional[str]) -> List[str]:
+    if thinning is None:
+        return []
+    function = "remove_filters" if thinning == "FilterRemover" else "remove_channels"
+    return ["extensions:", "  thin:", f"    class: {thinning}", f"    thinning_func_str: {function}", ""]
+
+
+def _policy_lines(by_level: Dict[Tuple[float, str], List[str]], thinning: Optional[str]) -> List[str]:
     lines = ["policies:"]
-    for level in sorted(by_level):
-        lines += ["  - pruner:", f"      instance_name: {_pruner_name(level)}", "    starting_epoch: 0",
-                  "    ending_epoch: 10", "    frequency: 1", ""]
+    for level, group in sorted(by_level):
+        lines += ["  - pruner:", f"      instance_name: {_pruner_name(level, group)}", "    starting_epoch: 0",
+                  f"    ending_epoch: {AGP_END}", "    frequency: 1", ""]
+    if thinning is not None:
+        lines += ["  - extension:", "      instance_name: thin", f"    epochs: [{AGP_END}]", ""]
     return lines
 
 

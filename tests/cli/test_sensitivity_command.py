@@ -61,7 +61,15 @@ def test_sensitivity_table_with_checkpoint_into_runs(cli, trained, tmp_path, mon
     result = cli("sensitivity", "--model", "digits_cnn", "--checkpoint", trained, *ARGS, "--granularity", "filter")
     assert result.code == 0, result.err
     assert "conv2.weight" in result.err and "warning" not in result.err
-    assert (tmp_path / "runs" / "sensitivity-digits_cnn" / "suggested_schedule.yaml").exists()
+    schedule = load_schedule(tmp_path / "runs" / "sensitivity-digits_cnn" / "suggested_schedule.yaml")
+    # pruned as swept: whole filters (rows of the Linear layers), thinned away, fine-tuned at a fifth of the lr
+    pruners = schedule.components["pruners"].values()
+    assert pruners and {spec.class_name for spec in pruners} == {"L1RankedStructureParameterPruner_AGP"}
+    assert {spec.config.group_type for spec in pruners} <= {"Filters", "Rows"}
+    assert [spec.class_name for spec in schedule.components["extensions"].values()] == ["FilterRemover"]
+    assert schedule.training.lr == pytest.approx(0.01)
+    assert cli("validate", "--schedule", tmp_path / "runs" / "sensitivity-digits_cnn" / "suggested_schedule.yaml"
+               ).code == 0
 
 
 def test_the_default_folder_of_an_own_model_is_one_folder_under_runs(cli, tmp_path, monkeypatch):
