@@ -58,7 +58,7 @@ def benchmark(checkpoint, arch, pretrained, weights, num_classes, input_size, co
     exported = {str(path): load_exported(path, engine) for path in exported_files}
     candidate = None
     if checkpoint or arch or not exported:
-        candidate = load_model(checkpoint, arch, bool(pretrained), weights, num_classes, input_size)
+        candidate = _as_run(load_model(checkpoint, arch, bool(pretrained), weights, num_classes, input_size))
     baseline, baseline_name = _baseline(candidate, compare_checkpoint, compare_arch)
     with tempfile.TemporaryDirectory() as folder:  # the comparison's FP32 ONNX file for the other engines
         result = compare_on_engines(candidate, baseline, checkpoint or arch, baseline_name, exported, folder,
@@ -78,11 +78,21 @@ def _baseline(candidate, compare_checkpoint, compare_arch):
     if compare_checkpoint and compare_arch:
         raise UserError("give at most one of --compare CKPT or --compare-arch NAME")
     if compare_checkpoint or compare_arch:
-        return load_model(compare_checkpoint, compare_arch), compare_checkpoint or compare_arch
+        return _as_run(load_model(compare_checkpoint, compare_arch)), compare_checkpoint or compare_arch
     if candidate is None:
         raise UserError("an exported file is timed against a model: give --compare CKPT or --compare-arch NAME "
                         "(or --checkpoint / --arch)")
     return dense_counterpart(candidate), f"{candidate.info.name} (dense)"
+
+
+def _as_run(loaded):
+    """A packed int8 file (`quantize --pack`) is timed as the int8 model it holds, as `evaluate` runs it."""
+    import dataclasses
+
+    from ..compression.packing_int8 import int8_module
+
+    int8 = int8_module(loaded)
+    return loaded if int8 is None else dataclasses.replace(loaded, model=int8)
 
 
 def _device(name):

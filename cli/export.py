@@ -41,17 +41,21 @@ def export(checkpoint, arch, pretrained, weights, num_classes, input_size, fmt, 
       compressor export --checkpoint runs/digits_deep_compression-x/best.pt --format packed --out digits.cpk
     """
     # torch and the library load here, not for `--help`
-    from ..compression.export import calibration_images, export_fp32, export_int8
+    from ..compression.export import calibration_images, export_fp32, export_int8, write_int8
     from ..compression.model_source import load_model
+    from ..compression.packing_int8 import int8_from_payload
 
     fmt = format_name(fmt)
     loaded = load_model(checkpoint, arch, bool(pretrained), weights, num_classes, input_size)
+    packed_int8 = loaded.checkpoint is not None and bool(loaded.checkpoint.get("ptq"))  # quantize --pack's file
     if fmt == "packed":
         _packed(loaded, out, int8, as_json)
-    elif int8:
+    elif int8 or packed_int8:  # a packed int8 model is written as the int8 model it holds
         config = dataset_config(loaded.dataset, dataset, data_dir, batch_size, workers, loaded.dataset_options)
         images = calibration_images(loaded, config, calibration_size)
-        _report(loaded, out, export_int8(loaded.model, fmt, out, images), as_json)
+        result = write_int8(int8_from_payload(loaded.checkpoint), fmt, out, images) if packed_int8 else \
+            export_int8(loaded.model, fmt, out, images)
+        _report(loaded, out, result, as_json)
     else:
         _report(loaded, out, export_fp32(loaded.model, loaded.info.input_shape, fmt, out), as_json)
 

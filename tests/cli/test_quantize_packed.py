@@ -56,6 +56,23 @@ def test_evaluate_gives_the_int8_top1_and_a_truncated_file_is_refused(cli, packe
     assert result.code == 2 and "truncated or altered" in result.err
 
 
+def test_benchmark_and_export_take_the_int8_model_a_packed_int8_file_holds(cli, packed, tmp_path, monkeypatch):
+    """As evaluate does: not the FP32 model of its dequantized weights."""
+    from compressor.compression import packing_int8
+
+    folder, _ = packed
+    built = []
+    real = packing_int8.int8_from_payload
+    monkeypatch.setattr(packing_int8, "int8_from_payload", lambda *args: built.append(1) or real(*args))
+    bench = cli("benchmark", "--checkpoint", folder / "model_int8.cpk", "--repeats", 2, "--warmup", 1, "--json")
+    assert bench.code == 0, bench.err
+    assert built, "benchmark timed the dequantized FP32 model"
+    exported = cli("export", "--checkpoint", folder / "model_int8.cpk", "--format", "onnx", "--out",
+                   tmp_path / "m.onnx", "--json")
+    assert exported.code == 0, exported.err
+    assert exported.json()["int8"] is True and exported.json()["top1_agreement"] >= 0.99
+
+
 def test_export_packed_int8_points_to_quantize_pack(cli, dense_digits, tmp_path):
     refused = cli("export", "--checkpoint", dense_digits, "--format", "packed", "--int8", "--out", tmp_path / "x.cpk")
     assert refused.code == 2 and "quantize" in refused.err and "--pack" in refused.err
