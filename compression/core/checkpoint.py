@@ -102,6 +102,7 @@ def load_checkpoint(path: Union[str, Path], map_location: Union[str, torch.devic
         return upgrade(_unpacked_payload(path), str(path))
     if not zipfile.is_zipfile(path):
         raise UserError(f"cannot read checkpoint {path}: not a PyTorch checkpoint file or a packed model file")
+    _refuse_programs(path)
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
@@ -114,6 +115,21 @@ def load_checkpoint(path: Union[str, Path], map_location: Union[str, torch.devic
         raise UserError(f"{path} is not a compressor checkpoint (no '{FORMAT}' marker); "
                         "it may be a bare state_dict")
     return upgrade(payload, str(path))
+
+
+_PROGRAMS = {"archive_format": ("a torch.export program (.pt2)", "torch.export.load(path).module()"),
+             "constants.pkl": ("a TorchScript program", "torch.jit.load(path)")}
+
+
+def _refuse_programs(path: Path) -> None:
+    """A deployable program (quantize's model_int8.pt2 / model_int8.pt, export's files) is not a checkpoint:
+    said as such, not as a corrupted or unsafe file."""
+    with zipfile.ZipFile(path) as archive:
+        entries = {name.split("/", 1)[-1] for name in archive.namelist()}
+    for entry, (kind, load) in _PROGRAMS.items():
+        if entry in entries:
+            raise UserError(f"{path} is {kind}, not a checkpoint: run it with {load}; the commands read "
+                            "checkpoints and packed files (`quantize --pack` writes the int8 model as model_int8.cpk)")
 
 
 def _unpacked_payload(path: Path) -> Dict[str, Any]:

@@ -84,3 +84,18 @@ def test_a_checkpoint_is_marked_with_the_format_and_its_version(tmp_path):
     raw = torch.load(tmp_path / "c.pt", weights_only=True)
     assert (raw["format"], raw["format_version"]) == ("compressor-checkpoint", FORMAT_VERSION)
     assert load_checkpoint(tmp_path / "c.pt")["format_version"] == FORMAT_VERSION
+
+
+def test_a_deployable_program_is_named_as_such_not_as_a_corrupted_checkpoint(tmp_path):
+    """quantize's model_int8.pt2 (torch.export) and model_int8.pt (TorchScript) given where a checkpoint goes."""
+    import warnings
+
+    model = torch.nn.Linear(2, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TorchScript's deprecation
+        torch.jit.save(torch.jit.script(model), str(tmp_path / "m.pt"))
+    torch.export.save(torch.export.export(model, (torch.zeros(1, 2),)), str(tmp_path / "m.pt2"))
+    with pytest.raises(UserError, match=r"is a TorchScript program, not a checkpoint: run it with torch.jit.load"):
+        load_checkpoint(tmp_path / "m.pt")
+    with pytest.raises(UserError, match=r"is a torch.export program \(.pt2\), not a checkpoint"):
+        load_checkpoint(tmp_path / "m.pt2")
