@@ -36,7 +36,11 @@ class ImageFiles(Pipeline):
 
     def load(self, index: int):
         path, label = self.samples[index]
-        return default_loader(path), label
+        try:
+            return default_loader(path), label
+        except (OSError, ValueError) as err:  # PIL's UnidentifiedImageError is an OSError
+            raise UserError(f"dataset '{NAME}': cannot read image {path} ({type(err).__name__}): "
+                            "remove or replace the file") from None
 
 
 def _class_folders(folder: str) -> List[str]:
@@ -77,9 +81,9 @@ def _read_splits(config: DatasetConfig, root: str, num_classes: int):
     folders = _layout(root)
     source = folders.get("train", root)
     classes = _class_folders(source)
-    check_class_count(NAME, len(classes), source, num_classes)
     class_to_idx = {name: index for index, name in enumerate(classes)}
-    samples = {"train": _samples(source, classes, class_to_idx)}
+    samples = {"train": _samples(source, classes, class_to_idx)}  # an empty class folder is said first
+    check_class_count(NAME, len(classes), source, num_classes)
     for split in ("val", "test"):
         if split not in folders:
             continue

@@ -161,7 +161,20 @@ def test_missing_path_and_folders_without_classes_or_images(tmp_path):
     (tmp_path / "data" / "cat").mkdir()
     (tmp_path / "data" / "cat" / "notes.txt").write_text("not an image")
     with pytest.raises(UserError, match=re.escape(f"no images in class folder {tmp_path / 'data' / 'cat'} ")):
-        build(tmp_path / "data")
+        build(tmp_path / "data", num_classes=2)  # said before the class count the empty folder adds
+
+
+def test_an_unreadable_image_is_named(tmp_path):
+    write_classes(tmp_path / "data", per_class=4)
+    (tmp_path / "data" / "ant" / "broken.png").write_bytes(b"\x89PNG garbage")
+    splits = build(tmp_path / "data")
+    everything = [*splits.train.samples, *splits.val.samples, *splits.test.samples]
+    split = next(data for data in (splits.train, splits.val, splits.test)
+                 if any(path.endswith("broken.png") for path, _ in data.samples))
+    index = next(i for i, (path, _) in enumerate(split.samples) if path.endswith("broken.png"))
+    assert len(everything) == 13
+    with pytest.raises(UserError, match=r"cannot read image .*broken.png \(UnidentifiedImageError\)"):
+        split[index]
 
 
 def test_only_a_folder_that_is_not_there_is_data_not_found(tmp_path):
