@@ -16,8 +16,9 @@ from .common import console, emit_json, json_option, options_from
 @click.option("--no-build", "no_build", is_flag=True,
               help="Only the checks that need no model built (well under a second): syntax, classes, arguments, "
                    "timing, the names of models, datasets and parameters.")
+@click.option("--threads", type=int, help="CPU threads of the build (default: the cores this process may use).")
 @json_option
-def validate(schedule_path, as_json, no_build, **values):
+def validate(schedule_path, as_json, no_build, threads, **values):
     """Check a schedule as `train` would, with the same options, running nothing.
 
     Syntax, classes, arguments, timing, layer names against the model, every component built,
@@ -40,8 +41,10 @@ def validate(schedule_path, as_json, no_build, **values):
     if no_build:
         _render(schedule_path, schedule, quick.arch, quick.notes, quick.warnings, as_json, built=False)
         return
+    from ..compression.device import use_threads  # torch loads here: the checks above need none
     from ..compression.training.setup import build_run_parts
 
+    use_threads(threads)
     parts = build_run_parts(schedule, checking=True, strict=strict)
     _render(schedule_path, schedule, parts.info.name, parts.notes, parts.warnings, as_json, built=True)
 

@@ -84,3 +84,18 @@ def test_a_timm_model_is_noted_not_checked_and_timm_is_not_imported():
                                  "--arch", "timm/resnet18")
     assert code == 0, output
     assert any("parameter names were not checked" in note for note in json.loads(output)["notes"])
+
+
+def test_threads_limit_the_build_and_load_no_torch_without_it(cli):
+    """validate takes train's --threads; only the build (which loads torch) uses it."""
+    code, output = without_torch("validate", "--schedule", SCHEDULES / "digits_agp.yaml", "--no-build", "--threads", 1)
+    assert code == 0, output
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        built = cli("validate", "--schedule", SCHEDULES / "digits_agp.yaml", "--threads", 1)
+        assert built.code == 0, built.err
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
