@@ -89,7 +89,10 @@ def render_report(report) -> None:
                      f"{report['latency_ms']:.2f} ms", speedup_text(report)))
     else:
         rows.append(("latency", "", "not measured (skip_latency)", ""))
-    rows.append(("test top-1 / top-5", "", f"{report['top1']:.2f}% / {report['top5']:.2f}%", ""))
+    start = report.get("dense_top1")  # the model the run started from, when it started from a checkpoint
+    rows.append(("test top-1 / top-5", "" if start is None else f"{start:.2f}% (start)",
+                 f"{report['top1']:.2f}% / {report['top5']:.2f}%",
+                 "" if start is None else f"{report['top1'] - start:+.2f} points"))
     if report.get("precision", "fp32") != "fp32":
         rows.append(("precision", "", f"{report['precision']} (training and evaluation)", ""))
     if "early_exit" in report:

@@ -201,13 +201,23 @@ class Run:
         dense = build_model(self.info.name, num_classes=self.info.num_classes, input_shape=self.info.input_shape)
         best_file = self.folder.best_path if self.folder.best_path.exists() else None
         report.update(compression_report(dense, best, self.info.input_shape, best_file,
-                                         top1=test.top1, device=self.device,
+                                         dense_top1=self._start_top1(), top1=test.top1, device=self.device,
                                          measure_speed=not self.schedule.training.skip_latency))
         if self.schedule.training.pack and best_file is not None:
             report.update(self._packed(best_file))
         self.folder.write_json("report.json", report)
         self.folder.close()
         return report
+
+    def _start_top1(self) -> Optional[float]:
+        """Test top-1 of the model the run started from (`model.checkpoint`), to set the drop against; None
+        for a run from scratch (or a start file no longer there)."""
+        start = self.schedule.model.checkpoint
+        if not start or not Path(start).is_file():
+            return None
+        model = model_from_checkpoint(load_checkpoint(start))[0].to(self.device)
+        with self.precision.autocast():
+            return evaluate(model, self.loaders.test, self.criterion, self.device).top1
 
     def _numerics_report(self) -> Dict[str, Any]:
         """Precision of training and of the evaluations (the same autocast); whether the steps ran compiled."""

@@ -197,3 +197,15 @@ def test_policies_a_short_run_skips_are_warnings_and_errors_under_strict(cli, tm
     assert not (tmp_path / "run").exists()
     warned = cli("train", "--schedule", schedule, "--out", tmp_path / "run", "--epochs", 1)
     assert warned.code == 0 and "warning: policies[0]" in warned.err and "never runs" in warned.err
+
+
+def test_a_run_from_a_checkpoint_reports_the_start_models_test_top1_and_the_drop(cli, dense_digits, tmp_path):
+    schedule = tmp_path / "s.yaml"
+    schedule.write_text(f"version: 1\nmodel: {{checkpoint: {dense_digits}}}\n"
+                        "training: {epochs: 1, lr: 0.001, skip_latency: true}\n")
+    trained = cli("train", "--schedule", schedule, "--out", tmp_path / "run", "--threads", 1, "--json")
+    assert trained.code == 0, trained.err
+    start = cli("evaluate", "--checkpoint", dense_digits, "--json").json()["top1"]
+    assert trained.json()["dense_top1"] == pytest.approx(start)
+    shown = cli("train", "--schedule", schedule, "--out", tmp_path / "again", "--threads", 1)
+    assert f"{start:.2f}% (start)" in shown.out + shown.err and " points" in shown.out + shown.err
