@@ -117,7 +117,8 @@ def _render(result):
     which = "" if "candidate" in result else f" of {head}"
     console.print(f"speedup{which}: {speedup_text(result)} (comparison / model, median and 10th to 90th "
                   "percentile of the interleaved runs)", highlight=False)
-    for data in [result] + result["exported"]:
+    # without a model, the result's own speed-up is the first exported file's: said once, by its name
+    for data in ([result] if "candidate" in result else []) + result["exported"]:
         name = head if data is result else data["name"]
         console.print(f"{name}: {vs_fp32_text(data)}", highlight=False, soft_wrap=True)
     console.print(f"comparison FP32 medians: {fp32_engines_text(result)}", highlight=False, soft_wrap=True)

@@ -85,6 +85,7 @@ def test_export_openvino_then_benchmark_the_exported_files(cli, quantized, dense
     on_openvino = cli("benchmark", "--exported", qdq, "--engine", "openvino", "--compare", dense_digits, *FAST)
     assert on_openvino.code == 0, on_openvino.err
     assert "exported (openvino)" in on_openvino.err and "fastest FP32 engine here" in on_openvino.err
+    assert len([line for line in on_openvino.err.splitlines() if line.startswith(f"{qdq}: ")]) == 1
 
 
 @pytest.mark.parametrize("args, expected", [
