@@ -42,8 +42,10 @@ def summary(checkpoint, arch, pretrained, weights, num_classes, input_size, as_j
     rows = [(layer.name, "x".join(map(str, layer.shape)), f"{layer.params:,}", f"{layer.nnz:,}",
              f"{layer.sparsity:.1%}", layer.zero_filters, layer.zero_channels,
              f"{layer.macs:,}", f"{layer.effective_macs:,}") for layer in result.layers]
+    # the footer counts every parameter (biases, BatchNorm): its sparsity is theirs, not the Conv/Linear weights'
     footer = ("total (all parameters)", "", f"{result.total_params:,}", f"{result.nnz:,}",
-              f"{result.sparsity:.1%}", "", "", f"{result.macs:,}", f"{result.effective_macs:,}")
+              f"{1 - result.nnz / max(result.total_params, 1):.1%}", "", "", f"{result.macs:,}",
+              f"{result.effective_macs:,}")
     columns = ["layer", "shape", "params", "nnz", "sparsity", "zero filters", "zero channels", "MACs",
                "effective MACs"]
     if packed is not None:

@@ -30,6 +30,10 @@ def test_summary_table_of_a_sparse_checkpoint(cli, tmp_path):
     assert conv2["sparsity"] == 0.5 and conv2["zero_filters"] == 32
     table = cli("summary", "--checkpoint", tmp_path / "c.pt")
     assert table.code == 0 and "conv2" in table.err and "50.0%" in table.err
+    total = next(line for line in table.err.splitlines() if "total (all parameters)" in line)
+    cells = [cell.strip() for cell in total.split("│")]
+    params, nnz = (int(cells[index].replace(",", "")) for index in (3, 4))
+    assert params == data["total_params"] and cells[5] == f"{1 - nnz / params:.1%}"  # one basis for the row
 
 
 def test_evaluate_a_checkpoint(cli, tmp_path):
