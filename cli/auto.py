@@ -7,8 +7,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 
 from ..compression.workflows.auto_config import KINDS
 from ..compression.workflows.auto_flags import FLAGS
-from .common import (DATA_DIR_HELP, console, json_option, print_measurement_warnings, render_table, speedup_text,
-                     threads_option)
+from .common import (DATA_DIR_HELP, console, json_option, print_measurement_warnings, render_table, size_text,
+                     speedup_text, threads_option)
 from .engine_render import render_vs_fp32
 from .processes import run_in_every_process
 from .progress import RichReporter
@@ -197,7 +197,7 @@ def _render_before_after(report) -> None:
              f"{-report['test_top1_drop']:+.2f} points"),
             ("MACs", f"{dense['macs']:,}", f"{compressed['macs']:,}", f"{ratios['macs']:.3f}"),
             ("parameters", f"{dense['params']:,}", f"{compressed['params']:,}", f"{ratios['params']:.3f}"),
-            ("weights file", f"{dense['file_bytes']:,} B", f"{compressed['file_bytes']:,} B",
+            ("weights file", size_text(dense['file_bytes']), size_text(compressed['file_bytes']),
              f"{ratios['size']:.3f}"),
             (f"latency (batch {report['latency_batch_size']})", f"{dense['latency_ms']:.3f} ms",
              f"{compressed['latency_ms']:.3f} ms", f"{ratios['latency']:.3f}, speed-up {speedup_text(report)}")]

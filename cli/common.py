@@ -132,6 +132,11 @@ def print_measurement_warnings(result: Dict[str, Any]) -> None:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
 
 
+def size_text(count: int) -> str:
+    """A file's size as every command's table gives it: kB under 100 kB, MB above."""
+    return f"{count / 1e6:.2f} MB" if count >= 1e5 else f"{count / 1e3:.1f} kB"
+
+
 def render_mapping(title: str, values: Dict[str, Any]) -> None:
     render_table(title, ["", "value"], [(key, format_value(value)) for key, value in values.items()])
 

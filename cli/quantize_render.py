@@ -14,7 +14,7 @@ from ..compression.quantization.stats import calibration_loader
 from ..compression.schedule import load_schedule
 from ..compression.workflows.post_training import QuantizeData
 from ..datasets import build_datasets, build_loaders
-from .common import console, emit_json, print_measurement_warnings, render_table, speedup_text
+from .common import console, emit_json, print_measurement_warnings, render_table, size_text, speedup_text
 from .engine_render import render_engines
 from .quantize_lapq import render_lapq
 from .quantize_ranges import render_ranges
@@ -62,7 +62,7 @@ def render_quantize(result, as_json: bool) -> None:
     if "qat_top1" in report:
         rows.append(("top-1 with the QAT quantizers", "", f"{report['qat_top1']:.2f}%"))
     if "int8_latency_ms" in report:
-        rows += [("weights file", f"{report['fp32_file_bytes'] / 1e6:.2f} MB", f"{report['int8_file_bytes'] / 1e6:.2f} MB"),
+        rows += [("weights file", size_text(report['fp32_file_bytes']), size_text(report['int8_file_bytes'])),
                  (f"latency (batch {report['latency_batch_size']})", f"{report['fp32_latency_ms']:.2f} ms",
                   f"{report['int8_latency_ms']:.2f} ms, {speedup_text(report)}")]
     render_table(f"{report['arch']}: FP32 vs quantized ({report['int8']})", ["", "FP32", "quantized"], rows)

@@ -7,7 +7,7 @@ from ..compression.core.errors import UserError
 from ..compression.schedule import load_schedule, parse_schedule_text
 from ..compression.training.options import TrainOptions
 from ..compression.training.overrides import apply_overrides
-from .common import (console, json_option, options_from, print_measurement_warnings, render_table,
+from .common import (console, json_option, options_from, print_measurement_warnings, render_table, size_text,
                      speedup_text, threads_option)
 from .engine_render import render_vs_fp32
 from .processes import run_in_every_process
@@ -78,11 +78,11 @@ def render_report(report) -> None:
         ("non-zeros", f"{report['dense_nnz']:,}", f"{report['nnz']:,}", _ratio(report["dense_nnz"], report["nnz"])),
         ("MACs", f"{report['dense_macs']:,}", f"{report['effective_macs']:,} effective",
          _ratio(report["dense_macs"], report["effective_macs"])),
-        ("weights file", _size(report["dense_file_bytes"]), _size(report["file_bytes"]),
+        ("weights file", size_text(report["dense_file_bytes"]), size_text(report["file_bytes"]),
          _ratio(report["dense_file_bytes"], report["file_bytes"])),
     ]
     if report.get("packed_file_bytes"):
-        rows.append(("packed file (best.cpk)", _size(report["dense_file_bytes"]), _size(report["packed_file_bytes"]),
+        rows.append(("packed file (best.cpk)", size_text(report["dense_file_bytes"]), size_text(report["packed_file_bytes"]),
                      f"{report['packed_ratio']:.1f}x"))
     if report.get("latency_ms") is not None:
         rows.append((f"latency (batch {report['latency_batch_size']})", f"{report['dense_latency_ms']:.2f} ms",
@@ -108,10 +108,6 @@ def render_report(report) -> None:
 
 def _ratio(dense, compressed) -> str:
     return f"{dense / compressed:.2f}x" if compressed else "-"
-
-
-def _size(count: int) -> str:
-    return f"{count / 1e6:.2f} MB" if count >= 1e5 else f"{count / 1e3:.1f} kB"
 
 
 def _schedule(schedule_path, resume):
