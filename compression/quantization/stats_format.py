@@ -170,6 +170,24 @@ def check_stats_match_model(stats: Dict[str, ModuleStats], model: nn.Module, gra
     if missing:
         raise UserError(f"the stats lack layer(s) of the model: {_few(missing, 10)}; collect them again "
                         "with --collect-stats")
+    resized = _resized_layers(stats, model)
+    if resized:
+        raise UserError(f"the stats were collected on other layer sizes ({_few(resized)}): a model thinned or "
+                        "factorized since? collect them again with --collect-stats on this model")
+
+
+def _resized_layers(stats: Dict[str, ModuleStats], model: nn.Module) -> List[str]:
+    """Conv/Linear layers whose recorded output shape has another channel count than the layer has."""
+    modules = dict(model.named_modules())
+    resized = []
+    for name in _layers(model):
+        shape = tuple(stats[name].output.shape) if name in stats else ()
+        module = modules[name]
+        conv = isinstance(module, nn.modules.conv._ConvNd)
+        width = module.out_channels if conv else module.out_features  # a Linear's features are its last dim
+        if len(shape) >= 2 and shape[1 if conv else -1] != width:
+            resized.append(f"{name}: {shape[1 if conv else -1]} outputs recorded, {width} in the model")
+    return resized
 
 
 def _layers(model: nn.Module) -> List[str]:

@@ -167,3 +167,18 @@ def test_stats_match_their_model_and_not_another():
     partial = {name: value for name, value in stats.items() if name not in ("conv2", "fc2")}
     with pytest.raises(UserError, match="lack layer.* of the model: conv2, fc2"):
         check_stats_match_model(partial, model)
+
+
+def test_stats_of_the_model_before_it_was_thinned_are_refused():
+    """Ranges recorded on 32 filters say nothing sure of the 16 a thinning kept."""
+    from compressor.compression.thinning import zero_weakest_filter_groups
+    from compressor.compression.thinning.remove import thin
+
+    torch.manual_seed(0)
+    model = build_model("digits_cnn").eval()
+    stats = _stats(model, [torch.randn(4, 1, 8, 8)])
+    zero_weakest_filter_groups(model, torch.zeros(1, 1, 8, 8), 0.5)
+    thin(model, torch.zeros(1, 1, 8, 8))
+    assert model.conv1.out_channels < 32
+    with pytest.raises(UserError, match=r"other layer sizes \(conv1: 32 outputs recorded, 16 in the model, "):
+        check_stats_match_model(stats, model)
