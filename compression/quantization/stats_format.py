@@ -186,7 +186,7 @@ def _resized_layers(stats: Dict[str, ModuleStats], model: nn.Module) -> List[str
         conv = isinstance(module, nn.modules.conv._ConvNd)
         width = module.out_channels if conv else module.out_features  # a Linear's features are its last dim
         if len(shape) >= 2 and shape[1 if conv else -1] != width:
-            resized.append(f"{name}: {shape[1 if conv else -1]} outputs recorded, {width} in the model")
+            resized.append(f"{name} ({shape[1 if conv else -1]} outputs recorded, {width} now)")
     return resized
 
 

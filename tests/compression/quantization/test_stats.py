@@ -180,5 +180,5 @@ def test_stats_of_the_model_before_it_was_thinned_are_refused():
     zero_weakest_filter_groups(model, torch.zeros(1, 1, 8, 8), 0.5)
     thin(model, torch.zeros(1, 1, 8, 8))
     assert model.conv1.out_channels < 32
-    with pytest.raises(UserError, match=r"other layer sizes \(conv1: 32 outputs recorded, 16 in the model, "):
+    with pytest.raises(UserError, match=r"other layer sizes \(conv1 \(32 outputs recorded, 16 now\), conv2 "):
         check_stats_match_model(stats, model)
