@@ -46,6 +46,8 @@ def summary(checkpoint, arch, pretrained, weights, num_classes, input_size, as_j
     footer = ("total (all parameters)", "", f"{result.total_params:,}", f"{result.nnz:,}",
               f"{1 - result.nnz / max(result.total_params, 1):.1%}", "", "", f"{result.macs:,}",
               f"{result.effective_macs:,}")
+    if result.other_macs:  # computed by modules themselves, outside Conv/Linear layers (attention, ...)
+        rows.append(("other operations", "", "", "", "", "", "", f"{result.other_macs:,}", f"{result.other_macs:,}"))
     columns = ["layer", "shape", "params", "nnz", "sparsity", "zero filters", "zero channels", "MACs",
                "effective MACs"]
     if packed is not None:

@@ -33,11 +33,12 @@ class ModelSummary:
     sparsity: float
     macs: int
     effective_macs: int
+    other_macs: int = 0  # of the operations outside Conv/Linear layers (attention products, ...), in `macs`
 
     def to_dict(self) -> Dict:
         return {"layers": [asdict(layer) for layer in self.layers], "total_params": self.total_params,
                 "nnz": self.nnz, "sparsity": self.sparsity, "macs": self.macs,
-                "effective_macs": self.effective_macs}
+                "effective_macs": self.effective_macs, "other_macs": self.other_macs}
 
 
 def summarize(model: nn.Module, input_shape: Sequence[int]) -> ModelSummary:
@@ -48,32 +49,42 @@ def summarize(model: nn.Module, input_shape: Sequence[int]) -> ModelSummary:
     weights = sum(layer.params for layer in layers)
     zeros = sum(layer.params - layer.nnz for layer in layers)
     all_params = list(model.parameters())
+    other = sum(m for name, m in macs.items() if name not in {layer.name for layer in layers})
     return ModelSummary(
         layers=layers,
         total_params=sum(p.numel() for p in all_params),
         nnz=sum(int(torch.count_nonzero(p)) for p in all_params),
         sparsity=zeros / weights if weights else 0.0,
         macs=sum(macs.values()),
-        effective_macs=sum(layer.effective_macs for layer in layers)
-        + sum(m for name, m in macs.items() if name not in {layer.name for layer in layers}),
+        effective_macs=sum(layer.effective_macs for layer in layers) + other,
+        other_macs=other,
     )
 
 
 @torch.no_grad()
 def count_macs(model: nn.Module, input_shape: Sequence[int]) -> Dict[str, int]:
-    """Multiply-accumulates per leaf module for a batch of one (flops / 2)."""
-    was_training = model.training
+    """Multiply-accumulates per leaf module for a batch of one (flops / 2); under "" those a module computes
+    outside its leaves (Swin's attention calls F.linear on its qkv layer's weight, attention's matrix
+    products), so that the values sum to the whole model's."""
+    was_training, fastpath = model.training, torch.backends.mha.get_fastpath_enabled()
     model.eval()
     device = next(model.parameters()).device
-    with FlopCounterMode(display=False, depth=None) as counter:
-        model(torch.zeros(1, *input_shape, device=device))
-    model.train(was_training)
+    torch.backends.mha.set_fastpath_enabled(False)  # the fused attention kernel escapes the flop counter
+    try:
+        with FlopCounterMode(display=False, depth=None) as counter:
+            model(torch.zeros(1, *input_shape, device=device))
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
+        model.train(was_training)
     leaves = {name for name, module in model.named_modules() if not list(module.children())}
     result = {}
     for fqn, ops in counter.get_flop_counts().items():
         name = fqn.split(".", 1)[1] if "." in fqn else ""
         if name in leaves:
             result[name] = sum(ops.values()) // 2
+    outside = counter.get_total_flops() // 2 - sum(result.values())
+    if outside > 0:
+        result[""] = result.get("", 0) + outside
     return result
 
 

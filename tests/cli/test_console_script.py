@@ -36,7 +36,7 @@ CASES = {
     "export": (["export", "--arch", "resnt18", "--format", "onnx", "--out", "x.onnx"],
                "unknown model 'resnt18'; did you mean 'resnet18'"),
     "sensitivity": (["sensitivity", "--arch", "digits_cnn", "--sparsities", "0,1.5"],
-                    "--sparsities: every level must be in [0, 1), got 1.5"),
+                    "--sparsities: every level must be a number in [0, 1), got 1.5"),
     "unknown command": (["evalute"], "did you mean 'evaluate'"),
 }
 
