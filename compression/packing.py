@@ -84,13 +84,19 @@ def deployment_state(model: nn.Module):
     for name, module, layer in quantized_modules(model):
         if layer.weight_fn is not None and layer.switch.enabled:
             with torch.no_grad():
-                state[f"{name}.weight"] = layer.weight(module).detach().clone()
+                state[f"{name}.weight"] = _positive_zeros(layer.weight(module).detach())
             quantized.append(name)
     return state, quantized
 
 
 def plain_state(model: nn.Module) -> Dict[str, torch.Tensor]:
-    return {key: value.detach().clone() for key, value in model.state_dict().items() if not is_qat_key(key)}
+    return {key: _positive_zeros(value.detach()) for key, value in model.state_dict().items() if not is_qat_key(key)}
+
+
+def _positive_zeros(tensor: torch.Tensor) -> torch.Tensor:
+    """A copy with -0.0 made +0.0 (x + 0.0 is x for every other value): a weight rounded or masked to a negative
+    zero computes as zero but has other bits, and a packed file, exact to the bit, would store it as a value."""
+    return tensor + 0.0 if tensor.is_floating_point() else tensor.clone()
 
 
 def fp32_bytes(model: nn.Module) -> int:

@@ -67,7 +67,7 @@ class MaskStore:
             self.forward_only.discard(name)
             if name in self.masks:
                 with torch.no_grad():
-                    self.params[name].mul_(self.masks[name])
+                    zero_pruned(self.params[name], self.masks[name])
 
     def _refit_if_replaced(self) -> bool:
         """A masked parameter the model no longer holds was replaced by a change of its layer made outside the
@@ -90,7 +90,7 @@ class MaskStore:
         for name in self.forward_only:
             param, keep = self.params[name], self.masks[name]
             self._stash[name] = param * ~keep
-            param.mul_(keep)
+            zero_pruned(param, keep)
 
     @contextlib.contextmanager
     def forward_masked(self):
@@ -119,7 +119,7 @@ class MaskStore:
                 if stashed is not None:
                     params[name].add_(stashed)
             else:
-                params[name].mul_(keep)
+                zero_pruned(params[name], keep)
 
     def mask_gradients(self, names: Iterable[str]) -> None:
         """Zero the gradients of masked weights (a hook that reads the current mask)."""
@@ -159,3 +159,9 @@ class MaskStore:
         forward_only = set(state.get("forward_only", []))
         for name, mask in state.get("masks", {}).items():
             self.set(name, mask, forward_only=name in forward_only)
+
+
+def zero_pruned(param: torch.Tensor, keep: torch.Tensor) -> None:
+    """Zero the weights `keep` drops, in place, as +0.0: multiplying by the mask would leave -0.0 where a weight
+    was negative, which a packed file (exact to the bit) would then have to store as a value."""
+    param.masked_fill_(~keep, 0.0)

@@ -10,6 +10,7 @@ from ..core.errors import UserError
 from ..policies import Policy, StepContext
 from .base import resolve_weights
 from .configs import GroupConfig, L1Config
+from .masks import zero_pruned
 from .structures import check_group_type, expand_structure_mask, structure_scores
 
 _CRITERIA = {"Mean_Abs": "l1", "Max": "max", "L2": "l2"}
@@ -106,7 +107,7 @@ class RegularizationPolicy(Policy):
         masks = self.regularizer.threshold_masks()
         params = self.regularizer.context.masks.params
         for name, keep in masks.items():
-            params[name].mul_(keep)
+            zero_pruned(params[name], keep)
         last_step = ctx.epoch == self.spec.epochs[-1] and ctx.step == ctx.steps_per_epoch - 1
         if last_step and self.spec.args.keep_mask:
             for name, keep in masks.items():

@@ -51,6 +51,20 @@ def test_pruned_and_shared_weights_pack_dozens_of_times_smaller(cli, pruned_shar
         cli("evaluate", "--checkpoint", pruned_shared, "--json").json()["top1"]
 
 
+def test_negative_zeros_pack_as_zeros(cli, dense_digits, tmp_path):
+    """Multiplying a negative weight by a zero mask gives -0.0: it computes as zero and must be stored as one."""
+    payload = load_checkpoint(dense_digits)
+    weight = payload["model_state"]["conv3.weight"]
+    payload["model_state"]["conv3.weight"] = weight * (weight.abs() > weight.abs().median())  # half -0.0 or 0.0
+    assert torch.signbit(payload["model_state"]["conv3.weight"][payload["model_state"]["conv3.weight"] == 0]).any()
+    save_checkpoint(payload, tmp_path / "pruned.pt")
+    report = cli("export", "--checkpoint", tmp_path / "pruned.pt", "--format", "packed", "--out",
+                 tmp_path / "p.cpk", "--json").json()
+    conv3 = next(t for t in report["tensors"] if t["name"] == "conv3.weight")
+    assert conv3["nnz"] == int(torch.count_nonzero(payload["model_state"]["conv3.weight"]))
+    assert report["max_abs_diff"] == 0.0
+
+
 def test_a_qat_model_packs_the_codes_it_computes_with_and_trains_on(cli, dense_digits, tmp_path):
     schedule = tmp_path / "lsq.yaml"
     schedule.write_text("version: 1\nquantizers:\n  q: {class: LSQQuantizer, bits_weights: 4, bits_activations: 8, "

@@ -81,3 +81,12 @@ def test_state_round_trip_and_shape_refresh(tmp_path):
         model[0].weight[0, 0] = 0
     other.refresh_shapes()
     assert other.masks["0.weight"].shape == (2, 6) and not other.masks["0.weight"][0, 0]
+
+
+def test_pruned_weights_are_positive_zeros():
+    """mul_ by the mask would leave -0.0 where a weight was negative: other bits for a packed file to store."""
+    model = nn.Linear(4, 4)
+    masks = MaskStore(model)
+    masks.set("weight", torch.zeros(4, 4, dtype=torch.bool))
+    masks.apply()
+    assert not torch.signbit(model.weight).any()
