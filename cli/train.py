@@ -82,7 +82,8 @@ def render_report(report) -> None:
          _ratio(report["dense_file_bytes"], report["file_bytes"])),
     ]
     if report.get("packed_file_bytes"):
-        rows.append(("packed file (best.cpk)", size_text(report["dense_file_bytes"]), size_text(report["packed_file_bytes"]),
+        rows.append(("packed file (best.cpk)", size_text(report["dense_file_bytes"]),
+                     size_text(report["packed_file_bytes"]),
                      f"{report['packed_ratio']:.1f}x"))
     if report.get("latency_ms") is not None:
         rows.append((f"latency (batch {report['latency_batch_size']})", f"{report['dense_latency_ms']:.2f} ms",

@@ -53,8 +53,9 @@ class LRPolicy(Policy):
     def on_epoch_end(self, ctx: StepContext, metrics: Dict[str, float]) -> None:
         if isinstance(self.lr_scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             if "val_loss" not in metrics:
+                given = sorted(metrics) or "none"
                 raise UserError("ReduceLROnPlateau steps on the validation loss: pass it to on_epoch_end, e.g. "
-                                f"on_epoch_end(epoch, metrics={{'val_loss': val_loss}}) (got {sorted(metrics) or 'none'})")
+                                f"on_epoch_end(epoch, metrics={{'val_loss': val_loss}}) (got {given})")
             self.lr_scheduler.step(metrics["val_loss"])
         else:
             self.lr_scheduler.step()

@@ -205,7 +205,8 @@ class Chain(nn.Module):
 
 CHAIN = """version: 1
 pruners:
-  filters: {class: L1RankedStructureParameterPruner, group_type: Filters, desired_sparsity: 0.5, weights: [conv1.weight]}
+  filters: {class: L1RankedStructureParameterPruner, group_type: Filters, desired_sparsity: 0.5,
+            weights: [conv1.weight]}
   agp: {class: AutomatedGradualPruner, initial_sparsity: 0.2, final_sparsity: 0.8, weights: [conv2.weight]}
 policies:
   - pruner: {instance_name: filters}
