@@ -9,7 +9,7 @@ from typing import List, Optional
 
 import click
 
-from ..compression.core.errors import TrainingDiverged, TrainingInterrupted, UserError, did_you_mean
+from ..compression.core.errors import TrainingDiverged, TrainingInterrupted, UserError, did_you_mean, first_line
 from .common import console
 
 # command -> (module of compressor.cli, click command in it, the first line of its help). A command's
@@ -89,6 +89,35 @@ def run(argv=None) -> int:
     try:
         cli.main(args=argv, prog_name="compressor", standalone_mode=False)
         return 0
+    except (Exception, KeyboardInterrupt) as err:  # noqa: BLE001  (every ending is said, once)
+        if _first_process():
+            return _report(err)
+        status = _exit_status(err)  # the same user error or interruption: the first process says it
+        if status == 1:  # a failure may be this process's alone
+            console.print(f"[bold red]failed[/] (process {os.environ.get('RANK')}): {type(err).__name__}: "
+                          f"{_escape(first_line(err))}", highlight=False, soft_wrap=True)
+        return status
+
+
+def _first_process() -> bool:
+    """Under torchrun the processes meet the same mistakes and signals: the first one says them (every one
+    with COMPRESSOR_DEBUG set)."""
+    return os.environ.get("RANK", "0") == "0" or bool(os.environ.get("COMPRESSOR_DEBUG"))
+
+
+def _exit_status(err: BaseException) -> int:
+    if isinstance(err, click.exceptions.Exit):
+        return err.exit_code
+    if isinstance(err, (click.ClickException, UserError)):
+        return 2
+    if isinstance(err, TrainingInterrupted):
+        return err.exit_code
+    return 130 if isinstance(err, (click.Abort, KeyboardInterrupt)) else 1
+
+
+def _report(err: BaseException) -> int:
+    try:
+        raise err
     except click.exceptions.Exit as done:
         return done.exit_code
     except click.ClickException as err:

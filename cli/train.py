@@ -51,9 +51,6 @@ def _train(schedule, options, ranks, stop, as_json):
 
     run = prepare_run(schedule, resume=options.resume, ranks=ranks, overwrite=bool(options.overwrite),
                       strict=bool(options.strict))
-    if run.start_epoch >= run.epochs:
-        raise UserError(f"nothing to do: the checkpoint has finished {run.start_epoch} of {run.epochs} epochs "
-                        "(raise --epochs to train further)")
     if ranks.is_main:
         count = ranks.world_size
         processes = f" in {count} process{'es' if count > 1 else ''} (DDP)" if ranks.enabled else ""

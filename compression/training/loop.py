@@ -103,8 +103,9 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
         loss_sum += loss.detach() * targets.size(0)
         progress.step, progress.seen = step + 1, progress.seen + targets.size(0)
         reporter.on_step_end(epoch, step, steps)
-        if stopping:
-            progress.loss_sum = loss_sum.item()
+        if stopping:  # every process stops after this step: the sums saved are the whole group's
+            total = sum_across_ranks(torch.stack([loss_sum, torch.tensor(float(progress.seen), device=device)]))
+            progress.loss_sum, progress.seen = total[0].item(), int(total[1].item())
             raise _StopAfterStep()
     total = sum_across_ranks(torch.stack([loss_sum, torch.tensor(float(progress.seen), device=device)]))
     return (total[0] / total[1].clamp_min(1)).item()

@@ -13,6 +13,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ...datasets import recorded_options
 from ..core.checkpoint import load_checkpoint
+from ..core.errors import UserError
 from ..distillation import TrainingLoss
 from ..early_exit import evaluate_early_exit
 from ..distributed import Ranks, broadcast_from_main
@@ -97,13 +98,14 @@ class Run:
         """Where `epoch` starts: part-way when the run was interrupted in it, else at step 0."""
         progress, self.resumed_progress = self.resumed_progress, None
         if progress is not None and epoch == self.start_epoch:
-            return progress
+            # the group's loss so far goes on in the first process; the others add their own from here
+            return progress if self.ranks.is_main else EpochProgress(step=progress.step)
         return EpochProgress()
 
     def save_interrupted(self, epoch: int, progress: EpochProgress) -> Path:
         """A checkpoint in the middle of `epoch`, after `progress.step` steps; --resume continues there."""
         payload = self.state(epoch - 1)
-        payload["epoch_progress"] = progress.state_dict()
+        payload["epoch_progress"] = {**progress.state_dict(), "processes": self.ranks.world_size}
         self.folder.save(payload, best=False)
         return self.folder.checkpoint_path
 
@@ -177,6 +179,7 @@ class Run:
         self.start_epoch = payload["epoch"] + 1
         if "epoch_progress" in payload:
             self.resumed_progress = EpochProgress(**payload["epoch_progress"])
+            _check_processes(self.resumed_progress, self.ranks)
 
     def finish(self) -> Dict[str, Any]:
         """Evaluate the best model on the test split and write report.json (the first process only)."""
@@ -259,3 +262,11 @@ def _may_skip_parameters(model: nn.Module) -> bool:
     early exits none when no loss weights train them."""
     return (any(name.rsplit(".", 1)[-1].startswith(QAT_PREFIX) for name, _ in model.named_parameters())
             or count_exits(model) > 0)
+
+
+def _check_processes(progress: EpochProgress, ranks: Ranks) -> None:
+    """Part of an epoch run by N processes saw N shares of the batches: only N processes go on from it."""
+    if progress.processes is not None and progress.processes != ranks.world_size:
+        raise UserError(f"the checkpoint stopped part-way through an epoch run by {progress.processes} "
+                        f"process{'es' if progress.processes > 1 else ''}; resume it with as many (its batch order "
+                        f"and loss so far are theirs), not {ranks.world_size}")

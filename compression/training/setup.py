@@ -144,6 +144,8 @@ def prepare_run(schedule: Schedule, resume: Optional[str] = None, write_tensorbo
     if not folder_checked:
         check_run_folder(folder_path, resume, overwrite, schedule.text)
     payload = load_resumable_checkpoint(resume) if resume else None
+    if payload is not None:
+        _check_resume(payload, schedule, folder_path, resume)
     parts = build_run_parts(schedule, payload, ranks, strict=strict)
     join(ranks, parts.device)
     moved = move_aside(folder_path) if overwrite and not folder_checked and ranks.is_main else None
@@ -158,6 +160,19 @@ def prepare_run(schedule: Schedule, resume: Optional[str] = None, write_tensorbo
         folder.truncate_metrics(run.start_epoch)
     folder.write_schedule(schedule.text)
     return run
+
+
+def _check_resume(payload: Dict[str, Any], schedule: Schedule, folder: Path, resume: str) -> None:
+    """Refused before anything is written: a run with no epoch left, or one asked to go on in another folder
+    (its best model and earlier metrics stay behind in its own)."""
+    done, epochs = payload["epoch"] + 1, schedule.training.epochs
+    if done >= epochs:
+        raise UserError(f"nothing to do: the checkpoint has finished {done} of {epochs} epochs "
+                        "(raise --epochs to train further)")
+    own = Path(resume).resolve().parent
+    if folder.resolve() != own and (own / "metrics.jsonl").exists():  # a run's checkpoint.pt, not a lone file
+        raise UserError(f"--resume continues the run in its own folder ({own}), not in --out {folder}: leave --out "
+                        f"out, or start a new run from this checkpoint with --checkpoint {resume}")
 
 
 PROBE_BATCH = 2  # not 1: a forward that squeezes the batch axis away would pass on one image and train on none

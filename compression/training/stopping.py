@@ -37,11 +37,13 @@ class StopRequest:
 
 @dataclass
 class EpochProgress:
-    """How far an epoch got: the next step to run and the training loss summed over the steps run."""
+    """How far an epoch got: the next step to run and the training loss summed over the steps run (in a
+    checkpoint: over every process, and how many processes ran the steps; None in files from before)."""
 
     step: int = 0
     loss_sum: float = 0.0
     seen: int = 0
+    processes: Optional[int] = None
 
     def state_dict(self):
-        return {"step": self.step, "loss_sum": self.loss_sum, "seen": self.seen}
+        return {"step": self.step, "loss_sum": self.loss_sum, "seen": self.seen, "processes": self.processes}

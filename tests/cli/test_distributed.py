@@ -159,10 +159,14 @@ def _stop_and_resume_rank(rank, out, port):
         pass
     barrier()  # the first process has written the checkpoint
     checkpoint = out / "run" / "checkpoint.pt"
-    carried = torch.load(checkpoint, weights_only=True)["policies_state"]["0:apoz"]["counts"]
+    payload = torch.load(checkpoint, weights_only=True)
+    carried, progress = payload["policies_state"]["0:apoz"]["counts"], payload["epoch_progress"]
     resumed = prepare_run(schedule, resume=str(checkpoint), write_tensorboard=False, ranks=Ranks(rank, 2, rank))
+    restarted = resumed.take_progress(0)  # the first process carries the group's loss so far, the other none
+    resumed.resumed_progress, restarted_seen = restarted, restarted.seen
     fit(resumed)
-    torch.save({"carried": carried, "mask": resumed.scheduler.masks.masks["conv2.weight"]}, out / f"rank{rank}.pt")
+    torch.save({"carried": carried, "mask": resumed.scheduler.masks.masks["conv2.weight"], "progress": progress,
+                "restarted_seen": restarted_seen, "batch": schedule.dataset.batch_size}, out / f"rank{rank}.pt")
     leave()
 
 
@@ -171,21 +175,25 @@ def test_an_interrupted_epoch_of_activation_statistics_resumes_with_every_proces
     first, second = (torch.load(tmp_path / f"rank{rank}.pt", weights_only=True) for rank in range(2))
     assert first["carried"] == {"conv2.weight": 6.0}  # 3 steps done in each of the 2 processes
     assert torch.equal(first["mask"], second["mask"]) and not first["mask"].all()
+    progress = first["progress"]  # the loss so far of both processes' images, which only the first carries on
+    assert progress["processes"] == 2 and progress["seen"] == 2 * progress["step"] * first["batch"]
+    assert (first["restarted_seen"], second["restarted_seen"]) == (progress["seen"], 0)
 
 
 def test_sigterm_to_torchrun_stops_every_process_at_the_same_step_with_one_checkpoint(tmp_path):
     schedule = tmp_path / "schedule.yaml"
     schedule.write_text(SCHEDULE.replace("epochs: 2", "epochs: 200"))
     folder = tmp_path / "run"
-    process = subprocess.Popen(torchrun_command("train", "--schedule", schedule, "--out", folder), env=TORCHRUN_ENV,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    every_process_says = {**TORCHRUN_ENV, "COMPRESSOR_DEBUG": "1"}  # else only the first one does
+    process = subprocess.Popen(torchrun_command("train", "--schedule", schedule, "--out", folder),
+                               env=every_process_says, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for(lambda: (folder / "checkpoint.pt").exists())
     process.send_signal(signal.SIGTERM)  # torchrun passes it on to both processes
     _, err = process.communicate(timeout=120)
     stops = [line for line in err.splitlines() if "SIGTERM received: stopped" in line]
     assert len(stops) == 2 and stops[0] == stops[1]  # both processes, the same place
     payload = torch.load(folder / "checkpoint.pt", weights_only=True)
-    assert payload["epoch"] < 199
+    assert payload["epoch"] < 199 and payload["epoch_progress"]["processes"] == 2
 
 
 def test_sensitivity_pairs_split_between_two_processes_give_the_single_process_rows(tmp_path, dense_digits):

@@ -66,6 +66,7 @@ def test_sensitivity_table_with_checkpoint_into_runs(cli, trained, tmp_path, mon
     pruners = schedule.components["pruners"].values()
     assert pruners and {spec.class_name for spec in pruners} == {"L1RankedStructureParameterPruner_AGP"}
     assert {spec.config.group_type for spec in pruners} <= {"Filters", "Rows"}
+    assert all(spec.config.prune_bias for spec in pruners if spec.config.group_type == "Rows")
     assert [spec.class_name for spec in schedule.components["extensions"].values()] == ["FilterRemover"]
     assert schedule.training.lr == pytest.approx(0.01)
     assert cli("validate", "--schedule", tmp_path / "runs" / "sensitivity-digits_cnn" / "suggested_schedule.yaml"

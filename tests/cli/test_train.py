@@ -209,3 +209,29 @@ def test_a_run_from_a_checkpoint_reports_the_start_models_test_top1_and_the_drop
     assert trained.json()["dense_top1"] == pytest.approx(start)
     shown = cli("train", "--schedule", schedule, "--out", tmp_path / "again", "--threads", 1)
     assert f"{start:.2f}% (start)" in shown.out + shown.err and " points" in shown.out + shown.err
+
+
+def test_a_refused_resume_writes_nothing(cli, dense_digits, tmp_path):
+    """A finished run asked to resume, or to go on in another folder: refused, its folder untouched."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(dense_digits.parent, run)
+    before = {path.name: path.read_bytes() for path in run.iterdir() if path.is_file()}
+    other = tmp_path / "other.yaml"
+    other.write_text("version: 1\ntraining: {epochs: 4, lr: 0.2}\n")
+    finished = cli("train", "--schedule", other, "--resume", run / "checkpoint.pt")
+    assert finished.code == 2 and "nothing to do: the checkpoint has finished 4 of 4 epochs" in finished.err
+    elsewhere = cli("train", "--resume", run / "checkpoint.pt", "--epochs", 6, "--out", tmp_path / "elsewhere")
+    assert elsewhere.code == 2 and "continues the run in its own folder" in elsewhere.err
+    assert not (tmp_path / "elsewhere").exists()
+    assert {path.name: path.read_bytes() for path in run.iterdir() if path.is_file()} == before
+
+
+def test_under_torchrun_only_the_first_process_says_a_mistake(cli, monkeypatch, tmp_path):
+    monkeypatch.setenv("RANK", "1")
+    quiet = cli("train", "--schedule", tmp_path / "missing.yaml")
+    assert quiet.code == 2 and quiet.err == ""
+    monkeypatch.setenv("RANK", "0")
+    said = cli("train", "--schedule", tmp_path / "missing.yaml")
+    assert said.code == 2 and "error:" in said.err

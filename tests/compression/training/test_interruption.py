@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from compressor.compression.core.checkpoint import load_checkpoint
-from compressor.compression.core.errors import TrainingInterrupted
+from compressor.compression.core.errors import TrainingInterrupted, UserError
 from compressor.compression.schedule import parse_schedule_text
 from compressor.compression.training import Reporter, TrainOptions, apply_overrides, fit, prepare_run
 from compressor.compression.training.stopping import StopRequest
@@ -64,7 +64,8 @@ def test_a_stop_mid_epoch_writes_a_checkpoint_that_resumes_bit_for_bit(tmp_path)
     # the request came after step 3's check: step 4, in progress then, finishes
     assert "SIGTERM received: stopped in epoch 1 after 5 of 9 steps" in str(info.value)
     checkpoint = tmp_path / "stopped" / "checkpoint.pt"
-    assert load_checkpoint(checkpoint)["epoch_progress"]["step"] == 5
+    stopped_payload = load_checkpoint(checkpoint)
+    assert stopped_payload["epoch_progress"]["step"] == 5 and stopped_payload["epoch_progress"]["processes"] == 1
 
     resumed = prepare(tmp_path, "stopped", resume=str(checkpoint))
     assert (resumed.start_epoch, resumed.resumed_progress.step) == (1, 5)
@@ -72,6 +73,11 @@ def test_a_stop_mid_epoch_writes_a_checkpoint_that_resumes_bit_for_bit(tmp_path)
     assert_state_dicts_equal(straight.model.state_dict(), resumed.model.state_dict())
     assert [r["top1"] for r in resumed.history] == [r["top1"] for r in straight.history]
     assert [r["train_loss"] for r in resumed.history] == pytest.approx([r["train_loss"] for r in straight.history])
+
+    stopped_payload["epoch_progress"]["processes"] = 2  # as if two processes under torchrun had run its steps
+    torch.save(stopped_payload, tmp_path / "stopped" / "two.pt")
+    with pytest.raises(UserError, match="part-way through an epoch run by 2 processes; resume it with as many"):
+        prepare(tmp_path, "stopped", resume=str(tmp_path / "stopped" / "two.pt"))
 
 
 def test_activation_statistics_of_an_interrupted_epoch_carry_over_to_its_resumed_part(tmp_path):
