@@ -74,7 +74,7 @@ def test_resume_of_another_model_is_refused(tmp_path):
     run_schedule(tmp_path, "a", epochs=1)
     other = SCHEDULE.replace("digits_cnn", "simplenet_mnist").replace("name: digits", "name: fake")
     with pytest.raises(UserError, match="checkpoint holds 'digits_cnn'"):
-        run_schedule(tmp_path, "b", text=other, resume=str(tmp_path / "a" / "checkpoint.pt"))
+        run_schedule(tmp_path, "a", text=other, resume=str(tmp_path / "a" / "checkpoint.pt"))
 
 
 def test_tensorboard_events_are_written(tmp_path):
