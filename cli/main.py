@@ -5,7 +5,7 @@ import importlib
 import os
 import sys
 import traceback
-from typing import List, Optional
+from typing import Callable, List, Optional, Tuple
 
 import click
 
@@ -89,11 +89,11 @@ def run(argv=None) -> int:
     try:
         cli.main(args=argv, prog_name="compressor", standalone_mode=False)
         return 0
-    except (Exception, KeyboardInterrupt) as err:  # noqa: BLE001  (every ending is said, once)
+    except (Exception, KeyboardInterrupt) as err:  # noqa: BLE001  (every ending gets its status and one message)
+        status, say = _ending(err)
         if _first_process():
-            return _report(err)
-        status = _exit_status(err)  # the same user error or interruption: the first process says it
-        if status == 1:  # a failure may be this process's alone
+            say()
+        elif status == 1 and not isinstance(err, TrainingDiverged):  # a failure may be this process's alone
             console.print(f"[bold red]failed[/] (process {os.environ.get('RANK')}): {type(err).__name__}: "
                           f"{_escape(first_line(err))}", highlight=False, soft_wrap=True)
         return status
@@ -105,47 +105,34 @@ def _first_process() -> bool:
     return os.environ.get("RANK", "0") == "0" or bool(os.environ.get("COMPRESSOR_DEBUG"))
 
 
-def _exit_status(err: BaseException) -> int:
+def _ending(err: BaseException) -> Tuple[int, Callable[[], None]]:
+    """The exit status for `err` (0 done, 2 the user's mistake, 1 a failure, 128+N a signal) and what says it."""
+    def say(text: str) -> Callable[[], None]:
+        return lambda: console.print(text, highlight=False, soft_wrap=True)
+
     if isinstance(err, click.exceptions.Exit):
-        return err.exit_code
-    if isinstance(err, (click.ClickException, UserError)):
-        return 2
+        return err.exit_code, lambda: None
+    if isinstance(err, click.ClickException):
+        return 2, err.show
+    if isinstance(err, UserError):
+        return 2, say(f"[bold red]error:[/] {_escape(str(err))}")
+    if isinstance(err, TrainingDiverged):
+        return 1, say(f"[bold red]diverged:[/] {_escape(str(err))}; the last checkpoint is kept as it was")
     if isinstance(err, TrainingInterrupted):
-        return err.exit_code
-    return 130 if isinstance(err, (click.Abort, KeyboardInterrupt)) else 1
+        return err.exit_code, say(f"[bold yellow]interrupted:[/] {_escape(str(err))}")
+    if isinstance(err, click.Abort):
+        return 130, say("aborted")
+    if isinstance(err, KeyboardInterrupt):
+        return 130, say("interrupted")
+    return 1, lambda: _say_failure(err)
 
 
-def _report(err: BaseException) -> int:
-    try:
-        raise err
-    except click.exceptions.Exit as done:
-        return done.exit_code
-    except click.ClickException as err:
-        err.show()
-        return 2
-    except UserError as err:
-        console.print(f"[bold red]error:[/] {_escape(str(err))}", highlight=False, soft_wrap=True)
-        return 2
-    except TrainingDiverged as err:
-        console.print(f"[bold red]diverged:[/] {_escape(str(err))}; the last checkpoint is kept as it was",
-                      highlight=False, soft_wrap=True)
-        return 1
-    except TrainingInterrupted as err:
-        console.print(f"[bold yellow]interrupted:[/] {_escape(str(err))}", highlight=False, soft_wrap=True)
-        return err.exit_code
-    except click.Abort:
-        console.print("aborted", highlight=False)
-        return 130
-    except KeyboardInterrupt:
-        console.print("interrupted", highlight=False)
-        return 130
-    except Exception as err:  # a failure of ours, not a user mistake
-        if os.environ.get("COMPRESSOR_DEBUG"):
-            traceback.print_exc()
-        detail = str(err).splitlines()[0] if str(err) else ""
-        console.print(f"[bold red]failed:[/] {type(err).__name__}: {_escape(detail)} "
-                      "(set COMPRESSOR_DEBUG=1 for the traceback)", highlight=False, soft_wrap=True)
-        return 1
+def _say_failure(err: BaseException) -> None:
+    """A failure of ours, not a user mistake."""
+    if os.environ.get("COMPRESSOR_DEBUG"):
+        traceback.print_exception(err)
+    console.print(f"[bold red]failed:[/] {type(err).__name__}: {_escape(first_line(err))} "
+                  "(set COMPRESSOR_DEBUG=1 for the traceback)", highlight=False, soft_wrap=True)
 
 
 def _escape(text: str) -> str:

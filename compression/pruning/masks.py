@@ -162,6 +162,7 @@ class MaskStore:
 
 
 def zero_pruned(param: torch.Tensor, keep: torch.Tensor) -> None:
-    """Zero the weights `keep` drops, in place, as +0.0: multiplying by the mask would leave -0.0 where a weight
-    was negative, which a packed file (exact to the bit) would then have to store as a value."""
-    param.masked_fill_(~keep, 0.0)
+    """Zero the weights `keep` drops, in place, as +0.0: the product alone leaves -0.0 where a weight was negative,
+    which a packed file (exact to the bit) would store as a value; adding +0.0 turns it to +0.0 and changes
+    nothing else. (masked_fill_ does the same at several times the cost, once per training step.)"""
+    param.mul_(keep).add_(0.0)

@@ -35,3 +35,19 @@ def test_each_command_help_loads_no_torch():
     result = subprocess.run([sys.executable, "-c", code, *COMMANDS], capture_output=True, text=True, timeout=300)
     lines = dict(line.split(" ", 1) for line in result.stdout.splitlines())
     assert lines == {name: "0 NONE" for name in COMMANDS}, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("rank, said", [("0", "failed: RuntimeError: broken here (set COMPRESSOR_DEBUG=1"),
+                                        ("1", "failed (process 1): RuntimeError: broken here")])
+def test_a_failure_of_ours_is_exit_1_and_one_line_from_whichever_process_met_it(monkeypatch, capsys, rank, said):
+    from compressor.cli import main
+
+    def broken(**_):
+        raise RuntimeError("broken here\nsecond line")
+
+    monkeypatch.setattr(main.cli, "main", broken)
+    monkeypatch.setenv("RANK", rank)
+    monkeypatch.delenv("COMPRESSOR_DEBUG", raising=False)
+    assert main.run([]) == 1
+    err = capsys.readouterr().err
+    assert said in err and "second line" not in err and "Traceback" not in err
