@@ -9,8 +9,6 @@ from pydantic import ValidationError
 from ..compression.core.errors import UserError, did_you_mean
 from ..datasets import DATASETS, DatasetConfig
 
-FILE_DATASETS = ("npz",)  # read `path or data_dir` as one file (datasets/npz.py); the others look inside a folder
-
 
 def dataset_config(default_name: str, name: Optional[str], data_dir: Optional[str],
                    batch_size: Optional[int], workers: Optional[int],
@@ -32,7 +30,10 @@ def dataset_config(default_name: str, name: Optional[str], data_dir: Optional[st
 
 
 def check_data_dir(dataset: str, data_dir: Optional[str]) -> None:
-    """A file for --data-dir only where the dataset reads one."""
-    if data_dir is not None and dataset not in FILE_DATASETS and os.path.isfile(os.path.expanduser(data_dir)):
+    """A file for --data-dir only where the dataset reads one (its registry entry says `reads_file`)."""
+    if data_dir is None or not os.path.isfile(os.path.expanduser(data_dir)):
+        return
+    if not DATASETS.get(dataset).extra.get("reads_file"):
+        readers = [name for name in DATASETS.names() if DATASETS.get(name).extra.get("reads_file")]
         raise UserError(f"--data-dir {data_dir} is a file, but dataset '{dataset}' reads a folder "
-                        f"(only {', '.join(FILE_DATASETS)} takes a file)")
+                        f"(only {', '.join(readers)} takes a file)")

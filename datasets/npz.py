@@ -176,7 +176,7 @@ def _transforms(config: DatasetConfig, source: torch.Tensor, shape: Shape) -> Di
     return {"train": v2.Compose(steps + augment_steps(config) + tail), "eval": v2.Compose(steps + tail)}
 
 
-@DATASETS.register(NAME, config=NpzConfig,
+@DATASETS.register(NAME, config=NpzConfig, reads_file=True,  # `--data-dir` names the file itself
                    description="your arrays: x_train, y_train, x_test, y_test (x_val, y_val) in a .npz or .pt file")
 def npz(config: DatasetConfig, input_shape: Shape, num_classes: int) -> DataSplits:
     path = source_path(config, folder=False)
