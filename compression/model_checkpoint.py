@@ -50,7 +50,7 @@ def save_model_checkpoint(model: nn.Module, path: Union[str, Path], arch: str, s
         "qat": qat_record(scheduler.qat_quantizers()) if scheduler is not None else [],
     }
     if scheduler is not None:
-        payload["masks"] = _masks_inside(scheduler.masks.state_dict(), levels)
+        payload["masks"] = _masks_inside(scheduler, levels)
     _check_rebuilds(payload, arch, example, expected)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -88,13 +88,13 @@ def _renamed_records(records: Dict[str, Any], rename: Callable[[str], str]) -> D
             "folded_batchnorm": {rename(conv): rename(bn) for conv, bn in records["folded_batchnorm"].items()}}
 
 
-def _masks_inside(state: Dict[str, Any], levels: List[Tuple[nn.Module, str]]) -> Dict[str, Any]:
+def _masks_inside(scheduler: Any, levels: List[Tuple[nn.Module, str]]) -> Dict[str, Any]:
     """The masks' state, named as in the module inside (a scheduler built on a wrapper names them as it)."""
-    masks = state.get("masks", {})
-    built_on = next((prefix for module, prefix in levels
-                     if set(masks) <= {name for name, _ in module.named_parameters()}), levels[-1][1])
-    rename = _unprefixer(levels[-1][1][len(built_on):])
-    return {"masks": {rename(name): mask for name, mask in masks.items()},
+    state = scheduler.masks.state_dict()
+    built_on = getattr(scheduler.context, "model", None)
+    prefix = next((prefix for module, prefix in levels if module is built_on), levels[-1][1])
+    rename = _unprefixer(levels[-1][1][len(prefix):])
+    return {"masks": {rename(name): mask for name, mask in state.get("masks", {}).items()},
             "forward_only": [rename(name) for name in state.get("forward_only", [])]}
 
 
