@@ -15,7 +15,6 @@ quantizer makes the int8 file from the FP32 one instead, calibrated on the same 
 """
 from __future__ import annotations
 
-import copy
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -64,8 +63,7 @@ def export_fp32(model: nn.Module, input_shape: Sequence[int], fmt: str, out: Pat
         require_onnx()
     model = model.eval()
     batch = torch.randn(batch_size, *input_shape, generator=torch.Generator().manual_seed(seed))
-    with torch.no_grad():
-        expected = model(batch)
+    expected = _outputs(model, batch)
     if fmt == "onnx":
         atomic_write(out, lambda tmp: _onnx_fp32(model, batch, tmp))
         actual = run_onnx(out, batch)
@@ -152,18 +150,17 @@ def export(model: Union[nn.Module, Int8Model], out: PathLike, fmt: str = "onnx",
         return export_int8(model, fmt, out, calibration)
     if input_shape is None:
         raise UserError("export needs input_shape (C, H, W) for an FP32 file, or calibration images for int8")
-    _check_runs(model, input_shape)
     return export_fp32(model, input_shape, fmt, out)
 
 
-def _check_runs(model: nn.Module, input_shape: Sequence[int]) -> None:
+def _outputs(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
     """A shape the model does not take (a batch dimension included, another channel count) said as such."""
     try:
         with torch.no_grad():
-            copy.deepcopy(model).eval()(torch.zeros(1, *input_shape))
+            return model(batch)
     except Exception as err:  # noqa: BLE001  (a model's forward may raise anything)
-        raise UserError(f"the model does not run on input_shape {tuple(input_shape)} (C, H, W; without the batch): "
-                        f"{type(err).__name__}: {first_line(err)}") from None
+        raise UserError(f"the model does not run on input_shape {tuple(batch.shape[1:])} (C, H, W; without the "
+                        f"batch): {type(err).__name__}: {first_line(err)}") from None
 
 
 def calibration_images(loaded: LoadedModel, config: DatasetConfig, size: int) -> torch.Tensor:
