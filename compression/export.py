@@ -30,6 +30,7 @@ from .core.errors import UserError, first_line
 from .engines.onnx_fp32 import save_fp32_onnx
 from .engines.qdq_onnx import save_qdq_onnx
 from .export_formats import GRAPH_FORMATS, format_name
+from .core.forward import forward_or_refuse
 from .model_source import LoadedModel
 from .quantization.int8_backend import Int8Model, convert_to_int8
 from .quantization.int8_program import load_program, save_fp32_program, save_int8_program
@@ -63,7 +64,7 @@ def export_fp32(model: nn.Module, input_shape: Sequence[int], fmt: str, out: Pat
         require_onnx()
     model = model.eval()
     batch = torch.randn(batch_size, *input_shape, generator=torch.Generator().manual_seed(seed))
-    expected = _outputs(model, batch)
+    expected = forward_or_refuse(model, batch, f"a batch of input_shape {tuple(batch.shape[1:])} (C, H, W)")
     if fmt == "onnx":
         atomic_write(out, lambda tmp: _onnx_fp32(model, batch, tmp))
         actual = run_onnx(out, batch)
@@ -151,16 +152,6 @@ def export(model: Union[nn.Module, Int8Model], out: PathLike, fmt: str = "onnx",
     if input_shape is None:
         raise UserError("export needs input_shape (C, H, W) for an FP32 file, or calibration images for int8")
     return export_fp32(model, input_shape, fmt, out)
-
-
-def _outputs(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
-    """A shape the model does not take (a batch dimension included, another channel count) said as such."""
-    try:
-        with torch.no_grad():
-            return model(batch)
-    except Exception as err:  # noqa: BLE001  (a model's forward may raise anything)
-        raise UserError(f"the model does not run on input_shape {tuple(batch.shape[1:])} (C, H, W; without the "
-                        f"batch): {type(err).__name__}: {first_line(err)}") from None
 
 
 def calibration_images(loaded: LoadedModel, config: DatasetConfig, size: int) -> torch.Tensor:

@@ -11,6 +11,7 @@ from torch import nn
 
 from .core.checkpoint import save_checkpoint
 from .core.errors import UserError
+from .core.forward import forward_or_refuse
 from .models import model_info
 from .quantization.qat import carries_quantizers, qat_record
 from .restore import model_from_checkpoint
@@ -112,11 +113,8 @@ def _input_shape(arch: str, input_shape: Optional[Sequence[int]]) -> Tuple[int, 
 
 def _logits(model: nn.Module, example: torch.Tensor, arch: str) -> torch.Tensor:
     """The model's outputs on `example`, which must be one tensor, the logits."""
-    try:
-        output = _outputs(model, example)
-    except RuntimeError as err:
-        raise UserError(f"the model does not run on an input of shape {tuple(example.shape)} ({arch}'s input "
-                        f"shape; give input_shape=(C, H, W) if it takes another): {str(err).splitlines()[0]}") from None
+    output = forward_or_refuse(copy.deepcopy(model).cpu().eval(), example, "an input",
+                               f" ({arch}'s input shape: give input_shape=(C, H, W) if it takes another)")
     if not isinstance(output, torch.Tensor):
         raise UserError(f"the model returns a {type(output).__name__}; it must return its logits, one tensor of "
                         f"shape (batch, classes), for the commands to use it: nothing written")

@@ -17,7 +17,8 @@ import torch
 from pydantic import ValidationError
 from torch import nn
 
-from ..core.errors import UserError, first_line
+from ..core.errors import UserError
+from ..core.forward import forward_or_refuse
 from .int8_backend import Int8Model, convert_to_int8
 from .distiller_names import model_graph
 from .lapq import lapq
@@ -81,7 +82,7 @@ class PostTrainLinearQuantizer:
                                   ranges=self._searched_ranges)
         self.model, self.linear_quant_params = self.simulated.model, self.simulated.params
         if dummy_input is not None:
-            _check_runs(self.model, dummy_input)
+            forward_or_refuse(self.model, dummy_input, "dummy_input")
         return self.model
 
     def search_clipping(self, batches: Iterable, init_mode: str = "L3", maxiter: int = 2,
@@ -123,15 +124,6 @@ class PostTrainLinearQuantizer:
         return convert_to_int8(model, (batches[0][:1].cpu(),), [batch.cpu() for batch in batches],
                                list(layout.int8_fp32), self.config.per_channel_wts, self.simulated.int8_ranges, engine,
                                self.simulated.input_range)
-
-
-def _check_runs(model: nn.Module, dummy_input: torch.Tensor) -> None:
-    try:
-        with torch.no_grad():
-            model(dummy_input)
-    except Exception as err:  # noqa: BLE001  (a model's forward may raise anything)
-        raise UserError(f"the model does not run on dummy_input of shape {tuple(dummy_input.shape)}: "
-                        f"{type(err).__name__}: {first_line(err)}") from None
 
 
 def _stats(source: Stats) -> Dict[str, ModuleStats]:

@@ -6,7 +6,8 @@ from typing import Any, Dict, List, Optional, Sequence
 import torch
 from torch import nn
 
-from ..core.errors import UserError, did_you_mean, first_line
+from ..core.errors import UserError, did_you_mean
+from ..core.forward import forward_or_refuse
 from .detect import LAYER_TYPES, check_kind, zero_channels, zero_filters
 from .exactness import removable_roots
 from .graph import build_graph, eval_mode, group_problem, pruning_group
@@ -67,12 +68,8 @@ def thin(model: nn.Module, example_input: torch.Tensor, kind: str = "filters",
 
 def check_runs_on(model: nn.Module, example: torch.Tensor, what: str) -> None:
     """A model that does not run on the example cannot be traced: said as such, not as a skipped layer."""
-    with eval_mode(model), torch.no_grad():
-        try:
-            model(example)
-        except Exception as err:  # noqa: BLE001  (a model's forward may raise anything)
-            raise UserError(f"the model does not run on {what} of shape {tuple(example.shape)}: "
-                            f"{type(err).__name__}: {first_line(err)}") from None
+    with eval_mode(model):
+        forward_or_refuse(model, example, what)
 
 
 def _untouched(model: nn.Module, kind: str, reason: str) -> ThinningPlan:

@@ -15,7 +15,8 @@ from ...datasets import build_datasets, build_loaders
 from ...datasets.registry import target_shape
 from ..core.checkpoint import load_checkpoint, load_resumable_checkpoint
 from ..core.components import BuildContext
-from ..core.errors import DataNotFound, ScheduleError, UserError, first_line
+from ..core.errors import DataNotFound, ScheduleError, UserError
+from ..core.forward import forward_or_refuse
 from ..device import available_cores, resolve_device
 from ..distillation import DistillationLoss, TrainingLoss, build_teacher
 from ..distillation_section import NO_TEACHER
@@ -184,14 +185,9 @@ def check_forward(model: nn.Module, info: ModelInfo, shape, image_size: Optional
     run folder is written."""
     size = f"--input-size C,H,W (model.input_size){' or dataset.image_size' if image_size else ''}"
     where = f"a batch of {PROBE_BATCH} inputs of shape {tuple(shape)} (C, H, W)"
-    try:
-        with torch.no_grad():
-            output = copy.deepcopy(model).eval()(torch.zeros(PROBE_BATCH, *shape))
-    except UserError:
-        raise
-    except Exception as err:  # noqa: BLE001  (a model's forward may raise anything)
-        raise UserError(f"model '{info.name}' does not run on {where}: {type(err).__name__}: {first_line(err)}; "
-                        f"give the input shape it takes with {size}") from None
+    output = forward_or_refuse(copy.deepcopy(model).eval(), torch.zeros(PROBE_BATCH, *shape),
+                               f"a batch of its input shape {tuple(shape)} (model '{info.name}')",
+                               f"; give the input shape it takes with {size}")
     expected = (PROBE_BATCH, info.num_classes)
     if not isinstance(output, torch.Tensor):
         raise UserError(f"model '{info.name}' returns a {type(output).__name__} on {where}; training needs its "

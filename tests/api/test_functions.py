@@ -148,7 +148,7 @@ def test_mistakes_in_what_is_passed_raise_user_error(trained, tmp_path):
             model, lambda m: 50.0, [0.5, 1.5]),
         "evaluate_fn must return the score as a number, not NoneType": lambda: compressor.sensitivity(
             model, lambda m: None, [0.5]),
-        r"does not run on input_shape \(1, 1, 8, 8\)": lambda: compressor.export(
+        r"does not run on a batch of input_shape \(1, 1, 8, 8\)": lambda: compressor.export(
             model, tmp_path / "m.onnx", "onnx", input_shape=(1, 1, 8, 8)),
         "not_packed.cpk: ": lambda: compressor.read_packed(tmp_path / "not_packed.cpk"),
         "the loader gave none": lambda: compressor.collect_stats(model, []),

@@ -213,9 +213,9 @@ class Fixed(Pair):
 
 
 @pytest.mark.parametrize("arch, expected", [
-    ("misfits:Wide", "model 'misfits:Wide' does not run on a batch of 2 inputs of shape (1, 8, 8) (C, H, W): "
-                     "RuntimeError: mat1 and mat2 shapes cannot be multiplied (2x64 and 100x10); give the input "
-                     "shape it takes with --input-size C,H,W (model.input_size)"),
+    ("misfits:Wide", "the model does not run on a batch of its input shape (1, 8, 8) (model 'misfits:Wide') of "
+                     "shape (2, 1, 8, 8): RuntimeError: mat1 and mat2 shapes cannot be multiplied (2x64 and 100x10); "
+                     "give the input shape it takes with --input-size C,H,W (model.input_size)"),
     ("misfits:Pair", "model 'misfits:Pair' returns a tuple on a batch of 2 inputs of shape (1, 8, 8) (C, H, W); "
                      "training needs its logits, a tensor of shape (2, 10): return the logits tensor alone from "
                      "forward"),
