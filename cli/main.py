@@ -11,6 +11,7 @@ import click
 
 from ..compression.core.errors import TrainingDiverged, TrainingInterrupted, UserError, did_you_mean, first_line
 from .common import console
+from .distiller_flags import explain_distiller_flag
 
 # command -> (module of compressor.cli, click command in it, the first line of its help). A command's
 # module is imported only when that command runs, so each command loads what it uses and no more,
@@ -112,6 +113,8 @@ def _ending(err: BaseException) -> Tuple[int, Callable[[], None]]:
 
     if isinstance(err, click.exceptions.Exit):
         return err.exit_code, lambda: None
+    if isinstance(err, click.NoSuchOption):
+        explain_distiller_flag(err)
     if isinstance(err, click.ClickException):
         return 2, err.show
     if isinstance(err, UserError):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import click
+from rich.markup import escape
 
 from .common import console, emit_json, json_option, render_mapping
 
@@ -41,3 +42,5 @@ def thin(checkpoint, out, kind, layers, as_json):
     render_mapping(f"thinned {checkpoint}", {k: data[k] for k in ("out", "kind", "params_before", "params_after")})
     for item in summary["skipped"]:
         console.print(f"kept {item['layer']}: {item['reason']}", highlight=False, soft_wrap=True)
+    for note in summary["notes"]:
+        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import torch
 
@@ -36,6 +36,10 @@ class Policy:
 
     def on_epoch_end(self, ctx: StepContext, metrics: Dict[str, float]) -> None:
         pass
+
+    def take_notes(self) -> List[str]:
+        """What its hooks found since the last call that the user should know, one line each."""
+        return []
 
     def state_dict(self) -> Dict[str, Any]:
         return {}

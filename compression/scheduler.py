@@ -176,6 +176,10 @@ class CompressionScheduler:
         for item in ordered:
             item.policy.on_epoch_end(ctx, _with_distiller_names(metrics or {}))
 
+    def take_notes(self) -> List[str]:
+        """The policies' notes since the last call, each after its policy's instance name."""
+        return [f"{item.name}: {note}" for item in self.scheduled for note in item.policy.take_notes()]
+
     def mean_policy_losses(self, steps: int) -> Dict[str, float]:
         """Each policy's and the distillation's loss terms, averaged over the epoch's `steps`."""
         losses = {f"{name}_loss": float(total) / max(steps, 1) for name, total in self.epoch_losses.items()}

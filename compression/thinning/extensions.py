@@ -19,6 +19,7 @@ class ThinningPolicy(Policy):
         self.kind = kind
         self.context = context
         self.plans: List[ThinningPlan] = []
+        self._notes: List[str] = []
 
     def on_epoch_end(self, ctx: StepContext, metrics: Dict[str, float]) -> None:
         context = self.context
@@ -27,6 +28,21 @@ class ThinningPolicy(Policy):
         if context.masks is not None:
             context.masks.refresh_shapes()
         self.plans.append(plan)
+        self._notes.extend(_said(plan))
+
+    def take_notes(self) -> List[str]:
+        notes, self._notes = self._notes, []
+        return notes
+
+
+def _said(plan: ThinningPlan) -> List[str]:
+    """What a thinning pass left in place, and why; a pass that found nothing to remove says so."""
+    notes = list(plan.notes) + [f"{item['layer']} not thinned: {item['reason']}" for item in plan.skipped]
+    if not plan.ops and not notes:
+        notes.append(f"nothing removed: no layer has all-zero {plan.kind} (prune whole {plan.kind} first, "
+                     "e.g. L1RankedStructureParameterPruner with group_type: "
+                     f"{'Filters' if plan.kind == 'filters' else 'Channels'})")
+    return notes
 
 
 class StructureRemover:

@@ -59,6 +59,8 @@ def run_epoch(run, epoch: int, reporter: Reporter, stop: StopRequest) -> None:
     record = _epoch_record(run, epoch, train_loss, val)
     record["epoch_seconds"] = time.perf_counter() - started  # training and validation of this process
     run.scheduler.on_epoch_end(epoch, metrics=record)
+    for note in run.scheduler.take_notes():
+        reporter.on_warning(f"epoch {epoch}: {note}")
     run.precision.apply_layout(run.model)
     run.sync_ranks()
     _after_epoch_end_policies(run, record)

@@ -62,3 +62,14 @@ def test_thinning_a_layer_that_would_break_the_graph_is_refused(cli, tmp_path):
     assert not (tmp_path / "x.pt").exists()
     result = cli("thin", "--checkpoint", tmp_path / "pruned.pt", "--out", tmp_path / "y.pt", "--layer", "conv2")
     assert result.code == 0, result.err
+
+
+def test_zero_filters_left_in_place_are_said_with_why(cli, tmp_path):
+    model = build_model("digits_cnn").eval()
+    with torch.no_grad():
+        model.conv2.weight[:2] = 0  # its BatchNorm still shifts them
+    save_checkpoint({"arch": "digits_cnn", "num_classes": 10, "dataset": "digits", "epoch": 0,
+                     "model_state": model.state_dict()}, tmp_path / "pruned.pt")
+    result = cli("thin", "--checkpoint", tmp_path / "pruned.pt", "--out", tmp_path / "thin.pt")
+    assert result.code == 0, result.err
+    assert "note: conv2: 2 zero filters kept" in result.out + result.err

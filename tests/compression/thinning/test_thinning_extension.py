@@ -8,7 +8,7 @@ from compressor.compression.restore import model_from_checkpoint
 from compressor.compression.core.errors import ScheduleError
 from compressor.compression.schedule import parse_schedule_text
 from compressor.compression.thinning import recorded_plan, zero_weakest_filter_groups
-from compressor.compression.training import TrainOptions, apply_overrides, fit, prepare_run
+from compressor.compression.training import Reporter, TrainOptions, apply_overrides, fit, prepare_run
 
 SCHEDULE = """
 version: 1
@@ -97,3 +97,37 @@ def test_structure_remover_needs_its_function_and_unknown_arguments_are_refused(
         parse_schedule_text(SCHEDULE.replace("remove_filters", "remove_rows"))
     with pytest.raises(ScheduleError, match="colour"):
         parse_schedule_text(SCHEDULE.replace("dataset: cifar10", "dataset: cifar10\n    colour: red"))
+
+
+class _Warnings(Reporter):
+    def __init__(self):
+        self.messages = []
+
+    def on_warning(self, message):
+        self.messages.append(message)
+
+
+def test_a_thinning_pass_that_keeps_zero_filters_says_which_and_why(tmp_path):
+    text = SCHEDULE.replace("arch: resnet20_cifar}", "arch: digits_cnn}").replace("epochs: 2,", "epochs: 1,")
+    schedule = apply_overrides(parse_schedule_text(text), TrainOptions(out=str(tmp_path / "run")))
+    run = prepare_run(schedule, write_tensorboard=False)
+    with torch.no_grad():
+        run.model.conv2.weight[:2] = 0  # its BatchNorm still shifts them: they carry a value
+    mask_zeroed(run, {"conv2.weight": [0, 1]})
+    warnings = _Warnings()
+
+    fit(run, warnings)
+
+    assert run.model.conv2.out_channels == 64
+    assert [m for m in warnings.messages if m.startswith("epoch 0: net_thinner: conv2: 2 zero filters kept")]
+
+
+def test_a_thinning_pass_with_nothing_to_remove_says_so(tmp_path):
+    text = SCHEDULE.replace("arch: resnet20_cifar}", "arch: digits_cnn}").replace("epochs: 2,", "epochs: 1,")
+    schedule = apply_overrides(parse_schedule_text(text), TrainOptions(out=str(tmp_path / "run")))
+    warnings = _Warnings()
+
+    fit(prepare_run(schedule, write_tensorboard=False), warnings)
+
+    assert warnings.messages == ["epoch 0: net_thinner: nothing removed: no layer has all-zero filters (prune whole "
+                                 "filters first, e.g. L1RankedStructureParameterPruner with group_type: Filters)"]

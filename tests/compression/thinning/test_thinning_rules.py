@@ -286,3 +286,19 @@ def test_a_model_that_cannot_be_traced_is_left_alone_or_refused_when_a_layer_is_
     assert plan.ops == [] and "cannot trace the model" in plan.skipped[0]["reason"]
     with pytest.raises(UserError, match="cannot trace the model"):
         remove_structures(resnet20, wrong_input, layers=["conv1"])
+
+
+def test_zero_filter_whose_own_bias_is_not_zero_is_kept_with_the_flag_that_zeroes_it():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Conv2d(4, 2, 3)).eval()
+    with torch.no_grad():
+        model[0].weight[:2] = 0
+    plan = remove_structures(model, torch.zeros(1, 1, 6, 6))
+    assert model[0].out_channels == 4
+    assert plan.notes == ["0: 2 zero filters kept: their bias entries are not zero, so they still output a constant "
+                          "that the next layers read (prune them with `prune_bias: true` on the pruner to zero the "
+                          "bias too)"]
+    with torch.no_grad():
+        model[0].bias[:2] = 0
+    remove_structures(model, torch.zeros(1, 1, 6, 6))
+    assert model[0].out_channels == 2
