@@ -15,8 +15,8 @@ from .structures import check_group_type, expand_structure_mask, lowest_k_mask, 
 
 
 def batchnorm_masks(model, weight_name: str, keep: torch.Tensor) -> Dict[str, torch.Tensor]:
-    """A removed filter's BatchNorm channel is masked too, so the channel outputs exactly zero
-    and thinning can remove it without changing what the model computes."""
+    """A removed filter's (or Linear row's) BatchNorm channel is masked too, so the channel outputs
+    exactly zero and thinning can remove it without changing what the model computes."""
     found = following_batchnorm(model, weight_name.rsplit(".", 1)[0])
     if found is None or found[1].weight is None:
         return {}
@@ -67,7 +67,7 @@ class RankedStructurePruner(Pruner):
             keep = shared if leader else self.keep_vector(name, step, fraction)
             masks[name] = expand_structure_mask(keep, self.weight(name), self.config.group_type,
                                                 self.config.block_shape)
-            if self.config.group_type in ("Filters", "3D"):
+            if self.config.group_type in ("Filters", "3D", "Rows"):
                 masks.update(batchnorm_masks(self.context.model, name, keep))
             if self.config.prune_bias:
                 masks.update(bias_masks(self.context.masks.params, name, keep))

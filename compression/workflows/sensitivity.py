@@ -299,10 +299,11 @@ def _pruner_lines(by_level: Dict[Tuple[float, str], List[str]]) -> List[str]:
     lines = ["pruners:"]
     for level, group in sorted(by_level):
         initial = 0.05 if level > 0.1 else round(level / 2, 6)
-        # a Linear row's bias would keep its output alive: pruned with it, the row can be thinned away
+        # a bias would keep a pruned filter's or row's output alive (a conv with no BatchNorm, a Linear layer):
+        # pruned with it, the filter or row can be thinned away
         kind = ["    class: AutomatedGradualPruner"] if not group else [
             "    class: L1RankedStructureParameterPruner_AGP", f"    group_type: {group}",
-            *(["    prune_bias: true"] if group == "Rows" else [])]
+            *(["    prune_bias: true"] if group in ("Filters", "Rows") else [])]
         lines += [f"  {_pruner_name(level, group)}:", *kind,
                   f"    initial_sparsity: {initial:g}", f"    final_sparsity: {level:g}",
                   f"    weights: [{', '.join(by_level[(level, group)])}]", ""]

@@ -1,9 +1,13 @@
 import pytest
 import torch
 
+from compressor.compression.core.components import BuildContext
 from compressor.compression.core.errors import ScheduleError
+from compressor.compression.pruning.masks import MaskStore
+from compressor.compression.schedule import parse_schedule_text
 from compressor.compression.thinning import remove_structures
-from helpers import scheduler_for, sparsity
+from compressor.compression.training.setup import build_scheduler
+from helpers import give_batchnorms_statistics, scheduler_for, sparsity
 
 
 def run_epochs(scheduler, context, epochs, steps=2):
@@ -122,6 +126,36 @@ def test_rows_with_prune_bias_mask_their_bias_too_so_thinning_removes_them(prune
     assert bool((model.fc1.bias[weakest] == 0).all()) is prune_bias  # Distiller's pruners leave the bias
     remove_structures(model.eval(), torch.zeros(1, 1, 8, 8), "filters", layers=["fc1"])
     assert model.fc1.out_features == model.fc2.in_features == 128 - removed
+
+
+def test_filter_pruning_masks_only_a_batchnorm_that_alone_reads_the_filters():
+    scheduler, context = scheduler_for(pruner_schedule(
+        "    class: L1RankedStructureParameterPruner\n    group_type: Filters\n    desired_sparsity: 0.5\n"
+        "    weights: [layer1.0.conv1.weight, layer1.0.conv2.weight]"), arch="preact_resnet20_cifar")
+    run_epochs(scheduler, context, [0], steps=0)
+    model = context.model
+    assert int((model.layer1[0].bn.weight == 0).sum()) == 8  # conv1's own BatchNorm
+    # registered right after conv2, but reads conv2's output plus the shortcut
+    assert bool((model.layer1[1].pre_bn.weight != 0).all())
+
+
+def test_rows_mask_the_batchnorm1d_after_a_linear_layer_so_thinning_removes_them():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 16), torch.nn.BatchNorm1d(16),
+                                torch.nn.ReLU(), torch.nn.Linear(16, 10))
+    context = BuildContext(model, torch.optim.SGD(model.parameters(), lr=0.1), MaskStore(model), (1, 8, 8),
+                           torch.device("cpu"))
+    scheduler = build_scheduler(parse_schedule_text(pruner_schedule(
+        "    class: L1RankedStructureParameterPruner\n    group_type: Rows\n    desired_sparsity: 0.25\n"
+        "    weights: [1.weight]\n    prune_bias: true")), context)
+    give_batchnorms_statistics(model)
+    run_epochs(scheduler, context, [0], steps=0)
+    assert int((model[2].weight == 0).sum()) == int((model[2].bias == 0).sum()) == 4
+    x = torch.randn(4, 1, 8, 8)
+    before = model(x)
+    remove_structures(model, torch.zeros(1, 1, 8, 8), "filters", layers=["1"])
+    assert model[1].out_features == model[2].num_features == model[4].in_features == 12
+    assert torch.allclose(model(x), before, atol=1e-5)
 
 
 def test_prune_bias_needs_a_structure_of_whole_outputs():

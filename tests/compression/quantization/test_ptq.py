@@ -7,6 +7,7 @@ from compressor.compression.quantization.ptq import fold_batchnorm, layer_plan, 
 from compressor.compression.quantization.ptq_config import PostTrainConfig
 from compressor.compression.quantization.ranges import clipped_range, fake_quantize, quantization_params
 from compressor.compression.quantization.stats import TensorStats, collect_activation_stats
+from helpers import give_batchnorms_statistics
 
 
 def test_symmetric_and_asymmetric_parameters_follow_distiller():
@@ -61,6 +62,16 @@ def test_batchnorm_folding_keeps_outputs():
     assert pairs["conv1"] == "bn1" and pairs["layer2.0.downsample.0"] == "layer2.0.downsample.1"
     x = torch.randn(2, 3, 32, 32)
     assert torch.allclose(model(x), folded(x), atol=1e-4)
+
+
+def test_a_batchnorm_that_reads_a_residual_sum_is_not_folded_into_the_conv_registered_before_it():
+    model = give_batchnorms_statistics(build_model("preact_resnet20_cifar"))
+    folded, pairs = fold_batchnorm(model)
+    assert pairs["layer1.0.conv1"] == "layer1.0.bn"
+    assert "layer1.0.conv2" not in pairs and "conv1" not in pairs  # layer1.1.pre_bn reads conv2 + shortcut
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(model(x), folded(x), atol=1e-4)
 
 
 def test_simulated_model_quantizes_weights_and_activations_and_writes_params():

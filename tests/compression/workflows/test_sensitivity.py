@@ -2,13 +2,16 @@ import pytest
 import torch
 
 from compressor.compression.workflows import sensitivity as sens
+from compressor.compression.core.components import BuildContext
 from compressor.compression.core.errors import UserError
+from compressor.compression.pruning.masks import MaskStore
 from compressor.compression.schedule import parse_schedule_text
 from compressor.compression.workflows.sensitivity import (Row, dense_top1, level_pruner, pruned_weight,
                                                 sensitivity_sweep, suggest_schedule)
 from compressor.compression.workflows.sensitivity_levels import parse_sparsities
 from compressor.compression.workflows.sensitivity_outputs import write_csv, write_plot, write_tensorboard
 from compressor.compression.sparsity import prunable_weights
+from compressor.compression.training.setup import build_scheduler
 from helpers import random_digit_batches, seeded_model
 
 
@@ -88,6 +91,19 @@ def test_suggest_schedule_picks_largest_level_within_tolerance():
     assert schedule is not None
     assert "b.weight" not in text and "final_sparsity: 0.6" in text and "final_sparsity: 0.9" in text
     assert text.count("class: AutomatedGradualPruner") == 2
+
+
+def test_suggested_filter_pruning_thins_a_convolution_with_a_bias_and_no_batchnorm():
+    rows = [Row("0.weight", 0.0, 80, 99, 1), Row("0.weight", 0.5, 80, 99, 1)]
+    text = suggest_schedule(rows, 1.0, 80.0, "mine:net", structures={"0.weight": "Filters"})
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3), torch.nn.ReLU(), torch.nn.Conv2d(8, 4, 3))
+    context = BuildContext(model, torch.optim.SGD(model.parameters(), lr=0.1), MaskStore(model), (1, 8, 8), CPU)
+    scheduler = build_scheduler(parse_schedule_text(text), context)
+    for epoch in range(sens.AGP_END + 1):
+        scheduler.on_epoch_begin(epoch)
+        scheduler.on_epoch_end(epoch, {"val_loss": 1.0})
+    assert model[0].out_channels == model[2].in_channels == 4  # its biases were masked with its filters
 
 
 def test_suggest_schedule_with_nothing_prunable_is_valid():
