@@ -2,7 +2,7 @@
 
 loss = student_weight * CE(student, labels) + distill_weight * T^2 * KL(soft teacher || soft student)
        + sum(hint.weight * hint loss)   for the optional `hints:` between named layers
-The teacher runs in eval mode without gradients; before `start_epoch` the loss is plain CE.
+The teacher runs in eval mode without gradients; before `start_epoch` and from `end_epoch` the loss is plain CE.
 Hints are in hints.py.
 """
 from __future__ import annotations
@@ -106,7 +106,7 @@ class DistillationLoss(TrainingLoss):
     def combine(self, student: torch.Tensor, images: torch.Tensor, outputs: torch.Tensor,
                 epoch: int) -> torch.Tensor:
         """The distillation loss from the student's own loss (`student`) and the batch it was computed on."""
-        if epoch < self.section.start_epoch:
+        if not self.distils_in(epoch):
             if self.hints is not None:
                 self.hints.discard()
             return student
@@ -119,6 +119,10 @@ class DistillationLoss(TrainingLoss):
         self._add("student_loss", student)
         self._add("distill_loss", distill)
         return self.section.student_weight * student + self.section.distill_weight * distill + self._hint_term()
+
+    def distils_in(self, epoch: int) -> bool:
+        end = self.section.end_epoch
+        return self.section.start_epoch <= epoch and (end is None or epoch < end)
 
     def _hint_term(self):
         if self.hints is None:

@@ -46,8 +46,18 @@ class DistillationSection(BaseModel):
     student_weight: float = Field(0.5, ge=0, description="Weight of the student's cross-entropy.")
     teacher_weight: float = Field(0.0, ge=0, description="Distiller's teacher weight; the teacher is frozen here.")
     start_epoch: int = Field(0, ge=0, description="Plain cross-entropy before this epoch.")
+    end_epoch: Optional[int] = Field(
+        None, gt=0, description="Plain cross-entropy from this epoch on (exclusive, as a policy's ending_epoch); "
+                                "none: distil to the end. A small student can learn faster from the teacher early "
+                                "and finish on the labels alone.")
     hints: List[HintSection] = Field(default_factory=list,
                                      description="Feature (hint) losses between named student and teacher modules.")
+
+    @model_validator(mode="after")
+    def _epochs_in_order(self):
+        if self.end_epoch is not None and self.end_epoch <= self.start_epoch:
+            raise ValueError(f"end_epoch ({self.end_epoch}) must be after start_epoch ({self.start_epoch})")
+        return self
 
 
 def teacher_from_flag(value: str) -> TeacherSection:

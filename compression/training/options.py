@@ -65,6 +65,8 @@ class TrainOptions:
     kd_teacher_wt: Optional[float] = _option("Distiller's teacher weight (the teacher is frozen).",
                                              ("distillation", "teacher_weight"), float)
     kd_start_epoch: Optional[int] = _option("First epoch that distils.", ("distillation", "start_epoch"), int)
+    kd_end_epoch: Optional[int] = _option("Epoch from which the loss is the labels' alone (exclusive end of "
+                                          "distillation).", ("distillation", "end_epoch"), int)
     earlyexit_thresholds: Optional[str] = _option(
         "Early exit: one softmax-entropy threshold per exit, comma-separated (e.g. 0.4 or 1.2,0.9).",
         ("early_exit", "thresholds"), aliases=("--earlyexit_thresholds",))

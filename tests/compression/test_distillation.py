@@ -32,6 +32,20 @@ def test_before_start_epoch_the_loss_is_plain_ce():
     assert torch.equal(loss_fn(torch.randn(5, 4), outputs, targets, 2), F.cross_entropy(outputs, targets))
 
 
+def test_from_end_epoch_the_loss_is_plain_ce_and_the_teacher_is_not_run():
+    section = DistillationSection(teacher={"arch": "digits_cnn"}, start_epoch=1, end_epoch=3)
+    calls = []
+    teacher = torch.nn.Linear(4, 3)
+    teacher.register_forward_hook(lambda *args: calls.append(1))
+    loss_fn = DistillationLoss(section, teacher)
+    outputs, targets = torch.randn(5, 3), torch.randint(0, 3, (5,))
+    plain = F.cross_entropy(outputs, targets)
+    assert not torch.equal(loss_fn(torch.randn(5, 4), outputs, targets, 2), plain) and len(calls) == 1
+    assert torch.equal(loss_fn(torch.randn(5, 4), outputs, targets, 3), plain) and len(calls) == 1
+    with pytest.raises(ValueError, match="end_epoch \\(1\\) must be after start_epoch \\(1\\)"):
+        DistillationSection(teacher={"arch": "digits_cnn"}, start_epoch=1, end_epoch=1)
+
+
 def teacher(tmp_path, arch="digits_cnn"):
     path = tmp_path / "teacher.pt"
     save_checkpoint({"arch": arch, "num_classes": 10, "model_state": build_model(arch).state_dict()}, path)
