@@ -46,5 +46,7 @@ def evaluate(model: nn.Module, loader, criterion: nn.Module, device: torch.devic
 
 def _correct_topk(output: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     k = min(5, output.size(1))
-    hits = output.topk(k, dim=1).indices.eq(targets.unsqueeze(1))
+    # int8 logits tie often: a stable sort ranks tied classes by index, so top-1 is argmax's class
+    ranked = output.sort(dim=1, descending=True, stable=True).indices[:, :k]
+    hits = ranked.eq(targets.unsqueeze(1))
     return torch.stack([hits[:, :1].sum(), hits.sum()]).to(torch.float32)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Set, Tuple, Union
 
 import torch
 
@@ -43,13 +43,30 @@ def fp32_ops(path: PathLike, ops: Optional[List[QuantizedOp]] = None) -> Dict[st
         _session(path, 1, optimized)
         graph = onnx.load(optimized).graph
     names = {op.node for op in ops}
+    original = _dequantized_as({op.input for op in ops}, graph)
     float_readers: Dict[str, List[str]] = {}
     for node in graph.node:
         if not_quantize_dequantize(node.op_type):
             for tensor in node.input:
-                float_readers.setdefault(tensor, []).append(node.name)
+                float_readers.setdefault(original.get(tensor, tensor), []).append(node.name)
     return {op.name: NO_INT8 for op in ops
             if any(reader == op.node or reader not in names for reader in float_readers.get(op.input, []))}
+
+
+def _dequantized_as(inputs: Set[str], graph) -> Dict[str, str]:
+    """Each DequantizeLinear output of the optimized graph -> the one of `inputs` it copies.
+
+    onnxruntime gives each reader of a shared DequantizeLinear its own copy (same inputs, a new name).
+    """
+    copies: Dict[Tuple[str, ...], List[str]] = {}
+    for node in graph.node:
+        if node.op_type == "DequantizeLinear":
+            copies.setdefault(tuple(node.input), []).append(node.output[0])
+    found = {}
+    for outputs in copies.values():
+        known = [output for output in outputs if output in inputs]
+        found.update({output: known[0] for output in outputs if known and output not in inputs})
+    return found
 
 
 def _session(path: PathLike, threads: Optional[int], optimized_path: Optional[str] = None):

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Tuple
 
+import torch
 from torch import fx, nn
 
 from ..core.errors import UserError
@@ -31,6 +32,7 @@ from .ptq_config import InputSettings, PostTrainConfig
 from .stats import ModuleStats, TensorStats
 
 RELUS = (nn.ReLU, nn.ReLU6)
+FUNCTIONAL_RELUS = (torch.relu, torch.relu_, nn.functional.relu)
 APPLIED, FUSED, UNUSED = "applied", "fused", "unused"
 Use = Tuple[str, str]  # (APPLIED, FUSED or UNUSED, why)
 
@@ -182,6 +184,8 @@ class _Layout:
             self.passthrough[user.name] = op.name
             self._mark_fused(self.ops[user.name].name, f"fused into {op.name} (its range starts at 0)")
             return user, True, 6.0 if isinstance(relu, nn.ReLU6) else None
+        if _is_functional_relu(user):  # F.relu has no module to quantize after: the quantizer applies it first
+            return end, True, None
         return end, False, None
 
     def _output_position(self, end: Optional[fx.Node], op: Operation) -> Optional[Position]:
@@ -284,6 +288,13 @@ def _input_settings(layer, override: Optional[InputSettings]) -> Tuple[int, str,
 
 def _sole_user(node: fx.Node) -> Optional[fx.Node]:
     return next(iter(node.users)) if len(node.users) == 1 else None
+
+
+def _is_functional_relu(node: Optional[fx.Node]) -> bool:
+    if node is None:
+        return False
+    return (node.op == "call_function" and node.target in FUNCTIONAL_RELUS
+            or node.op == "call_method" and node.target in ("relu", "relu_"))
 
 
 def is_weight_layer(module: Optional[nn.Module]) -> bool:

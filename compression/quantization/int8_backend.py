@@ -277,13 +277,18 @@ def _apply_ranges(prepared: fx.GraphModule, model: nn.Module, ranges: Dict[str, 
         return {}
     producers = _output_producers(prepared, model)
     unused = {}
+    fixed: List[nn.Module] = []
     for name, (low, high) in ranges.items():
         nodes = producers.get(name, [])
         observers = [_observer_after(node) for node in nodes]
         own = [target for node, target in zip(nodes, observers) if target and not _shares_input_observer(
             prepared, node, target)]
         for target in own:
-            _fix_observer(prepared, target, float(low), float(high))
+            # one observer for several outputs (torch.cat's inputs share the output's scale): none clipped
+            current = prepared.get_submodule(target)
+            if any(current is observer for observer in fixed):
+                low, high = min(float(low), current.min_val.item()), max(float(high), current.max_val.item())
+            fixed.append(_fix_observer(prepared, target, float(low), float(high)))
         if not own:
             unused[name] = KEPT_FP32 if name in fp32_modules else SHARED if any(observers) else FUSED
     return unused
@@ -339,8 +344,8 @@ def _fix_input_observers(prepared: fx.GraphModule, input_range: Range) -> None:
                 _fix_observer(prepared, target, float(input_range[0]), float(input_range[1]))
 
 
-def _fix_observer(prepared: fx.GraphModule, target: str, low: float, high: float) -> None:
-    """Replace the observer (under every name that shares it) by a MinMaxObserver holding [low, high]."""
+def _fix_observer(prepared: fx.GraphModule, target: str, low: float, high: float) -> nn.Module:
+    """Replace the observer (under every name that shares it) by a MinMaxObserver holding [low, high]; returns it."""
     from torch.ao.quantization.observer import MinMaxObserver
 
     old = prepared.get_submodule(target)
@@ -351,6 +356,7 @@ def _fix_observer(prepared: fx.GraphModule, target: str, low: float, high: float
     for name, module in list(prepared._modules.items()):  # named_children() skips a shared module's other names
         if module is old:
             setattr(prepared, name, fixed)
+    return fixed
 
 
 def _fix_qparams(prepared: fx.GraphModule, qparams: Dict[str, Sequence[float]]) -> None:

@@ -29,3 +29,11 @@ def test_evaluate_builds_no_graph_and_counts_correctly():
     assert result.top1 == 50.0 and result.top5 == 100.0 and result.samples == 4
     assert result.loss == pytest.approx(nn.functional.cross_entropy(logits, targets).item())
     assert model.training  # restored
+
+
+def test_tied_logits_count_argmax_class_as_top1():
+    # an int8 model's logits: three classes tie for the highest value
+    row = [-5.1134, -0.5479, 0.9131, 0.9131, -1.8262, -0.3652, -2.3741, -2.5567, -0.7305, 0.9131]
+    logits = torch.tensor([row])
+    result = evaluate(Recording(), [(logits, torch.tensor([2]))], nn.CrossEntropyLoss(), torch.device("cpu"))
+    assert logits.argmax(1).item() == 2 and result.top1 == 100.0

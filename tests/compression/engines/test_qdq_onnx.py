@@ -139,3 +139,26 @@ def test_a_model_with_no_onnx_form_is_refused_with_nothing_on_stdout(tmp_path, c
                                         "adaptive_avg_pool2d"):
         save_qdq_onnx(int8, (images[:1],), tmp_path / "pool.onnx")
     assert capfd.readouterr().out == "" and not (tmp_path / "pool.onnx").exists()
+
+
+class TwoReaders(nn.Module):
+    """Two ELUs read the same quantized convolution output: onnxruntime gives each its own DequantizeLinear."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.left, self.right = nn.ELU(), nn.ELU(alpha=0.5)
+        self.fc = nn.Linear(8 * 8 * 8, 10)
+
+    def forward(self, x):
+        x = self.conv(x)
+        return self.fc(torch.flatten(torch.cat([self.left(x), self.right(x)], 1), 1))
+
+
+def test_every_reader_of_a_shared_dequantized_input_is_listed(tmp_path):
+    torch.manual_seed(0)
+    images = torch.randn(16, 1, 8, 8)
+    int8 = convert_to_int8(TwoReaders().eval(), (images[:1],), [images])
+    save_qdq_onnx(int8, (images[:1],), tmp_path / "two.onnx")
+    listed = onnxruntime_engine.fp32_ops(tmp_path / "two.onnx")
+    assert sorted(listed) == ["/left/Elu", "/right/Elu"]

@@ -124,6 +124,25 @@ def test_a_flatten_module_stays_in_int8_as_torch_flatten_does():
     assert torch.allclose(int8(images), model(images), atol=0.1)
 
 
+class Concat(nn.Module):
+    """Two convolutions whose outputs torch.cat joins: in int8 both share the cat's one scale."""
+
+    def __init__(self):
+        super().__init__()
+        self.wide, self.narrow = nn.Conv2d(1, 2, 1), nn.Conv2d(1, 2, 1)
+
+    def forward(self, x):
+        return torch.cat([self.wide(x), self.narrow(x)], dim=1)
+
+
+def test_outputs_sharing_one_scale_take_the_union_of_their_ranges():
+    images = torch.rand(8, 1, 4, 4)
+    int8 = convert(Concat().eval(), images, activation_ranges={"wide": (-20.0, 20.0), "narrow": (-1.0, 1.0)})
+    cat = int8.module.graph.find_nodes(op="call_function", target=torch.cat)[0]
+    scales = [int8.module.get_submodule(str(arg.target)).scale for arg in cat.args[0]]
+    assert scales == [pytest.approx(40.0 / (2 ** int8.activation_bits - 1))] * 2  # neither range clipped
+
+
 class Branchy(nn.Module):
     def forward(self, x):
         return x if x.sum() > 0 else -x

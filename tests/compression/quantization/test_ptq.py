@@ -94,3 +94,24 @@ def test_simulated_model_quantizes_weights_and_activations_and_writes_params():
     assert {"conv2.w_scale", "conv2.w_zero_point", "conv2.output_scale", "conv2.output_zero_point"} <= set(params)
     assert len(params["conv2.w_scale"]) == 64
     assert not torch.equal(model.conv2.weight, weight)  # the original model is untouched
+
+
+class FunctionalRelu(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = torch.nn.Conv2d(1, 4, 3), torch.nn.Linear(4 * 6 * 6, 3)
+
+    def forward(self, x):
+        return self.fc(torch.nn.functional.relu(self.conv(x)).flatten(1))
+
+
+def test_a_functional_relu_after_a_layer_starts_its_range_at_0():
+    torch.manual_seed(0)
+    model, images = FunctionalRelu().eval(), [torch.randn(16, 1, 8, 8)]
+    stats = collect_activation_stats(model, images)
+    assert stats["conv"].output.min < 0  # recorded before the ReLU
+    config = PostTrainConfig(mode="ASYMMETRIC_UNSIGNED")
+    result = simulate(model, config, stats, layer_plan(config, model), images)
+    assert result.ranges["conv"] == (0.0, pytest.approx(stats["conv"].output.max))  # all 256 levels above 0
+    assert result.params["conv.output_zero_point"] == 0
+
