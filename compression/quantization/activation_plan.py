@@ -26,7 +26,7 @@ from torch import fx, nn
 
 from ..core.errors import UserError
 from ..sparsity import PRUNABLE_TYPES
-from .distiller_names import TRANSPARENT, ModelGraph, Operation, operation_matches
+from .distiller_names import TRANSPARENT, ModelGraph, Operation, deciding_override
 from .norm_act import stats_name
 from .ptq_config import InputSettings, PostTrainConfig
 from .stats import ModuleStats, TensorStats
@@ -264,7 +264,7 @@ class _Layout:
                 self.layout.stats_use[name] = (UNUSED, why)
 
     def _where(self, op: Operation, key: str) -> str:
-        pattern = next((p for p in self.config.overrides if operation_matches(p, op)), None)
+        pattern = deciding_override(self.config.overrides, [op.name, op.module])
         if pattern is None:
             return self.config.where("inputs_quant_auto_fallback")
         return self.config.where("overrides", pattern, key)

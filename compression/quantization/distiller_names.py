@@ -59,9 +59,14 @@ def name_matches(pattern, name: str) -> bool:
     return bool(re.fullmatch(pattern, name) or re.fullmatch(pattern, f"module.{name}"))
 
 
-def operation_matches(pattern, op: Operation) -> bool:
-    """Whether an overrides regex names `op`: by its Distiller name or by its module's name."""
-    return name_matches(pattern, op.name) or bool(op.module and name_matches(pattern, op.module))
+def deciding_override(overrides, names) -> Optional[str]:
+    """The `overrides` key that decides for the operation called `names`, as Distiller decides: a key that is
+    exactly one of the names (e.g. `layer4.1.conv2`) wins over every regex, else the first regex matching one."""
+    names = [name for name in names if name]
+    exact = next((key for name in names for key in (name, f"module.{name}") if key in overrides), None)
+    if exact is not None:
+        return exact
+    return next((pattern for pattern in overrides if any(name_matches(pattern, name) for name in names)), None)
 
 
 def resnet_block_types() -> Tuple[type, ...]:

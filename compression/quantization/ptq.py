@@ -26,7 +26,7 @@ from ..pruning.batchnorm import following_batchnorm
 from ..sparsity import PRUNABLE_TYPES
 from .activation_plan import ActivationLayout, TensorPlan, activation_layout
 from .call_hooks import CallHooks
-from .distiller_names import ModelGraph, model_graph, name_matches
+from .distiller_names import ModelGraph, deciding_override, model_graph, name_matches
 from .norm_act import with_norm_acts_split
 from .ptq_config import InputSettings, LayerSettings, ModeMapping, PostTrainConfig
 from .ranges import clipped_range, fake_quantize, histogram_clip, quantization_params, weight_range
@@ -80,7 +80,7 @@ def operation_plan(config: PostTrainConfig, model: nn.Module, graph: ModelGraph,
 def _settings(config: PostTrainConfig, names, has_weights: bool) -> LayerQuant:
     base = LayerQuant(config.bits_activations, config.bits_parameters if has_weights else None, *_modes(config.mode),
                       config.clip_acts, config.per_channel_wts, config.clip_n_stds, has_weights=has_weights)
-    pattern = next((p for p in config.overrides if any(n and name_matches(p, n) for n in names)), None)
+    pattern = deciding_override(config.overrides, names)
     if pattern is None:
         return base
     settings = config.overrides[pattern]

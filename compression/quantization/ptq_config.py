@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 Mode = Literal["SYMMETRIC", "SYMMETRIC_RESTRICTED", "ASYMMETRIC_UNSIGNED", "ASYMMETRIC_SIGNED"]
 ClipMode = Literal["NONE", "AVG", "N_STD", "GAUSS", "LAPLACE", "MSE", "PERCENTILE", "KL"]
@@ -56,7 +56,7 @@ class PostTrainConfig(BaseModel):
 
     bits_activations: Bits = Field(8, ge=2, le=16, description="Bits of activations (null: FP32 unless overridden).")
     bits_parameters: Bits = Field(8, ge=2, le=16, description="Bits of weights (null: FP32 unless overridden).")
-    bits_accum: int = Field(32, ge=2, le=32, description="Bits of accumulators (int8 kernels accumulate in 32).")
+    bits_accum: int = Field(32, description="Bits of accumulators: 32, as the int8 kernels accumulate.")
     mode: Union[Mode, ModeMapping] = Field("SYMMETRIC", description="A mode, or {activations:, weights:}.")
     per_channel_wts: bool = Field(False, description="One scale per output channel of each weight.")
     clip_acts: ClipMode = Field("NONE", description="How activation ranges are clipped.")
@@ -64,14 +64,32 @@ class PostTrainConfig(BaseModel):
     clip_half_range: bool = Field(False, description="Clip activations to [0, max].")
     model_activation_stats: Optional[str] = Field(None, description="Stats file (--stats overrides it).")
     overrides: Dict[str, Optional[LayerSettings]] = Field(
-        default_factory=dict, description="Operation-name regex -> settings, in order, first match wins; null = FP32.")
-    scale_approx_mult_bits: Optional[int] = Field(None, description="Accepted for Distiller files; no effect.")
+        default_factory=dict, description="Operation-name regex -> settings: a key that is an operation's exact name "
+        "wins, else the first regex that matches, in order; null = FP32.")
+    scale_approx_mult_bits: Optional[int] = Field(
+        None, description="null only: the int8 kernels requantize with a float scale, not an integer multiplier.")
     inputs_quant_auto_fallback: bool = Field(
         True, description="An input not quantized by the operation before it takes the layer's output settings; "
                            "false: it needs input_overrides.")
 
     _source: str = PrivateAttr("")
     _lines: Dict[str, int] = PrivateAttr(default_factory=dict)
+
+    @field_validator("bits_accum")
+    @classmethod
+    def _accumulators_are_32_bits(cls, bits):
+        if bits != 32:
+            raise ValueError("only 32 is supported (the int8 kernels accumulate in 32 bits, and narrower "
+                             "accumulators are not simulated): set 32 or remove the key")
+        return bits
+
+    @field_validator("scale_approx_mult_bits")
+    @classmethod
+    def _no_scale_approximation(cls, bits):
+        if bits is not None:
+            raise ValueError("requantization scales are not approximated by integer multipliers here "
+                             "(the int8 kernels use float scales): remove the key or set it to null")
+        return bits
 
     @model_validator(mode="after")
     def _n_std_needs_n(self):

@@ -1,4 +1,4 @@
-"""Activation statistics per leaf module, collected as Distiller's QuantCalibrationStatsCollector does."""
+"""Activation statistics per operation, collected as Distiller's QuantCalibrationStatsCollector does."""
 from __future__ import annotations
 
 import math
@@ -6,12 +6,13 @@ from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Tuple, Union
 
 import torch
-from torch import nn
+from torch import fx, nn
 from torch.utils.data import DataLoader, Subset
 
 from ...datasets import DatasetConfig, build_datasets
 from ..core.errors import UserError
 from ..models import ModelInfo
+from .distiller_names import ModelGraph, Operation, model_graph
 
 
 @dataclass(frozen=True)
@@ -125,34 +126,79 @@ def leaf_modules(model: nn.Module) -> Iterable[Tuple[str, nn.Module]]:
 
 def collect_activation_stats(model: nn.Module, batches: Iterable, device: Union[str, torch.device] = "cpu"
                              ) -> Dict[str, ModuleStats]:
-    """Stats of every leaf module's tensor inputs and output over `batches`, keyed by module name.
+    """Stats of every operation's tensor inputs and output over `batches`, keyed by Distiller's names.
 
-    Each batch is a tensor of model inputs, or a (inputs, targets, ...) pair as loaders yield.
-    Inputs are recorded before the module runs, so in-place modules (ReLU(inplace=True)) report
-    their true inputs. The model runs in eval mode without gradients; its mode is restored.
+    An operation is a leaf module, named as the module; on a torchvision ResNet each call of a block's
+    `relu` is its own (`relu1`, `relu2`, ...) and so is the block's residual addition (`add`, inputs 0
+    and 1), as in Distiller's stats files of those models. Each batch is a tensor of model inputs, or a
+    (inputs, targets, ...) pair as loaders yield. Inputs are recorded before the operation runs, so
+    in-place ones (ReLU(inplace=True)) report their true inputs. The model runs in eval mode without
+    gradients; its mode is restored.
     """
+    graph = model_graph(model)
+    if graph.graph is not None and graph.aliases():
+        return _collect_by_operation(model, graph, batches, device)
+    return collect_module_stats(model, batches, device)
+
+
+def collect_module_stats(model: nn.Module, batches: Iterable, device: Union[str, torch.device] = "cpu"
+                         ) -> Dict[str, ModuleStats]:
+    """Stats of every leaf module, keyed by module name (a module called several times: all its calls)."""
     records = {name: _ModuleRecord() for name, _ in leaf_modules(model)}
     handles = []
     for name, module in leaf_modules(model):
         handles.append(module.register_forward_pre_hook(records[name].record_inputs))
         handles.append(module.register_forward_hook(records[name].record_output))
-    was_training = model.training
-    model.to(device).eval()
     try:
-        images = _run(model, batches, device)
+        images = _in_eval_mode(model, model, batches, device)
     finally:
         for handle in handles:
             handle.remove()
-        model.train(was_training)
     return {name: record.result(images) for name, record in records.items() if record.output.seen}
 
 
-def _run(model: nn.Module, batches: Iterable, device: Union[str, torch.device]) -> int:
+class _OperationRecorder(fx.Interpreter):
+    """Runs the traced graph, recording the inputs and output of each node that is one of the operations."""
+
+    def __init__(self, module: fx.GraphModule, operations: Dict[str, Operation], records: Dict[str, _ModuleRecord]):
+        super().__init__(module)
+        self.operations, self.records = operations, records
+
+    def run_node(self, node: fx.Node):
+        op = self.operations.get(node.name)
+        if op is None:
+            return super().run_node(node)
+        record = self.records[op.name]
+        args, _ = self.fetch_args_kwargs_from_env(node)
+        record.record_inputs(None, tuple(args))
+        result = super().run_node(node)
+        record.record_output(None, (), result)
+        return result
+
+
+def _collect_by_operation(model: nn.Module, graph: ModelGraph, batches: Iterable,
+                          device: Union[str, torch.device]) -> Dict[str, ModuleStats]:
+    records = {op.name: _ModuleRecord() for op in graph.operations}
+    recorder = _OperationRecorder(fx.GraphModule(model, graph.graph), graph.by_node(), records)
+    images = _in_eval_mode(model, recorder.run, batches, device)
+    return {name: record.result(images) for name, record in records.items() if record.output.seen}
+
+
+def _in_eval_mode(model: nn.Module, forward, batches: Iterable, device: Union[str, torch.device]) -> int:
+    was_training = model.training
+    model.to(device).eval()
+    try:
+        return _run(forward, batches, device)
+    finally:
+        model.train(was_training)
+
+
+def _run(forward, batches: Iterable, device: Union[str, torch.device]) -> int:
     images = 0
     with torch.no_grad():
         for batch in batches:
             inputs = batch[0] if isinstance(batch, (tuple, list)) else batch
-            model(inputs.to(device))
+            forward(inputs.to(device))
             images += inputs.shape[0]
     if images == 0:
         raise UserError("activation statistics need calibration images: the loader gave none")

@@ -67,7 +67,8 @@ class QATConfig(BaseModel):
     bits_bias: Optional[Bits] = Field(None, description="Bits of Conv/Linear biases, 2..16 (null: FP32).")
     overrides: Dict[str, Optional[LayerBits]] = Field(
         {},
-        description="Module-name regex -> bits for the layers it matches, in order, first match wins; null: FP32.")
+        description="Module-name regex -> bits for the layers it matches: a key that is a layer's exact name wins, "
+        "else the first regex that matches, in order; null: FP32.")
 
     @field_validator("overrides")
     @classmethod

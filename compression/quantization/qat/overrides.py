@@ -1,4 +1,5 @@
-"""Which bits each layer gets: the quantizer's defaults, or the first `overrides:` regex that matches it."""
+"""Which bits each layer gets: the quantizer's defaults, or the `overrides:` entry named for it (its exact name,
+else the first regex that matches it)."""
 from __future__ import annotations
 
 import re
@@ -36,8 +37,10 @@ def check_overrides(model: nn.Module, patterns: Iterable[str]) -> None:
 
 
 def first_match(name: str, overrides) -> Optional[str]:
-    """The `overrides:` pattern that decides the layer's bits (None: the quantizer's own)."""
-    return next((pattern for pattern in overrides if _matches(pattern, name)), None)
+    """The `overrides:` pattern that decides the layer's bits (None: the quantizer's own): as Distiller, a key
+    that is exactly the layer's name wins over every regex, else the first regex that matches it."""
+    exact = next((key for key in (name, f"module.{name}") if key in overrides), None)
+    return exact or next((pattern for pattern in overrides if _matches(pattern, name)), None)
 
 
 def bits_for(name: str, config) -> Bits:

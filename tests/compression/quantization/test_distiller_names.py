@@ -10,9 +10,9 @@ from compressor.compression.core.errors import UserError
 from compressor.compression.quantization.distiller_names import model_graph
 from compressor.compression.quantization.int8_backend import SHARED, quantized_engine
 from compressor.compression.quantization.post_train_quantizer import PostTrainLinearQuantizer
-from compressor.compression.quantization.ptq import layer_plan
+from compressor.compression.quantization.ptq import layer_plan, operation_plan
 from compressor.compression.quantization.registration import post_train_config
-from compressor.compression.quantization.stats import ModuleStats, collect_activation_stats
+from compressor.compression.quantization.stats import ModuleStats, collect_activation_stats, collect_module_stats
 from compressor.compression.quantization.stats_format import StatsFile, check_stats_match_model, read_stats
 from compressor.compression.schedule import parse_schedule_text
 from helpers import distiller_example
@@ -148,6 +148,27 @@ def test_a_distiller_name_matching_no_operation_is_refused_with_its_line(resnet,
         layer_plan(config, model)
 
 
+def test_lapq_examples_exact_names_keep_the_last_conv_and_relu_in_fp32():
+    path = distiller_example("examples/quantization/post_train_quant/resnet18_imagenet_post_train_lapq.yaml")
+    config = post_train_config(parse_schedule_text(path.read_text(), str(path)))
+    model = resnet18(num_classes=10).eval()
+    graph = model_graph(model)
+    plan = operation_plan(config, model, graph, layer_plan(config, model, graph))
+    # `layer4.1.conv2` and `layer4.1.relu2` come after the regexes `layer.*conv.*` and `layer.*relu.*`
+    assert plan["layer4.1.conv2"] is None and plan["layer4.1.relu2"] is None
+    assert plan["layer4.1.conv1"].bits_weights == 4 and plan["layer4.1.relu1"].bits_activations == 4
+
+
+def test_collected_stats_of_a_torchvision_resnet_have_distillers_names_and_layout(resnet):
+    model, batches = resnet
+    stats = collect_activation_stats(model, batches)
+    assert set(stats) == set(read_stats(distiller_example(RESNET18_STATS)))  # relu1, relu2, add per block
+    add, identity = stats["layer1.0.add"], stats["maxpool"].output
+    assert add.inputs[0] == stats["layer1.0.bn2"].output and add.inputs[1] == identity
+    assert stats["layer1.0.relu2"].inputs[0] == add.output and stats["layer1.0.relu1"].output.min == 0.0
+    assert stats["layer1.0.relu2"].output.max == add.output.max != stats["layer1.0.relu1"].output.max
+
+
 def test_distillers_own_resnet18_stats_file_matches_torchvision_resnet18():
     stats = read_stats(distiller_example(RESNET18_STATS))
     model = resnet18().eval()
@@ -162,7 +183,7 @@ def test_distillers_own_resnet18_stats_file_matches_torchvision_resnet18():
 
 def test_compressor_stats_of_a_torchvision_resnet_still_apply_by_module_name(resnet):
     model, batches = resnet
-    stats = collect_activation_stats(model, batches)  # `layer1.0.relu` holds both of its calls
+    stats = collect_module_stats(model, batches)  # a file by module name: `layer1.0.relu` holds both of its calls
     quantizer = PostTrainLinearQuantizer(copy.deepcopy(model), model_activation_stats=stats)
     quantizer.prepare_model()
     report = quantizer.ranges_report()

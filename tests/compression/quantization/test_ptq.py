@@ -46,6 +46,12 @@ def test_overrides_in_order_first_match_wins_and_null_means_fp32():
     assert plan["fc2"].bits_weights == 4 and plan["fc1"].bits_weights == 8
 
 
+def test_an_override_keyed_by_a_layers_exact_name_wins_over_an_earlier_regex():
+    config = PostTrainConfig(overrides={"conv.*": {"bits_weights": 4}, "conv2": None})  # as Distiller decides
+    plan = layer_plan(config, build_model("digits_cnn"))
+    assert plan["conv2"] is None and plan["conv1"].bits_weights == 4 and plan["conv3"].bits_weights == 4
+
+
 def test_an_override_matching_nothing_lists_the_modules():
     with pytest.raises(UserError, match="'layer9.*' matches no module.*conv1"):
         layer_plan(PostTrainConfig(overrides={"layer9.*": None}), build_model("digits_cnn"))

@@ -141,3 +141,10 @@ def test_the_python_api_takes_distillers_constructor_arguments(digits):
     assert {"fc1", "fc2"} <= set(int8.fp32_modules)
     with torch.no_grad():
         assert int8(images[0]).shape == simulated_model(images[0]).shape
+
+
+@pytest.mark.parametrize("key, value", [("bits_accum", 16), ("scale_approx_mult_bits", 8)])
+def test_accumulator_and_multiplier_settings_the_int8_model_cannot_honour_are_refused_with_their_line(key, value):
+    text = f"quantizers:\n  ptq:\n    class: PostTrainLinearQuantizer\n    bits_activations: 8\n    {key}: {value}\n"
+    with pytest.raises(UserError, match=rf"(?s)ptq.yaml.*quantizers.ptq.{key} \(line 5\).*(only 32|not approximated)"):
+        post_train_config(parse_schedule_text(text, "ptq.yaml"))

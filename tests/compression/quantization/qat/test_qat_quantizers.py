@@ -133,6 +133,14 @@ def test_overrides_first_match_wins_and_null_leaves_fp32(digits_batch):
     assert "relu4" not in qat_activation_ranges(model) and "relu3" in qat_activation_ranges(model)
 
 
+def test_an_override_keyed_by_a_layers_exact_name_wins_over_an_earlier_regex():
+    overrides = "conv.*: {bits_weights: 2}\nconv2: null"
+    scheduler, context = build(qat_schedule("QuantAwareTrainRangeLinearQuantizer", bits=4, overrides=overrides))
+    scheduler.on_epoch_begin(0)
+    assert quantized_weight(context.model.conv2) is None
+    assert torch.unique(quantized_weight(context.model.conv1)).numel() <= 4
+
+
 def test_range_linear_input_and_modes(digits_batch):
     extra = "mode: {activations: ASYMMETRIC_UNSIGNED, weights: symmetric_restricted}\nnum_bits_inputs: 3"
     scheduler, context = build(qat_schedule("QuantAwareTrainRangeLinearQuantizer", bits=4, extra=extra))
