@@ -6,7 +6,7 @@ from typing import Any, Dict, Optional
 
 from pydantic import ValidationError
 
-from ..compression.core.errors import UserError, did_you_mean
+from ..compression.core.errors import UserError, did_you_mean, validation_message
 from ..datasets import DATASETS, DatasetConfig
 
 
@@ -26,7 +26,7 @@ def dataset_config(default_name: str, name: Optional[str], data_dir: Optional[st
     try:
         return DatasetConfig(**values)
     except ValidationError as err:
-        raise UserError(f"bad dataset option: {err.errors()[0]['msg']}") from None
+        raise UserError(f"bad dataset option: {validation_message(err.errors()[0])}") from None
 
 
 def check_data_dir(dataset: str, data_dir: Optional[str]) -> None:

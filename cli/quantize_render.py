@@ -6,7 +6,7 @@ from typing import Any, Dict, Optional
 
 from pydantic import ValidationError
 
-from ..compression.core.errors import UserError
+from ..compression.core.errors import UserError, validation_message
 from ..compression.model_source import test_loader
 from ..compression.quantization.ptq_config import PostTrainConfig, with_updates
 from ..compression.quantization.registration import post_train_config
@@ -33,7 +33,7 @@ def ptq_settings(schedule_path: Optional[str], flags: Dict[str, Any]) -> PostTra
     except ValidationError as err:
         error = err.errors()[0]
         where = ".".join(str(part) for part in error["loc"])
-        raise UserError(f"--{where.replace('_', '-')}: {error['msg']}") from None
+        raise UserError(f"--{where.replace('_', '-')}: {validation_message(error)}") from None
 
 
 def quantize_data(loaded, dataset, calibration_size: int) -> QuantizeData:

@@ -68,6 +68,12 @@ def did_you_mean(name: str, choices: Iterable[str], what: str = "name", limit: i
     return f"{message} (available: {shown})"
 
 
+def validation_message(error: dict) -> str:
+    """One error of a pydantic ValidationError's `errors()` as a user reads it: a validator's own words,
+    without pydantic's "Value error, " / "Assertion failed, " in front."""
+    return str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+
+
 def first_line(err: BaseException) -> str:
     """The first line of an error's message (its type's name when it has none), for a one-line report."""
     text = str(err).strip()

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Set, Tuple
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from ..core.errors import Problem, ScheduleError, UserError
+from ..core.errors import Problem, ScheduleError, UserError, validation_message
 
 if TYPE_CHECKING:  # the section is read without torch; only the checks against a model need it
     from torch import nn
@@ -99,7 +99,7 @@ def with_flags(section: Optional[EarlyExitSection], flags: Dict[str, List[float]
         error = err.errors()[0]
         key = error["loc"][0] if error["loc"] else ""
         where = FLAGS[key] if key in flags else ("early_exit" if section is not None else " / ".join(FLAGS.values()))
-        raise UserError(f"{where}: {error['msg'].removeprefix('Value error, ')}") from None
+        raise UserError(f"{where}: {validation_message(error)}") from None
     lines = dict(section._lines) if section is not None else {}
     return updated.located({key: line for key, line in lines.items() if key not in flags}, flags)
 

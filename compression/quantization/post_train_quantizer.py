@@ -17,7 +17,7 @@ import torch
 from pydantic import ValidationError
 from torch import nn
 
-from ..core.errors import UserError
+from ..core.errors import UserError, validation_message
 from ..core.forward import forward_or_refuse
 from .int8_backend import Int8Model, convert_to_int8
 from .distiller_names import model_graph
@@ -54,7 +54,7 @@ class PostTrainLinearQuantizer:
                 {"bits_activations": bits_activations, "bits_parameters": bits_parameters, **settings})
         except ValidationError as err:
             error = err.errors()[0]
-            raise UserError(f"PostTrainLinearQuantizer {'.'.join(map(str, error['loc']))}: {error['msg']}") from None
+            raise UserError(f"PostTrainLinearQuantizer {'.'.join(map(str, error['loc']))}: {validation_message(error)}") from None
         if model_activation_stats is None:
             raise UserError("PostTrainLinearQuantizer needs model_activation_stats: a stats file or "
                             "what collect_stats(model, loader) returned")

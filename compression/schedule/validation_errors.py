@@ -5,7 +5,7 @@ from typing import List, Type
 
 from pydantic import BaseModel, ValidationError
 
-from ..core.errors import Problem, did_you_mean
+from ..core.errors import Problem, did_you_mean, validation_message
 from .yaml_source import PathKey, YamlDocument
 
 
@@ -28,6 +28,8 @@ def _problem(doc: YamlDocument, path: PathKey, cls: Type[BaseModel], error: dict
         message = "required argument is missing"
     elif kind == "model_type" or kind == "dict_type":
         message = f"expected a mapping, got {_type_name(error.get('input'))}"
+    elif kind in ("value_error", "assertion_error"):  # a validator of ours: its message says what was wrong
+        message = validation_message(error)
     else:
         message = f"{error['msg']} (got {_shown(error.get('input'))})"
     return doc.problem(where, message)

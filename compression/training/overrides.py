@@ -7,7 +7,7 @@ from typing import Optional
 
 from pydantic import ValidationError
 
-from ..core.errors import UserError
+from ..core.errors import UserError, validation_message
 from ..distillation_section import NO_TEACHER, DistillationSection, teacher_from_flag
 from ..early_exit.section import EarlyExitSection, flag_values, with_flags
 from ..schedule.model import Schedule
@@ -37,7 +37,7 @@ def _override(current, option: str, name: str, value):
     try:
         return type(current).model_validate({**values, name: value})
     except ValidationError as err:
-        raise UserError(f"--{option.replace('_', '-')} {value!r}: {err.errors()[0]['msg']}") from None
+        raise UserError(f"--{option.replace('_', '-')} {value!r}: {validation_message(err.errors()[0])}") from None
 
 
 def _distillation_overrides(section: Optional[DistillationSection], options: TrainOptions):
@@ -59,7 +59,7 @@ def _distillation_overrides(section: Optional[DistillationSection], options: Tra
     except ValidationError as err:
         error = err.errors()[0]
         option = next((o for o, f in kd_fields.items() if f == error["loc"][0]), "kd_teacher")
-        raise UserError(f"--{option.replace('_', '-')}: {error['msg']}") from None
+        raise UserError(f"--{option.replace('_', '-')}: {validation_message(error)}") from None
 
 
 def _early_exit_overrides(section: Optional[EarlyExitSection], options: TrainOptions):

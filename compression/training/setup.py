@@ -15,7 +15,7 @@ from ...datasets import build_datasets, build_loaders
 from ...datasets.registry import target_shape
 from ..core.checkpoint import load_checkpoint, load_resumable_checkpoint
 from ..core.components import BuildContext
-from ..core.errors import DataNotFound, ScheduleError, UserError
+from ..core.errors import DataNotFound, ScheduleError, UserError, validation_message
 from ..core.forward import forward_or_refuse
 from ..device import available_cores, resolve_device
 from ..distillation import DistillationLoss, TrainingLoss, build_teacher
@@ -118,7 +118,7 @@ def _recorded_numerics(training, payload: Dict[str, Any]):
         return type(training).model_validate({**training.model_dump(exclude_unset=True), **recorded})
     except ValidationError as err:
         raise UserError(f"the checkpoint records training settings this release cannot use ({recorded}): "
-                        f"{err.errors()[0]['msg']}") from None
+                        f"{validation_message(err.errors()[0])}") from None
 
 
 def _untrained_exits(schedule: Schedule, model: nn.Module, arch: str) -> List[str]:

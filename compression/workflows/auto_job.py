@@ -10,7 +10,7 @@ import torch
 from pydantic import ValidationError
 
 from ...datasets import DatasetConfig, Loaders, build_datasets, build_loaders, recorded_options
-from ..core.errors import UserError
+from ..core.errors import UserError, validation_message
 from ..device import resolve_device
 from ..distributed import Ranks, process_device
 from ..model_source import LoadedModel, load_model
@@ -83,7 +83,7 @@ def _dataset_config(loaded: LoadedModel, data_dir: Optional[str]) -> DatasetConf
     try:
         return DatasetConfig(**values)
     except ValidationError as err:
-        raise UserError(f"bad dataset option: {err.errors()[0]['msg']}") from None
+        raise UserError(f"bad dataset option: {validation_message(err.errors()[0])}") from None
 
 
 def _loaders(loaded: LoadedModel, config: DatasetConfig) -> Loaders:

@@ -59,7 +59,7 @@ def test_evaluate_takes_the_exits_and_times_them(cli, trained):
     ("resnet20_cifar_earlyexit", "early_exit:\n  thresholds: [0.4]\n  loss_weights: [0.7]\n",
      ["--earlyexit-lossweights", "0.6,0.5"], "--earlyexit-lossweights: the early exits' weights sum to 1.1"),
     ("resnet20_cifar_earlyexit", "early_exit:\n  loss_weights: [1]\n", [],
-     "early_exit.loss_weights (line 6): Value error, the early exits' weights sum to 1"),
+     "early_exit.loss_weights (line 6): the early exits' weights sum to 1"),
     ("resnet20_cifar", "", ["--earlyexit-thresholds", "0.4"],
      "--earlyexit-thresholds: model 'resnet20_cifar' has no early exits"),
 ])

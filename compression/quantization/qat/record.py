@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from torch import nn
 
 from ...core.components import QUANTIZERS, BuildContext
-from ...core.errors import UserError
+from ...core.errors import UserError, validation_message
 from .base import QATQuantizer
 
 _KEYS = {"instance": str, "class": str, "config": dict, "state": dict}
@@ -45,7 +45,7 @@ def _install(item: Any, number: int, context: BuildContext) -> QATQuantizer:
     except ValidationError as err:
         first = err.errors()[0]
         field = ".".join(str(part) for part in first["loc"])
-        raise UserError(f"{where}: its config does not fit this release ({field}: {first['msg']})") from None
+        raise UserError(f"{where}: its config does not fit this release ({field}: {validation_message(first)})") from None
     quantizer = entry.factory(config, context)
     _check_state(quantizer, item["state"], where)
     quantizer.load_state_dict(item["state"])

@@ -26,7 +26,7 @@ def test_section_values_and_distillers_single_number():
 
 
 @pytest.mark.parametrize("body, expected", [
-    ("  thresholds: [0.4]\n  loss_weights: [0.6, 0.5]\n", "early_exit.loss_weights (line 5): Value error, the early "
+    ("  thresholds: [0.4]\n  loss_weights: [0.6, 0.5]\n", "early_exit.loss_weights (line 5): the early "
                                                           "exits' weights sum to 1.1; they must sum to less than 1"),
     ("  loss_weights: [1.0]\n", "early_exit.loss_weights (line 4)"),
     ("  thresholds: [-0.1]\n", "early_exit.thresholds (line 4)"),

@@ -194,3 +194,8 @@ def test_epoch_range_too_long_to_spell_out():
 def test_too_many_classes():
     problem = only("model: {arch: digits_cnn, num_classes: 100000000000000000000}\n")
     assert problem.path == "model.num_classes" and problem.line == 1
+
+
+def test_a_validators_message_is_shown_in_its_own_words():
+    found = only("version: 1\ndistillation:\n  teacher: {arch: digits_cnn}\n  start_epoch: 2\n  end_epoch: 2\n")
+    assert str(found).endswith("distillation (line 2): end_epoch (2) must be after start_epoch (2)"), str(found)
