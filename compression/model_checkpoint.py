@@ -8,6 +8,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 
 from .core.checkpoint import save_checkpoint
 from .core.errors import UserError
@@ -28,9 +29,10 @@ def save_model_checkpoint(model: nn.Module, path: Union[str, Path], arch: str, s
     CompressionScheduler of your loop) adds its QAT quantizers and pruning masks; thinned,
     factorized and folded layers are recorded from the model. `input_shape` (C, H, W) and
     `dataset` default to what the factory or the registry says, `num_classes` to the size of the
-    model's output. A model under DataParallel, DistributedDataParallel or torch.compile is saved as
-    the module inside. The file is checked before it is written: the model rebuilt from it must hold
-    the same weights and compute the same outputs, else UserError and nothing is written.
+    model's output. A model under DataParallel, DistributedDataParallel, AveragedModel (EMA, SWA) or
+    torch.compile is saved as the module inside. The file is checked before it is written: the
+    weights the scheduler's masks prune must be zero, and the model rebuilt from it must hold the
+    same weights and compute the same outputs, else UserError and nothing is written.
 
     >>> compressor.save_checkpoint(model, "runs/mine/model.pt", arch="mynet:build", scheduler=scheduler)
     """
@@ -52,6 +54,7 @@ def save_model_checkpoint(model: nn.Module, path: Union[str, Path], arch: str, s
     }
     if scheduler is not None:
         payload["masks"] = _masks_inside(scheduler, levels)
+        _check_masks_hold(model, payload["masks"])
     _check_rebuilds(payload, arch, example, expected)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -60,12 +63,12 @@ def save_model_checkpoint(model: nn.Module, path: Union[str, Path], arch: str, s
 
 
 def _wrapper_levels(model: nn.Module) -> List[Tuple[nn.Module, str]]:
-    """The model and each module inside its (Distributed)DataParallel and torch.compile wrappers, outermost
-    first, each with the prefix its names carry from the wrappers around it ('module.', '_orig_mod.')."""
+    """The model and each module inside its (Distributed)DataParallel, AveragedModel and torch.compile wrappers,
+    outermost first, each with the prefix its names carry from the wrappers around it ('module.', '_orig_mod.')."""
     levels = [(model, "")]
     while True:
         outer, prefix = levels[-1]
-        if isinstance(outer, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+        if isinstance(outer, (nn.DataParallel, nn.parallel.DistributedDataParallel, AveragedModel)):
             levels.append((outer.module, prefix + "module."))
         elif isinstance(getattr(outer, "_orig_mod", None), nn.Module):
             levels.append((outer._orig_mod, prefix + "_orig_mod."))
@@ -97,6 +100,21 @@ def _masks_inside(scheduler: Any, levels: List[Tuple[nn.Module, str]]) -> Dict[s
     rename = _unprefixer(levels[-1][1][len(prefix):])
     return {"masks": {rename(name): mask for name, mask in state.get("masks", {}).items()},
             "forward_only": [rename(name) for name in state.get("forward_only", [])]}
+
+
+def _check_masks_hold(model: nn.Module, masks: Dict[str, Any]) -> None:
+    """A hard mask's zeros are in the model the scheduler masks; another copy (an EMA of the weights) is not the
+    pruned model, and a file of it with these masks would change as soon as a command applied them."""
+    params = dict(model.named_parameters())
+    for name, keep in masks["masks"].items():
+        param = params.get(name)
+        if name in masks["forward_only"] or param is None or param.shape != keep.shape:
+            continue
+        alive = int((param.detach()[~keep.to(param.device)] != 0).sum())
+        if alive:
+            raise UserError(f"{name} has {alive} non-zero weights where the scheduler's mask prunes them: this is "
+                            "not the model the scheduler masks (an EMA or other copy of it?). Pass that model, or "
+                            f"zero them first (weight.data.mul_(scheduler.masks.get('{name}'))): nothing written")
 
 
 def _unprefixer(prefix: str) -> Callable[[str], str]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, ContextManager, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -73,6 +73,7 @@ class CompressionScheduler:
         self._due: List[ScheduledPolicy] = []
         self._epoch: Optional[int] = None  # the epoch begun and not ended
         self._step: Optional[int] = None  # the minibatch begun and not ended
+        self._loss_passed = False  # whether before_backward_pass ran in the minibatch begun
         self.epoch_losses: Dict[str, torch.Tensor] = {}
 
     @classmethod
@@ -99,6 +100,7 @@ class CompressionScheduler:
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise UserError(f"from_yaml: optimizer must be the torch.optim.Optimizer your loop steps (lr schedulers "
                             f"and QAT parameters go into it), not {type(optimizer).__name__}")
+        model = _inside_compile(model)
         schedule = load_schedule(path)
         check_against_model(schedule, model)
         device = next((p.device for p in model.parameters()), torch.device("cpu"))
@@ -125,7 +127,7 @@ class CompressionScheduler:
         self._check_epoch("on_minibatch_begin", epoch)
         if self._step is not None:
             self._out_of_order("on_minibatch_begin", f"minibatch {self._step} has not ended (on_minibatch_end)")
-        self._step = minibatch_id
+        self._step, self._loss_passed = minibatch_id, False
         if self.distillation is not None:
             self.distillation.capture.take()  # a forward before this minibatch is not its forward
         ctx = StepContext(epoch, minibatch_id, minibatches_per_epoch)
@@ -141,6 +143,7 @@ class CompressionScheduler:
         With a `distillation:` section, `loss` is the student's own term of the distillation loss.
         """
         self._check_step("before_backward_pass", epoch, minibatch_id)
+        self._loss_passed = True
         if self.distillation is not None:
             loss = self.distillation(loss, epoch)
         ctx = StepContext(epoch, minibatch_id, minibatches_per_epoch)
@@ -156,6 +159,7 @@ class CompressionScheduler:
                          optimizer: Any = None) -> None:
         """After the optimizer step. Masks are re-applied after every step, also in epochs where no pruner is due."""
         self._check_step("on_minibatch_end", epoch, minibatch_id)
+        self._check_loss_passed(minibatch_id)
         self._step = None
         ctx = StepContext(epoch, minibatch_id, minibatches_per_epoch)
         for item in self._due:
@@ -179,6 +183,15 @@ class CompressionScheduler:
     def take_notes(self) -> List[str]:
         """The policies' notes since the last call, each after its policy's instance name."""
         return [f"{item.name}: {note}" for item in self.scheduled for note in item.policy.take_notes()]
+
+    def forward_masked(self) -> ContextManager[None]:
+        """Validate under this: forward-only masks (mask_on_forward_only, use_double_copies) keep the pruned weights
+        dense between steps, and hide them inside it as `compressor train`'s validation does; hard masks hold anyway.
+
+        >>> with scheduler.forward_masked(), torch.no_grad():
+        ...     top1 = evaluate(model.eval(), val_loader)
+        """
+        return self.masks.forward_masked()
 
     def mean_policy_losses(self, steps: int) -> Dict[str, float]:
         """Each policy's and the distillation's loss terms, averaged over the epoch's `steps`."""
@@ -254,6 +267,18 @@ class CompressionScheduler:
         if minibatch_id != self._step:
             self._out_of_order(hook, f"it names minibatch {minibatch_id} but minibatch {self._step} is the one begun")
 
+    def _check_loss_passed(self, minibatch_id: int) -> None:
+        """Skipping before_backward_pass is harmless unless something adds to the loss there: it would do nothing."""
+        if self._loss_passed:
+            return
+        adding = ["the distillation: section"] if self.distillation is not None else []
+        adding += dict.fromkeys(f"'{item.name}'" for item in self._due
+                                if type(item.policy).before_backward is not Policy.before_backward)
+        if adding:
+            self._out_of_order("on_minibatch_end", f"before_backward_pass was not called in minibatch "
+                               f"{minibatch_id}, so the loss terms of {', '.join(adding)} were left out of this step: "
+                               "backpropagate the loss before_backward_pass returns")
+
     @staticmethod
     def _out_of_order(hook: str, why: str) -> None:
         raise HookOrderError(f"{hook} called out of order: {why}; the order is {HOOK_ORDER}")
@@ -307,6 +332,14 @@ class DistillationHook:
         return self.loss.combine(loss, images, outputs, epoch)
 
 
+def _inside_compile(model: nn.Module) -> nn.Module:
+    """The module torch.compile wraps: it holds the parameters and layers the schedule names (the wrapper calls
+    them '_orig_mod.*'), and the wrapper runs its changes, masks and hooks."""
+    while isinstance(getattr(model, "_orig_mod", None), nn.Module):
+        model = model._orig_mod
+    return model
+
+
 def file_config(model: nn.Module, optimizer: torch.optim.Optimizer, filename: Union[str, Path],
                 input_shape: Optional[Sequence[int]] = None) -> CompressionScheduler:
     """Distiller's `distiller.file_config(model, optimizer, filename)`, for ported scripts.
@@ -329,7 +362,7 @@ def build_scheduler(schedule: Schedule, context: BuildContext, start_epoch: int 
         key = (spec.kind, spec.instance)
         component = schedule.component(POLICY_KEYS[spec.kind], spec.instance)
         if key not in instances:
-            instances[key] = _build_component(spec.kind, component, context)
+            instances[key] = _build_component(spec.kind, component, context, schedule.source)
         policy = LRPolicy(instances[key]) if spec.kind == "lr_scheduler" else instances[key].policy(spec)
         scheduled.append(ScheduledPolicy(spec.instance, spec, policy, component.class_name))
     for (kind, name), instance in instances.items():
@@ -339,14 +372,14 @@ def build_scheduler(schedule: Schedule, context: BuildContext, start_epoch: int 
     return CompressionScheduler(scheduled, context.masks, context=context)
 
 
-def _build_component(kind: str, component, context: BuildContext):
+def _build_component(kind: str, component, context: BuildContext, source: str):
     """Problems only visible with the model (a Filters group on a Linear weight, ...) keep their YAML place."""
     try:
         if kind == "lr_scheduler":
             return build_lr_scheduler(component, context.optimizer)
         return component.entry.factory(component.config, context)
     except UserError as err:
-        raise ScheduleError([Problem(component.path, str(err), component.line)]) from None
+        raise ScheduleError([Problem(component.path, str(err), component.line)], source) from None
 
 
 def _check_schedule(component, instance, schedule: Schedule) -> None:
@@ -357,7 +390,7 @@ def _check_schedule(component, instance, schedule: Schedule) -> None:
     try:
         check(schedule)
     except UserError as err:
-        raise ScheduleError([Problem(component.path, str(err), component.line)]) from None
+        raise ScheduleError([Problem(component.path, str(err), component.line)], schedule.source) from None
 
 
 def _with_distiller_names(metrics: Mapping[str, float]) -> Dict[str, float]:

@@ -50,7 +50,8 @@ def main(schedule, epochs=30, seed=0, out=None):
             loss.backward()
             optimizer.step()
             scheduler.on_minibatch_end(epoch, step, steps)
-        metrics = evaluate(model, loaders.val)
+        with scheduler.forward_masked():  # the pruned model, also where masks are forward-only
+            metrics = evaluate(model, loaders.val)
         scheduler.on_epoch_end(epoch, metrics=metrics)
         print(f"epoch {epoch}: top-1 {metrics['top1']:.2f}%")
     if out:  # a checkpoint every command takes: compressor evaluate / quantize / export --checkpoint OUT

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 
 import compressor
 from compressor.cli.main import run
@@ -90,7 +91,7 @@ def test_a_model_its_arch_does_not_rebuild_is_refused_and_nothing_written(tmp_pa
     assert not (tmp_path / "mine.pt").exists()
 
 
-@pytest.mark.parametrize("wrap", [nn.DataParallel, torch.compile])
+@pytest.mark.parametrize("wrap", [nn.DataParallel, torch.compile, AveragedModel])
 def test_a_wrapped_model_is_saved_as_the_module_inside(tmp_path, wrap):
     model = seeded_model()
     path = compressor.save_checkpoint(wrap(model), tmp_path / "mine.pt", arch="digits_cnn")
@@ -147,6 +148,28 @@ def test_a_model_thinned_and_pruned_under_data_parallel_is_saved_with_its_record
     assert "classifier.1.weight" in masks and all(name in dict(Net().named_parameters()) for name in masks)
     rebuilt, _ = model_from_checkpoint(payload)
     assert rebuilt.features[3].out_channels == 16
+
+
+def test_an_ema_copy_of_a_pruned_model_is_refused_until_its_pruned_weights_are_zero(tmp_path):
+    sys.path.insert(0, str(ROOT))
+    from examples.own_model import Net
+
+    (tmp_path / "schedule.yaml").write_text(THIN)
+    torch.manual_seed(0)
+    model = Net()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    scheduler = compressor.CompressionScheduler.from_yaml(tmp_path / "schedule.yaml", model, optimizer,
+                                                          input_shape=(1, 8, 8))
+    own_loop_epochs(scheduler, model, optimizer, range(1))
+    ema = AveragedModel(model)
+    with torch.no_grad():  # an average with weights from before the pruning
+        ema.module.classifier[1].weight.add_(0.01)
+    with pytest.raises(compressor.UserError, match=r"classifier.1.weight has \d+ non-zero weights where the "
+                                                   r"scheduler's mask prunes them"):
+        compressor.save_checkpoint(ema, tmp_path / "ema.pt", arch=ARCH, scheduler=scheduler)
+    assert not (tmp_path / "ema.pt").exists()
+    ema.module.classifier[1].weight.data.mul_(scheduler.masks.get("classifier.1.weight"))
+    compressor.save_checkpoint(ema, tmp_path / "ema.pt", arch=ARCH, scheduler=scheduler)
 
 
 def test_a_qat_model_saved_without_its_scheduler_is_told_to_pass_it(own_loop, tmp_path):

@@ -55,6 +55,17 @@ def test_a_users_model_is_pruned_to_the_schedules_final_sparsity(tmp_path):
     assert sparsity(model.fc.weight) == pytest.approx(0.8, abs=0.01)
 
 
+def test_a_torch_compiled_model_is_scheduled_by_the_names_of_the_module_it_compiles(tmp_path):
+    torch.manual_seed(0)
+    model = Tiny()
+    compiled = torch.compile(model, backend="eager")
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    scheduler = compressor.CompressionScheduler.from_yaml(write(tmp_path, AGP), compiled, optimizer)
+    run_epochs(scheduler, compiled, optimizer, range(1))
+    assert sparsity(model.fc.weight) == pytest.approx(0.2, abs=0.01)
+    assert set(scheduler.state_dict()["masks"]["masks"]) == {"conv.weight", "fc.weight"}
+
+
 def test_file_config_is_from_yaml_under_distillers_name(tmp_path):
     model = Tiny()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
@@ -291,3 +302,84 @@ def test_a_teacher_without_a_distillation_section_is_refused(tmp_path):
     with pytest.raises(compressor.UserError, match="no distillation: section"):
         compressor.CompressionScheduler.from_yaml(write(tmp_path, "version: 1\n"), student,
                                                   torch.optim.SGD(student.parameters(), lr=0.1), teacher=Tiny())
+
+
+LSQ = """version: 1
+quantizers:
+  lsq: {class: LSQQuantizer, bits_weights: 4, bits_activations: null}
+policies:
+  - quantizer: {instance_name: lsq}
+    starting_epoch: 0
+    ending_epoch: 2
+"""
+
+
+@pytest.mark.parametrize("make_lr_scheduler", [
+    lambda optimizer: torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.1, total_steps=10),
+    lambda optimizer: torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.1, total_iters=4)],
+    ids=["OneCycleLR", "LinearLR"])
+def test_the_quantizers_param_group_follows_an_lr_scheduler_built_before_the_scheduler(tmp_path, make_lr_scheduler):
+    model = Tiny()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    lr_scheduler = make_lr_scheduler(optimizer)
+    compressor.CompressionScheduler.from_yaml(write(tmp_path, LSQ), model, optimizer)
+    assert len(optimizer.param_groups) == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # lr_scheduler.step() before any optimizer.step()
+        for _ in range(3):
+            lr_scheduler.step()
+    assert optimizer.param_groups[1]["lr"] == optimizer.param_groups[0]["lr"]
+
+
+def test_a_component_the_model_cannot_take_is_refused_naming_the_file(tmp_path):
+    model = Tiny()  # F.relu: no activation module for the quantizer's activations
+    text = LSQ.replace("bits_activations: null", "bits_activations: 4")
+    with pytest.raises(ScheduleError, match=r"schedule.yaml: 1 problem\n  quantizers.lsq \(line 3\)"):
+        compressor.CompressionScheduler.from_yaml(write(tmp_path, text), model,
+                                                  torch.optim.SGD(model.parameters(), lr=0.01))
+
+
+L1 = """version: 1
+regularizers:
+  l1: {class: L1Regularizer, reg_regims: {fc.weight: 0.001}}
+policies:
+  - regularizer: {instance_name: l1}
+    starting_epoch: 0
+    ending_epoch: 2
+"""
+
+
+@pytest.mark.parametrize("text, refused", [(AGP, False), (L1, True), (KD.replace("start_epoch: 1", ""), True)],
+                         ids=["pruning", "regularizer", "distillation"])
+def test_skipping_before_backward_pass_is_refused_where_it_adds_to_the_loss(tmp_path, text, refused):
+    model = Tiny()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    teacher = Tiny() if "distillation" in text else None
+    scheduler = compressor.CompressionScheduler.from_yaml(write(tmp_path, text), model, optimizer, teacher=teacher)
+    scheduler.on_epoch_begin(0)
+    scheduler.on_minibatch_begin(0, 0, 1)
+    model(torch.randn(2, 1, 8, 8)).sum().backward()
+    optimizer.step()
+    if not refused:
+        scheduler.on_minibatch_end(0, 0, 1)
+        return
+    with pytest.raises(compressor.HookOrderError, match="before_backward_pass was not called in minibatch 0"):
+        scheduler.on_minibatch_end(0, 0, 1)
+
+
+def test_validation_under_forward_masked_sees_the_pruned_model_and_training_keeps_the_dense_weights(tmp_path):
+    text = AGP.replace("{instance_name: agp}", "{instance_name: agp, args: {mask_on_forward_only: true}}")
+    torch.manual_seed(0)
+    model = Tiny()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    scheduler = compressor.CompressionScheduler.from_yaml(write(tmp_path, text), model, optimizer)
+    run_epochs(scheduler, model, optimizer, range(1))
+    dense = {name: value.clone() for name, value in model.state_dict().items()}
+    pruned = Tiny()
+    pruned.load_state_dict({name: value * scheduler.masks.get(name) if scheduler.masks.get(name) is not None
+                            else value for name, value in dense.items()})
+    images = torch.randn(4, 1, 8, 8)
+    with scheduler.forward_masked(), torch.no_grad():
+        assert torch.equal(model.eval()(images), pruned.eval()(images))
+    assert sparsity(model.fc.weight) == 0.0
+    assert all(torch.equal(model.state_dict()[name], dense[name]) for name in dense)

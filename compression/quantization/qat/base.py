@@ -20,6 +20,21 @@ from .tensor_quantizers import BinaryWeight, RangeLinearWeight, TensorQuantizer
 ACTIVATION_TYPES = (nn.ReLU, nn.ReLU6)
 
 
+# what torch's lr schedulers keep in each param group (OneCycleLR's max_lr, ...): they read it from every group
+_LR_SCHEDULER_KEYS = ("initial_lr", "max_lr", "min_lr", "base_momentum", "max_momentum")
+
+
+def _joining_lr_scheduler(optimizer: torch.optim.Optimizer, group: Dict[str, Any]) -> Dict[str, Any]:
+    """The learned parameters' group, joining an lr scheduler already built on the optimizer (a loop's OneCycleLR,
+    LinearLR): it takes the first group's current lr and scheduler settings. With the optimizer's default lr and
+    none of them, OneCycleLR fails on the group (KeyError 'initial_lr') and LinearLR scales the wrong lr."""
+    first = optimizer.param_groups[0] if optimizer.param_groups else {}
+    if "initial_lr" not in first:  # no lr scheduler yet: one built later sets the group up itself
+        return group
+    settings = {key: first[key] for key in _LR_SCHEDULER_KEYS if key in first}
+    return {**settings, "lr": first["lr"], **group}
+
+
 class QATQuantizer:
     """Fake-quantizes Conv/Linear weights and activation-module outputs of `context.model`."""
 
@@ -34,7 +49,8 @@ class QATQuantizer:
         learned_params += self._install_input()
         keep_qat_state_out(context.model)
         if learned_params:
-            context.optimizer.add_param_group(self.param_group(learned_params))
+            group = _joining_lr_scheduler(context.optimizer, self.param_group(learned_params))
+            context.optimizer.add_param_group(group)
 
     # what a subclass chooses ----------------------------------------------------------------------
     def weight_quantizer(self, bits: int) -> TensorQuantizer:

@@ -48,9 +48,11 @@ def test_thresholded_groups_become_masks_with_keep_mask_at_the_last_step():
     weak_rows = context.model.fc1.weight.detach().abs().mean(dim=1) <= 0.02
     scheduler.on_epoch_begin(0)
     scheduler.on_minibatch_begin(0, 0, 2)
+    scheduler.before_backward_pass(0, 0, 2, torch.tensor(0.0))
     scheduler.on_minibatch_end(0, 0, 2)
     assert torch.all(context.model.fc1.weight[weak_rows] == 0) and not scheduler.masks.masks
     scheduler.on_minibatch_begin(0, 1, 2)
+    scheduler.before_backward_pass(0, 1, 2, torch.tensor(0.0))
     scheduler.on_minibatch_end(0, 1, 2)
     assert "fc1.weight" in scheduler.masks.masks
 
