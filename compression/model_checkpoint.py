@@ -2,6 +2,7 @@
 `evaluate`, `summary`, `quantize`, `export`, `benchmark` and `pack` take it."""
 from __future__ import annotations
 
+import contextlib
 import copy
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -43,7 +44,8 @@ def save_model_checkpoint(model: nn.Module, path: Union[str, Path], arch: str, s
     model = levels[-1][0]
     shape = _input_shape(arch, input_shape)
     example = torch.randn(2, *shape, generator=torch.Generator().manual_seed(0))
-    expected = _logits(model, example, arch)
+    with scheduler.masks.forward_masked() if scheduler is not None else contextlib.nullcontext():
+        expected = _logits(model, example, arch)  # the file describes the masked model (see restore.py)
     info = model_info(arch, shape, num_classes or expected.shape[-1])
     payload: Dict[str, Any] = {
         "arch": arch, "num_classes": info.num_classes, "input_shape": list(info.input_shape),

@@ -11,6 +11,7 @@ from .core.errors import UserError
 from .factorization import replay_structure
 from .folding import replay_folding
 from .models import ModelInfo, build_model, model_info
+from .pruning.masks import zero_pruned
 from .quantization.qat import install_from_record, mark_weights_quantized
 from .thinning.replay import apply_plan
 
@@ -28,12 +29,27 @@ def model_from_checkpoint(payload: Dict[str, Any]) -> Tuple[nn.Module, ModelInfo
         model.load_state_dict(payload["model_state"])
     except (RuntimeError, KeyError) as err:
         raise UserError(f"checkpoint weights do not fit model '{arch}': {str(err).splitlines()[0]}") from None
+    _zero_forward_only_pruned(model, payload.get("masks"))
     if "qat" not in payload:
         raise UserError("the checkpoint has no QAT record (every checkpoint written since format version 2 has "
                         "one): it is damaged or was not written by compressor")
     install_from_record(model, payload["qat"])  # a QAT model evaluates with its quantizers, as trained
     mark_weights_quantized(model, payload.get("quantized_weights") or [])  # a packed file's, stored as computed
     return model, info
+
+
+def _zero_forward_only_pruned(model: nn.Module, masks: Any) -> None:
+    """Forward-only masks (mask_on_forward_only, use_double_copies) leave the pruned weights' dense values in
+    the file, for training to go on from; the model the file describes, the one validated and reported, is the
+    masked one. (`train --resume` and `--checkpoint` load the weights as stored.)"""
+    if not isinstance(masks, dict) or not isinstance(masks.get("masks"), dict):
+        return
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name in masks.get("forward_only") or []:
+            param, keep = params.get(name), masks["masks"].get(name)
+            if param is not None and isinstance(keep, torch.Tensor) and keep.shape == param.shape:
+                zero_pruned(param, keep.to(device=param.device, dtype=torch.bool))
 
 
 def restore_structure(model: nn.Module, payload: Dict[str, Any], input_shape) -> None:

@@ -147,7 +147,7 @@ def _after_epoch_end_policies(run, record: Dict[str, Any]) -> None:
     it, its size is counted again and it is validated again. Its bits per stored weight are counted
     here only, once per epoch (they sort every layer's values)."""
     record["weight_bits"] = round(mean_stored_bits(run.model), 3)
-    size = _size(run.model)
+    size = _masked_size(run)
     if size == {key: record[key] for key in size}:
         return
     record.update(size)
@@ -156,8 +156,10 @@ def _after_epoch_end_policies(run, record: Dict[str, Any]) -> None:
     record.update(val_loss=val.loss, top1=val.top1, top5=val.top5)
 
 
-def _size(model: nn.Module) -> Dict[str, Any]:
-    nnz, total = weight_counts(model)
+def _masked_size(run) -> Dict[str, Any]:
+    """The size of the model validation sees: forward-only masks hide their weights there too."""
+    with run.scheduler.masks.forward_masked():
+        nnz, total = weight_counts(run.model)
     return {"sparsity": 1.0 - nnz / total if total else 0.0, "nnz": nnz, "weights": total}
 
 
@@ -169,7 +171,7 @@ def _epoch_record(run, epoch: int, train_loss: float, val: EvalResult) -> Dict[s
         "top1": val.top1,
         "top5": val.top5,
         "lr": run.optimizer.param_groups[0]["lr"],
-        **_size(run.model),
+        **_masked_size(run),
     }
     steps = len(run.loaders.train)  # steps run in this process this epoch (fewer when resumed part-way)
     components = {**run.train_loss.epoch_components(steps), **run.scheduler.mean_policy_losses(steps)}

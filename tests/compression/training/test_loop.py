@@ -4,6 +4,8 @@ import pytest
 import torch
 
 from compressor.compression.core.checkpoint import load_checkpoint, save_checkpoint
+from compressor.compression.evaluation import evaluate
+from compressor.compression.models import build_model
 from compressor.compression.schedule import parse_schedule_text
 from compressor.compression.training import TrainOptions, apply_overrides, fit, prepare_run
 from helpers import assert_state_dicts_equal, train_schedule
@@ -126,3 +128,30 @@ def test_a_resume_rebuilds_layers_from_the_checkpoints_records_not_the_scheduler
     save_checkpoint(payload, tmp_path / "stale.pt")
     resumed, _ = train_schedule(tmp_path, "resumed", THINNING, resume=str(tmp_path / "stale.pt"), epochs=2)
     assert resumed.model.conv2.out_channels == 32 and [record["epoch"] for record in resumed.history] == [0, 1]
+
+
+def test_a_forward_only_pruned_run_records_and_reports_the_masked_model(tmp_path):
+    pruned = """
+version: 1
+model: {arch: digits_cnn}
+dataset: {name: digits, batch_size: 128}
+training: {epochs: 2, optimizer: sgd, lr: 0.05, momentum: 0.9, seed: 3}
+pruners:
+  level: {class: SparsityLevelParameterPruner, levels: {conv2.weight: 0.9, conv3.weight: 0.9, fc1.weight: 0.9}}
+policies:
+  - pruner: {instance_name: level, args: {mask_on_forward_only: true}}
+    epochs: [0, 1]
+"""
+    run, report = run_schedule(tmp_path, "fo", text=pruned)
+    records = [json.loads(line) for line in (tmp_path / "fo" / "metrics.jsonl").read_text().splitlines()]
+    assert all(record["sparsity"] > 0.5 for record in records) and report["sparsity"] > 0.5
+    best = load_checkpoint(tmp_path / "fo" / "best.pt")
+    assert best["masks"]["forward_only"] and best["model_state"]["conv2.weight"].count_nonzero() > 0.5 * 64 * 32 * 9
+    model = build_model("digits_cnn")
+    model.load_state_dict(best["model_state"])
+    dense_top1 = evaluate(model, run.loaders.test, torch.nn.CrossEntropyLoss(), torch.device("cpu")).top1
+    with torch.no_grad():
+        for name, keep in best["masks"]["masks"].items():
+            model.get_parameter(name).mul_(keep)
+    masked_top1 = evaluate(model, run.loaders.test, torch.nn.CrossEntropyLoss(), torch.device("cpu")).top1
+    assert report["top1"] == masked_top1 != dense_top1
