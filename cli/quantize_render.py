@@ -75,18 +75,19 @@ def render_quantize(result, as_json: bool) -> None:
         render_lapq(report["lapq"])
     if result.search is not None and not result.search.met:
         console.print("tolerance not met: kept the most accurate choice found", highlight=False)
+    images = f" ({report.get('file_check_images')} calibration images)"
     if "program_max_abs_diff" in report:
         console.print(f"int8 .pt2 (torch.export) vs int8: max abs diff {report['program_max_abs_diff']:.2e}, "
-                      f"top-1 agreement {100 * report['program_top1_agreement']:.1f}%", highlight=False)
+                      f"top-1 agreement {100 * report['program_top1_agreement']:.1f}%{images}", highlight=False)
     if "onnx_max_abs_diff" in report:
-        console.print(f"int8 ONNX in onnxruntime vs int8: max abs diff {report['onnx_max_abs_diff']:.2e}",
+        console.print(f"int8 ONNX in onnxruntime vs int8: max abs diff {report['onnx_max_abs_diff']:.2e}{images}",
                       highlight=False)
     if "int8_onnx" in report:
         console.print(f"int8 ONNX {report['int8_onnx']}", highlight=False, soft_wrap=True)
     if "packed_file_bytes" in report:
         console.print(f"packed int8 file: {report['packed_file_bytes']:,} bytes, {report['packed_ratio_vs_fp32']:.1f}x "
                       f"smaller than the FP32 weights, {report['packed_int8_bits_per_weight']:.2f} bits per int8 weight; "
-                      f"rebuilt int8 vs int8: max abs diff {report['packed_max_abs_diff']:.2e}", highlight=False)
+                      f"rebuilt int8 vs int8: max abs diff {report['packed_max_abs_diff']:.2e}{images}", highlight=False)
     if "int8_packed" in report:
         console.print(f"packed int8 file {report['int8_packed']}", highlight=False, soft_wrap=True)
     for name, path in result.files.items():

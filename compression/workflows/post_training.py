@@ -173,6 +173,7 @@ def _real_int8(model: nn.Module, per_channel: bool, fp32_modules, ranges, data: 
     if simulated is not None:
         _compare_with_simulated(int8, simulated, data.test_loader, result)
     _engine_report(int8, engines, latency, chosen, engine, simulated, data.test_loader, result)
+    result.report["file_check_images"] = len(data.calibration[0])  # the files are compared on this batch
     _int8_program(int8, data.calibration[0].cpu(), out / "model_int8.pt2", result)
     if write_onnx:
         _int8_onnx(int8, data.calibration[0].cpu(), out / "model_int8.onnx", result)

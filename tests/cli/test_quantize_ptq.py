@@ -39,6 +39,7 @@ def test_int8_model_from_stats_keeps_accuracy(cli, trained, stats, tmp_path):
     program = torch.export.load(str(tmp_path / "model_int8.pt2")).module()
     assert program(torch.randn(3, 1, 8, 8)).shape == (3, 10)
     assert report["program_top1_agreement"] >= 0.95 and report["files"]["int8_program"].endswith("model_int8.pt2")
+    assert report["file_check_images"] > 0  # the batch the files are compared on is said
 
 
 def test_schedule_settings_and_fp32_override(cli, trained, stats, tmp_path):
