@@ -2,13 +2,14 @@
 
 From one seed's dense fashion_cnn (benchmarks/fashion_quality.py trains it: OUT/dense/sSEED/run/best.pt),
 `compressor train --schedule schedules/fashion_student.yaml --kd-teacher <dense>` with each
-(temperature, distill_weight) asked (student_weight = 1 - distill_weight), and the same schedule
+(temperature, distill_weight[, end_epoch]) asked (student_weight = 1 - distill_weight; with an end epoch,
+the labels alone from that epoch on), and the same schedule
 without its `distillation:` section (the student alone), all for --epochs N. The settings are ranked by
 the best validation top-1 of their run (5,000 images held out of the training set); the test top-1
 is printed beside it but chooses nothing. Each run is skipped when its report exists.
 
     python benchmarks/fashion_kd_sweep.py --seed 1 [--epochs 8] [--settings 4:0.7 8:0.9 2:0.5]
-        [--dense runs/fashion_quality] [--out runs/fashion_kd_sweep] [--threads 1]
+        [--settings 4:0.7:10 ...] [--dense runs/fashion_quality] [--out runs/fashion_kd_sweep] [--threads 1]
 """
 from __future__ import annotations
 
@@ -37,12 +38,14 @@ def run(schedule: Path, folder: Path, args, teacher: Optional[Path]) -> dict:
     return {"val_top1": max(m["top1"] for m in metrics), "test_top1": json.loads(report.read_text())["top1"]}
 
 
-def schedule_with(folder: Path, temperature: Optional[float], weight: Optional[float]) -> Path:
+def schedule_with(folder: Path, temperature: Optional[float], weight: Optional[float],
+                  end_epoch: Optional[int] = None) -> Path:
     schedule = yaml.safe_load(SCHEDULE.read_text())
     if temperature is None:
         schedule.pop("distillation")
     else:
-        schedule["distillation"].update(temperature=temperature, distill_weight=weight, student_weight=1 - weight)
+        schedule["distillation"].update(temperature=temperature, distill_weight=weight, student_weight=1 - weight,
+                                        end_epoch=end_epoch)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "schedule.yaml"
     path.write_text(yaml.safe_dump(schedule, sort_keys=False))
@@ -54,7 +57,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--settings", nargs="+", default=["4:0.7", "8:0.9", "4:0.9", "2:0.5"],
-                        help="TEMPERATURE:DISTILL_WEIGHT pairs")
+                        help="TEMPERATURE:DISTILL_WEIGHT[:END_EPOCH]")
     parser.add_argument("--dense", type=Path, default=Path("runs/fashion_quality"))
     parser.add_argument("--out", type=Path, default=Path("runs/fashion_kd_sweep"))
     parser.add_argument("--threads", type=int, default=1)
@@ -66,11 +69,13 @@ def main() -> None:
     rows = {"alone": run(schedule_with(base / "alone", None, None), base / "alone", args, None)}
     print(f"alone          val {rows['alone']['val_top1']:.2f}  test {rows['alone']['test_top1']:.2f}", flush=True)
     for setting in args.settings:
-        temperature, weight = (float(x) for x in setting.split(":"))
-        folder = base / f"T{temperature:g}-w{weight:g}"
-        rows[setting] = run(schedule_with(folder, temperature, weight), folder, args, teacher)
-        print(f"T {temperature:<4g} w {weight:<4g} val {rows[setting]['val_top1']:.2f}  test {rows[setting]['test_top1']:.2f}",
-              flush=True)
+        temperature, weight, *end = setting.split(":")
+        temperature, weight, end_epoch = float(temperature), float(weight), int(end[0]) if end else None
+        folder = base / (f"T{temperature:g}-w{weight:g}" + (f"-end{end_epoch}" if end else ""))
+        rows[setting] = run(schedule_with(folder, temperature, weight, end_epoch), folder, args, teacher)
+        scores = rows[setting]
+        print(f"T {temperature:<4g} w {weight:<4g} end {end_epoch or '-':<3} val {scores['val_top1']:.2f}  "
+              f"test {scores['test_top1']:.2f}", flush=True)
     best = max(args.settings, key=lambda key: rows[key]["val_top1"])
     print(f"best on validation: {best} ({rows[best]['val_top1'] - rows['alone']['val_top1']:+.2f} over the student alone)")
     print(json.dumps({"benchmark": "fashion_kd_sweep", "seed": args.seed, "epochs": args.epochs, "rows": rows,
