@@ -26,7 +26,8 @@ from .signals import stop_on_signals
 @click.option("--step", type=float, default=0.1, show_default=True,
               help="Each round removes this fraction of a layer's original filters.")
 @click.option("--hold-out", "hold_out", multiple=True,
-              help="Leave layers matching this regular expression (a whole layer name) as they are (repeatable).")
+              help="Leave layers matching this regular expression (a whole layer name) as they are, with the "
+                   "rest of their filter group (repeatable).")
 @click.option("--finetune-epochs", type=click.IntRange(min=1), default=5, show_default=True,
               help="Epochs of the final schedule (it thins at the end of the first).")
 @click.option("--lr", type=float, help="Fine-tuning learning rate (default: a fifth of the dense run's).")

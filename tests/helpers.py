@@ -2,6 +2,7 @@
 import os
 import signal
 import textwrap
+from collections import OrderedDict
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -169,3 +170,16 @@ def sigterm_after_saved_state(monkeypatch, condition):
 
     monkeypatch.setattr(auto_workflow, "save_state", save_then_signal)
     return sent
+
+
+def mixed_groups_net(classes: int = 10) -> nn.Sequential:
+    """Digits-sized (1x8x8): a conv with a bias and no BatchNorm, an inverted residual block (1x1 expansion,
+    BatchNorm, depthwise 3x3, BatchNorm, 1x1 projection) and a Linear layer with a BatchNorm1d."""
+    torch.manual_seed(0)
+    return nn.Sequential(OrderedDict([
+        ("conv", nn.Conv2d(1, 8, 3, padding=1)), ("relu", nn.ReLU()),
+        ("expand", nn.Conv2d(8, 16, 1, bias=False)), ("expand_bn", nn.BatchNorm2d(16)), ("expand_act", nn.ReLU6()),
+        ("dw", nn.Conv2d(16, 16, 3, padding=1, groups=16, bias=False)), ("dw_bn", nn.BatchNorm2d(16)),
+        ("dw_act", nn.ReLU6()), ("project", nn.Conv2d(16, 8, 1, bias=False)), ("project_bn", nn.BatchNorm2d(8)),
+        ("pool", nn.AdaptiveAvgPool2d(2)), ("flatten", nn.Flatten()), ("fc1", nn.Linear(32, 16)),
+        ("fc1_bn", nn.BatchNorm1d(16)), ("fc1_act", nn.ReLU()), ("fc2", nn.Linear(16, classes))]))

@@ -48,7 +48,7 @@ class AmcEnvironment:
             raise UserError(f"no filter group is left for AMC to search ({reasons})")
         self.min_counts = [max(1, math.ceil(min_keep * g.channels - 1e-9)) for g in self.groups]
         self._budget = target.ratio * self.costs.dense[target.kind] if target.kind in KINDS else None
-        self._own_macs = [sum(self.costs.layer_macs.get(layer, 0) for layer in g.layers) for g in self.groups]
+        self._own_macs = [sum(self.costs.layer_macs.get(layer, 0) for layer in g.members) for g in self.groups]
         self._static = _scaled([_static_features(model, g, t, own / self.costs.dense["macs"])
                                 for t, (g, own) in enumerate(zip(self.groups, self._own_macs))])
 

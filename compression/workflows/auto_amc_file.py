@@ -47,7 +47,7 @@ def unlisted_groups(groups: Sequence[FilterGroup], listed: Set[str], path: str) 
     """leader -> why it is held out, for every group none of whose layers is listed; UserError when
     no group is left."""
     unlisted = {group.leader: f"not listed in --amc-file {path}" for group in groups
-                if not listed.intersection(group.layers)}
+                if not listed.intersection(group.members)}
     if len(unlisted) == len(groups):
         searchable = ", ".join(group.leader for group in groups)
         raise UserError(f"--amc-file {path}: none of its layers ({', '.join(sorted(listed))}) is in a filter group "

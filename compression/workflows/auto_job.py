@@ -97,8 +97,8 @@ def _loaders(loaded: LoadedModel, config: DatasetConfig) -> Loaders:
 
 def _nothing_to_search(space: SearchSpace, config: AutoConfig) -> str:
     reasons = "; ".join(f"{layer}: {why}" for layer, why in space.left_out.items())
-    return (f"no layer can serve --target {config.target}: every filter group is held out or cannot be removed "
-            f"by thinning ({reasons or 'the model has no Conv/Linear layers'})")
+    return (f"no layer can serve --target {config.target}: every filter group is held out or cannot be searched "
+            f"({reasons or 'the model has no Conv/Linear layers'})")
 
 
 def _training(payload: Dict[str, Any], config: AutoConfig) -> Training:

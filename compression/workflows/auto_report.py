@@ -47,7 +47,7 @@ def kept_layers(groups: Sequence[FilterGroup], model: nn.Module) -> List[Dict[st
     rows = []
     for group in groups:
         kept = output_channels(model, group)
-        rows.append({"layer": group.leader, "group": list(group.layers), "channels": group.channels, "kept": kept,
+        rows.append({"layer": group.leader, "group": list(group.members), "channels": group.channels, "kept": kept,
                      "kept_fraction": kept / group.channels})
     return rows
 

@@ -1,9 +1,10 @@
 """The Distiller-format schedule that reproduces an `auto` result from the dense checkpoint.
 
 Epoch 0 begins with one L1RankedStructureParameterPruner per shrunk group (residual partners
-share the leader's ranking through `group_dependency: Leader`) at the fraction the search
-removed: `Filters` of convolutions, `Rows` of Linear layers with `prune_bias` (their bias
-entries masked too, which Distiller's pruners leave); the FilterRemover extension thins the
+and the depthwise convs that pass the channels on share the leader's ranking through
+`group_dependency: Leader`) at the fraction the search removed: `Filters` of convolutions,
+`Rows` of Linear layers, with `prune_bias` (bias entries masked too, which Distiller's pruners
+leave) for Linear layers and for convolutions with a bias and no BatchNorm; the FilterRemover extension thins the
 model at the end of epoch 0; the remaining epochs fine-tune it, the learning rate on a cosine
 curve.
 """
@@ -64,10 +65,10 @@ def _pruner_name(group: FilterGroup) -> str:
 def _pruner(group: FilterGroup, kept: int) -> Dict[str, Any]:
     pruner = {"class": "L1RankedStructureParameterPruner", "group_type": group.structure,
               "desired_sparsity": removed_fraction(group.channels - kept, group.channels),
-              "weights": [f"{layer}.weight" for layer in group.layers]}
-    if len(group.layers) > 1:
+              "weights": [f"{layer}.weight" for layer in group.members]}
+    if len(group.members) > 1:
         pruner["group_dependency"] = "Leader"
-    if group.structure == "Rows":
+    if group.structure == "Rows" or group.prune_bias:
         pruner["prune_bias"] = True
     return pruner
 

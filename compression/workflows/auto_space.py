@@ -1,18 +1,19 @@
 """The search space of `auto`: filter groups that thinning removes and a Distiller schedule reproduces.
 
 A group is the set of layers whose outputs are the same channels (a conv alone, or residual
-partners that are added together), as Torch-Pruning's dependency graph couples them.
-A group is searched when:
-- thinning can take it (`group_problem` is None: not the model's output, no grouped conv ...);
-- no depthwise conv passes it on, and every layer producing it is either
-  - a Conv2d with its own BatchNorm2d right after it (`structure` Filters): then
-    `L1RankedStructureParameterPruner` (with `group_dependency: Leader` for partners) masks
-    exactly what the search removed, filters and BatchNorm, and the thinning extension removes
-    it all (see thinning/exactness.py); or
-  - a Linear layer with no BatchNorm after it (`structure` Rows): the pruner's `prune_bias`
-    masks the rows' biases too (Distiller's pruners leave them, and a zero row with a bias
-    still outputs a constant the next layer reads), so thinning removes the rows.
-Convolutions without a BatchNorm are left out (`prune_bias` would serve them too; not searched yet).
+partners that are added together), as Torch-Pruning's dependency graph couples them, with the
+depthwise convolutions that pass those channels on (an inverted residual block's expansion conv
+and its depthwise conv). The schedule's `L1RankedStructureParameterPruner` (with
+`group_dependency: Leader` when it lists more than one weight) masks every layer of the group,
+`Filters` of Conv2d or `Rows` of Linear layers, with what makes each removed channel output
+exactly zero, so the thinning extension removes exactly what the search removed (see
+thinning/exactness.py):
+- the BatchNorm that alone reads a layer's output (pruning/batchnorm.py) is masked with it;
+- a layer with a bias and no such BatchNorm needs `prune_bias` (Distiller's pruners leave biases,
+  and a zero filter with a bias still outputs a constant the next layer reads).
+A group is searched when thinning can take it (`group_problem` is None: not the model's output, no
+grouped conv ...) and every BatchNorm on its channels is some masked layer's own: a BatchNorm that
+reads a residual sum (pre-activation blocks) is no layer's own, so no pruner can mask it.
 """
 from __future__ import annotations
 
@@ -38,10 +39,17 @@ class FilterGroup:
     layers: Tuple[str, ...]
     channels: int  # output channels in the model the search starts from
     structure: str = "Filters"  # the pruner's group_type: Filters (Conv2d) or Rows (Linear)
+    passes: Tuple[str, ...] = ()  # depthwise convs that pass these channels on: their filters go too
+    prune_bias: bool = False  # some layer has a bias and no BatchNorm of its own after it
 
     @property
     def leader(self) -> str:
         return self.layers[0]
+
+    @property
+    def members(self) -> Tuple[str, ...]:
+        """Every layer whose filters (or rows) the group's pruner masks."""
+        return self.layers + self.passes
 
 
 @dataclass(frozen=True)
@@ -57,7 +65,7 @@ def search_space(model: nn.Module, example_inputs: Any, hold_out: Sequence[str] 
     _check_patterns_match(patterns, layers)
     groups, left_out = [], {}
     for group, reason in _filter_groups(model, example_inputs):
-        held = [layer for layer in group.layers if any(p.fullmatch(layer) for p in patterns)]
+        held = [layer for layer in group.members if any(p.fullmatch(layer) for p in patterns)]
         if reason is None and held:
             reason = f"held out ({', '.join(held)} matches --hold-out)"
         if reason is None:
@@ -97,40 +105,46 @@ def _filter_groups(model: nn.Module, example_inputs: Any) -> List[Tuple[FilterGr
         layers = tuple(sorted({names[m] for m in sources}, key=order.get))
         if not layers or layers in found:
             continue
+        passes = tuple(sorted({names[item.dep.target.module] for item in group.items
+                               if is_depthwise(item.dep.target.module)}, key=order.get))
         channels = graph.get_pruner_of_module(sources[0]).get_out_channels(sources[0])
-        reason = group_problem(graph, group, names) or _not_reproducible(graph, group, model, names)
+        reason = group_problem(graph, group, names) or _not_reproducible(graph, group, model, names, layers + passes)
         structure = "Rows" if isinstance(sources[0], nn.Linear) else "Filters"
-        found[layers] = (FilterGroup(layers, int(channels), structure), reason)
+        bias = any(_bias_without_batchnorm(graph, model, name) for name in layers + passes)
+        found[layers] = (FilterGroup(layers, int(channels), structure, passes, bias), reason)
     return sorted(found.values(), key=lambda pair: order[pair[0].leader])
 
 
-def _not_reproducible(graph, group, model: nn.Module, names) -> Any:
+def _not_reproducible(graph, group, model: nn.Module, names, masked: Tuple[str, ...]) -> Any:
+    """Why a schedule masking the filters of `masked` could not make these channels output zero (None: it can)."""
     kinds = set()
     for item in group.items:
         module = item.dep.target.module
-        if is_depthwise(module):
-            return f"depthwise convolution '{names.get(module, '?')}' passes these channels on"
-        if not is_source(graph, item):
-            continue
-        problem = _source_problem(graph, module, names[module], model)
-        if problem:
-            return problem
-        kinds.add(type(module).__name__)
+        if is_source(graph, item):
+            if not isinstance(module, (nn.Conv2d, nn.Linear)):
+                return (f"'{names[module]}' is a {type(module).__name__}: only Conv2d filters and Linear rows are "
+                        "searched")
+            kinds.add(type(module).__name__)
+        elif isinstance(module, _BatchNorm) and not _masked_batchnorm(graph, model, module, masked):
+            return (f"BatchNorm '{names[module]}' reads these channels but is no single layer's own (it reads a "
+                    "sum or a concatenation, or has no weight and bias), so no pruner can mask it")
     if len(kinds) > 1:
         return f"Conv2d and Linear layers produce these channels together ({', '.join(sorted(kinds))})"
-    if kinds == {"Linear"} and any(isinstance(item.dep.target.module, _BatchNorm) for item in group.items):
-        return "a BatchNorm reads these Linear outputs (only Linear rows with no BatchNorm after them are searched)"
     return None
 
 
-def _source_problem(graph, module: nn.Module, name: str, model: nn.Module) -> Any:
-    """Why a schedule could not mask exactly what the search removes from this layer (None: it can)."""
-    if isinstance(module, nn.Linear):
-        return None
-    if not isinstance(module, nn.Conv2d):
-        return (f"'{name}' is a {type(module).__name__}: only Conv2d filters with a BatchNorm and Linear rows are "
-                "searched")
+def _own_batchnorm(graph, model: nn.Module, name: str) -> Any:
+    """The BatchNorm a pruner masks with layer `name`'s filters, if thinning sees it the same way."""
     found = registered_batchnorm(model, name)
+    module = model.get_submodule(name)
     if found is None or found[1] is not graph_batchnorm(graph, module) or found[1].weight is None:
-        return f"'{name}' has no BatchNorm2d of its own right after it"
-    return None
+        return None
+    return found[1]
+
+
+def _masked_batchnorm(graph, model: nn.Module, batchnorm: _BatchNorm, masked: Tuple[str, ...]) -> bool:
+    return any(_own_batchnorm(graph, model, name) is batchnorm for name in masked)
+
+
+def _bias_without_batchnorm(graph, model: nn.Module, name: str) -> bool:
+    return model.get_submodule(name).bias is not None and _own_batchnorm(graph, model, name) is None

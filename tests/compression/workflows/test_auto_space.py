@@ -5,6 +5,9 @@ import torch
 from compressor.compression.core.errors import UserError
 from compressor.compression.models import build_model
 from compressor.compression.workflows.auto_space import search_space
+from helpers import mixed_groups_net
+
+EXAMPLE = torch.zeros(1, 1, 8, 8)
 
 
 def test_digits_cnn_searches_its_convolutions_and_its_hidden_linear_layer_but_not_its_output():
@@ -14,11 +17,23 @@ def test_digits_cnn_searches_its_convolutions_and_its_hidden_linear_layer_but_no
     assert list(space.left_out) == ["fc2"] and "outputs" in space.left_out["fc2"]
 
 
-def test_a_linear_layer_with_a_batchnorm_after_it_is_left_out():
-    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 8), torch.nn.BatchNorm1d(8), torch.nn.ReLU(),
-                                torch.nn.Linear(8, 3))
-    space = search_space(model, torch.zeros(2, 1, 4, 4))
-    assert space.groups == () and "BatchNorm" in space.left_out["1"]
+def test_a_biased_conv_an_expansion_conv_with_its_depthwise_conv_and_a_linear_with_batchnorm1d_are_searched():
+    space = search_space(mixed_groups_net(), EXAMPLE)
+    assert [(g.layers, g.passes, g.structure, g.prune_bias) for g in space.groups] == [
+        (("conv",), (), "Filters", True), (("expand",), ("dw",), "Filters", False),
+        (("project",), (), "Filters", False), (("fc1",), (), "Rows", False)]
+    assert list(space.left_out) == ["fc2"]
+
+
+def test_holding_out_a_depthwise_conv_holds_out_the_group_it_passes_on():
+    space = search_space(mixed_groups_net(), EXAMPLE, ["dw"])
+    assert "expand" not in [g.leader for g in space.groups]
+    assert space.left_out["expand"] == "held out (dw matches --hold-out)"
+
+
+def test_a_batchnorm_that_reads_a_residual_sum_leaves_its_group_out_and_is_named():
+    space = search_space(build_model("preact_resnet20_cifar", num_classes=10), torch.zeros(1, 3, 32, 32))
+    assert "BatchNorm 'final_bn' reads these channels but is no single layer's own" in space.left_out["conv1"]
 
 
 def test_residual_partners_form_one_group_led_by_the_first_in_the_model():
