@@ -9,17 +9,13 @@ from torch import nn
 from ..core.errors import UserError, did_you_mean
 from ..core.forward import forward_or_refuse
 from .detect import LAYER_TYPES, check_kind, zero_channels, zero_filters
-from .exactness import following_batchnorm, removable_roots
+from .exactness import channel_leaks
 from .graph import build_graph, eval_mode, group_problem, pruning_group
+from .kept import kept_notes
 from .optimizer_state import group_cuts, migrate_optimizer
 from .plan import ThinningPlan, count_parameters, record_ops
 from .probe import OutputProbe
 from .rollback import Journal
-
-_NOT_EXACT = ("{count} zero {kind} kept: they still carry a value that other layers read (a following "
-              "BatchNorm's bias is not zero, or a residual partner's filter is not)")
-_OWN_BIAS = ("{count} zero filters kept: their bias entries are not zero, so they still output a constant that "
-             "the next layers read (prune them with `prune_bias: true` on the pruner to zero the bias too)")
 
 
 class _Failed(Exception):
@@ -158,26 +154,18 @@ class _Thinner:
         if problem:
             raise _Failed(problem)
         try:
-            exact = removable_roots(self.graph, group)
+            leaks = channel_leaks(self.graph, group)
         except (IndexError, RuntimeError) as err:
             raise _Failed(f"its dependency group could not be checked ({type(err).__name__}: {err})") from None
-        kept = [i for i in idxs if i in exact]
-        if len(kept) < len(idxs):
-            self.plan.notes.append(f"{name}: " + self._kept_reason(module, [i for i in idxs if i not in exact]))
+        kept = [i for i in idxs if i in leaks and leaks[i] is None]
+        staying = [i for i in idxs if i not in kept]
+        notes = kept_notes(self.graph, self.names, module, self.kind, leaks, staying) if staying else []
+        self.plan.notes.extend(f"{name}: {note}" for note in notes)
         fitting = self._fitting(name, module, kept)
         if not fitting:
             return False
         self._prune(name, self._group(module, fitting), fitting)
         return True
-
-    def _kept_reason(self, module: nn.Module, staying: List[int]) -> str:
-        """Why zero structures stay: a layer's own bias (no BatchNorm after it) is the common, fixable case."""
-        own_bias = (self.kind == "filters" and module.bias is not None
-                    and following_batchnorm(self.graph, module) is None
-                    and all(bool(module.bias[i] != 0) for i in staying))
-        if own_bias:
-            return _OWN_BIAS.format(count=len(staying))
-        return _NOT_EXACT.format(count=len(staying), kind=self.kind)
 
     def _group(self, module: nn.Module, idxs: List[int]):
         try:

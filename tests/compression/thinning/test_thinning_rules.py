@@ -117,6 +117,11 @@ def test_one_residual_partner_alone_is_not_removed(resnet20):
     zero_filters(block.conv2, block.bn2, [5])
     plan = remove_structures(resnet20, EXAMPLE)
     assert block.conv2.out_channels == 16 and plan.ops == []
+    assert plan.notes[0].startswith("layer1.0.conv2: 1 zero filters kept: 'conv1', 'layer1.1.conv2' and "
+                                    "'layer1.2.conv2' add non-zero values to these channels")
+    assert plan.notes[0].endswith("zero the same filters in all of them (one pruner with `group_dependency: Leader` "
+                                  "over the weights of 'layer1.0.conv2', 'conv1', 'layer1.1.conv2' and "
+                                  "'layer1.2.conv2')")
 
 
 def test_channels_read_by_nobody_are_removed_with_their_filters(resnet20):
