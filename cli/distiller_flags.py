@@ -42,6 +42,19 @@ EQUIVALENTS: Dict[str, Tuple[Optional[str], str]] = {
     "--qe-per-channel": ("quantize", "--per-channel"), "--qepc": ("quantize", "--per-channel"),
     "--qe-lapq": ("quantize", "--lapq"),
     "--amc": ("auto", "--strategy amc"), "--greedy": ("auto", "--strategy greedy"),
+    "--qe-bits-accum": (None, "bits_accum: 32 (PostTrainLinearQuantizer; the only width the int8 kernels run)"),
+    "--qe-no-clip-layers": (None, "overrides: {LAYER: {clip_acts: NONE}} (PostTrainLinearQuantizer)"),
+}
+
+# Distiller's flags with nothing to write here, and what takes their place
+NO_EQUIVALENT: Dict[str, str] = {
+    "--print-freq": "the progress bar shows every step, and metrics.jsonl and TensorBoard every epoch",
+    "--pf": "the progress bar shows every step, and metrics.jsonl and TensorBoard every epoch",
+    "--confusion": "evaluate reports top-1, top-5 and loss",
+    "--param-hist": "TensorBoard gets each epoch's scalars",
+    "--activation-histograms": "quantize --collect-stats writes the activation ranges PTQ uses",
+    "--act-stats": "quantize --collect-stats writes the activation ranges PTQ uses",
+    "--load-serialized": "a checkpoint is loaded the same way whatever wrapped the model",
 }
 
 # the flags that are a command of their own here
@@ -52,6 +65,11 @@ _WHOLE_COMMANDS = {"--evaluate", "-e", "--summary", "--masks-sparsity", "--thinn
 def explain_distiller_flag(err: click.NoSuchOption) -> None:
     """Turn an unknown option that is one of Distiller's into what to write here instead."""
     found = EQUIVALENTS.get(err.option_name)
+    if err.option_name in NO_EQUIVALENT:
+        err.message = (f"No such option '{err.option_name}': Distiller's {err.option_name} has no equivalent here "
+                       f"({NO_EQUIVALENT[err.option_name]}).")
+        err.possibilities = None
+        return
     if found is None:
         return
     command, equivalent = found

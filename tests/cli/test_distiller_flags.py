@@ -10,6 +10,11 @@ import pytest
     (["train", "--evaluate"], "Distiller's --evaluate is `compressor evaluate --checkpoint CKPT` here."),
     (["quantize", "--qe-stats-file", "s.yaml"], "Distiller's --qe-stats-file is --stats FILE here."),
     (["train", "--momentum", "0.9"], "Distiller's --momentum is `training: {momentum: M}` in the schedule file."),
+    (["train", "--confusion"],
+     "Distiller's --confusion has no equivalent here (evaluate reports top-1, top-5 and loss)."),
+    (["quantize", "--qe-bits-accum", "16"],
+     "Distiller's --qe-bits-accum is `bits_accum: 32 (PostTrainLinearQuantizer; the only width the int8 kernels "
+     "run)` in the schedule file."),
     (["sensitivity", "--sense", "filter"],
      "Distiller's --sense is this command here (give --granularity element|filter|channel)."),
 ])
