@@ -20,6 +20,10 @@ def render_ranges(report: Dict[str, Any]) -> None:
         console.print(f"  not used by the int8 model: {name} ({why})", highlight=False, soft_wrap=True)
     for name, why in report.get("fp32_modules", {}).items():
         console.print(f"int8 model keeps {name} in FP32: {why}", highlight=False, soft_wrap=True)
+    for name, why in report.get("int8_bit_changes", {}).items():
+        console.print(f"int8 model differs from the QAT model at {name or 'the model input'}: {why}",
+                      highlight=False, soft_wrap=True)
     if "simulated_top1_agreement" in report:
-        console.print(f"int8 vs simulated: top-1 agreement {100 * report['simulated_top1_agreement']:.1f}%, "
+        reference = "the QAT model" if "qat_top1" in report else "simulated"
+        console.print(f"int8 vs {reference}: top-1 agreement {100 * report['simulated_top1_agreement']:.1f}%, "
                       f"max abs diff {report['simulated_max_abs_diff']:.2e}", highlight=False)

@@ -1,6 +1,7 @@
 """`compressor quantize --stats`: range-linear PTQ from a stats file, then a real int8 model."""
 from __future__ import annotations
 
+import copy
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from ..quantization.ptq_config import PostTrainConfig
 from ..quantization.qat import (
     binary_activations,
     carries_quantizers,
+    int8_bit_changes,
     qat_activation_ranges,
     quantized_weight,
     remove_quantizers,
@@ -123,6 +125,7 @@ def quantize_qat_model(loaded: LoadedModel, data: QuantizeData, out: Path, devic
                         "with; train them with 2 bits or more to convert the model to int8")
     model = loaded.model.to(device).eval()
     qat = _evaluate(model, data.test_loader, device)
+    reference = copy.deepcopy(model).cpu()  # the QAT model the int8 model is compared with
     ranges = {name: bounds for name, bounds in qat_activation_ranges(model).items() if name}
     trained = {name: weight for name, module in model.named_modules()
                if (weight := quantized_weight(module)) is not None}
@@ -132,10 +135,12 @@ def quantize_qat_model(loaded: LoadedModel, data: QuantizeData, out: Path, devic
         for name, weight in trained.items():
             model.get_submodule(name).weight.copy_(weight)
     report = {"arch": loaded.info.name, "qat_top1": qat.top1, "fp32_top1": fp32.top1, "fp32_top5": fp32.top5,
-              "fp32_layers": [], "source": "QAT quantizers of the checkpoint"}
+              "fp32_layers": [], "source": "QAT quantizers of the checkpoint",
+              "int8_bit_changes": int8_bit_changes(reference)}
     out.mkdir(parents=True, exist_ok=True)
     result = QuantizeResult(report, {})
-    _real_int8(model, True, [], ranges, data, out, result, write_onnx, engine=engine, pack=loaded if pack else None)
+    _real_int8(model, True, [], ranges, data, out, result, write_onnx, engine=engine, pack=loaded if pack else None,
+               reference=reference)
     return result
 
 
@@ -148,7 +153,9 @@ def _lapq(model: nn.Module, config: PostTrainConfig, stats: Dict, plan, data: Qu
 
 def _real_int8(model: nn.Module, per_channel: bool, fp32_modules, ranges, data: QuantizeData, out: Path,
                result: QuantizeResult, write_onnx: bool, simulated: Optional[SimulatedModel] = None,
-               engine: str = "torch", pack: Optional[LoadedModel] = None) -> None:
+               engine: str = "torch", pack: Optional[LoadedModel] = None,
+               reference: Optional[nn.Module] = None) -> None:
+    """`reference`: the model the int8 one is compared with when there is no `simulated` one (a QAT model)."""
     cpu_model = model.cpu()
     example = data.calibration[0][:1].cpu()
     input_range = simulated.input_range if simulated is not None else None
@@ -172,7 +179,9 @@ def _real_int8(model: nn.Module, per_channel: bool, fp32_modules, ranges, data: 
         **vs_fastest_fp32(latency[chosen], fp32), **({"fp32_engines_skipped": skipped} if skipped else {})})
     if simulated is not None:
         _compare_with_simulated(int8, simulated, data.test_loader, result)
-    _engine_report(int8, engines, latency, chosen, engine, simulated, data.test_loader, result)
+    elif reference is not None:
+        result.report.update(_agreement(reference, int8, data.test_loader))
+    _engine_report(int8, engines, latency, chosen, engine, simulated, data.test_loader, result, reference)
     result.report["file_check_images"] = len(data.calibration[0])  # the files are compared on this batch
     _int8_program(int8, data.calibration[0].cpu(), out / "model_int8.pt2", result)
     if write_onnx:
@@ -184,14 +193,16 @@ def _real_int8(model: nn.Module, per_channel: bool, fp32_modules, ranges, data: 
 
 
 def _engine_report(int8, engines: EngineModels, latency, chosen: str, choice: str,
-                   simulated: Optional[SimulatedModel], loader, result: QuantizeResult) -> None:
-    """Each engine's int8 latency, file, FP32 ops and agreement with the simulated model; the engine reported."""
+                   simulated: Optional[SimulatedModel], loader, result: QuantizeResult,
+                   qat: Optional[nn.Module] = None) -> None:
+    """Each engine's int8 latency, file, FP32 ops and agreement with the simulated (or QAT) model; the engine
+    reported."""
     others = {name: model for name, model in engines.models.items() if name != "torch"}
-    reference = simulated.model if simulated is not None else CallableModule(int8)
+    reference = simulated.model if simulated is not None else qat if qat is not None else CallableModule(int8)
     scores = compare_engines(others, reference, loader) if others else {}
     report = result.report
     report["engine"] = chosen
-    compared_with = "simulated" if simulated is not None else "torch int8"
+    compared_with = "simulated" if simulated is not None else "QAT model" if qat is not None else "torch int8"
     report["int8_engines"] = {name: {
         "latency_ms": latency[name].median_ms,
         "file": engines.qdq_file if name != "torch" else result.files["int8_model"],
@@ -245,20 +256,24 @@ def _int8_onnx(int8, batch: torch.Tensor, path: Path, result: QuantizeResult) ->
     result.report["onnx_max_abs_diff"] = max_abs_diff(run_onnx(path, batch), int8(batch))
 
 
-def _compare_with_simulated(int8, simulated: SimulatedModel, loader, result: QuantizeResult) -> None:
-    """Top-1 agreement and largest logit difference of the int8 and the simulated model on the test images,
-    the FP32 layers each keeps and the ranges the int8 model could not use."""
+def _agreement(reference: nn.Module, int8, loader) -> Dict[str, float]:
+    """Top-1 agreement and largest logit difference of the int8 model and `reference` on the test images."""
     agree, count, diff = 0, 0, 0.0
-    simulated.model.cpu()
+    reference.cpu()
     with torch.no_grad():
         for images, *_ in loader:
-            expected, actual = simulated.model(images.cpu()), int8(images.cpu())
+            expected, actual = reference(images.cpu()), int8(images.cpu())
             agree += (expected.argmax(1) == actual.argmax(1)).sum().item()
             count += len(images)
             diff = max(diff, (expected - actual).abs().max().item())
+    return {"simulated_top1_agreement": agree / max(count, 1), "simulated_max_abs_diff": diff}
+
+
+def _compare_with_simulated(int8, simulated: SimulatedModel, loader, result: QuantizeResult) -> None:
+    """Agreement with the simulated model, the FP32 layers each keeps and the ranges the int8 model could not use."""
     reasons = simulated.layout.int8_fp32
     result.report.update({
-        "simulated_top1_agreement": agree / max(count, 1), "simulated_max_abs_diff": diff,
+        **_agreement(simulated.model, int8, loader),
         "fp32_modules": {name: reasons.get(name, why) for name, why in int8.fp32_modules.items()},
         "int8_unused_ranges": range_report(simulated.layout.stats_use, simulated.layout,
                                            int8.unused_ranges)["int8_unused_ranges"]})

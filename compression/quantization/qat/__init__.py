@@ -8,6 +8,7 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "binary_activations": ".export",
     "carries_quantizers": ".export",
     "install_from_record": ".record",
+    "int8_bit_changes": ".export",
     "mark_weights_quantized": ".export",
     "qat_activation_ranges": ".export",
     "qat_record": ".record",

@@ -35,6 +35,27 @@ def qat_activation_ranges(model: nn.Module) -> Dict[str, Tuple[float, float]]:
     return ranges
 
 
+def int8_bit_changes(model: nn.Module) -> Dict[str, str]:
+    """module name -> how the int8 model computes other values than the QAT model there (its bits are not 8);
+    '' is the model's input. 1-bit weights are left out: they are two integers per channel, exact in int8."""
+    changes = {}
+    for name, module in model.named_modules():
+        for attr in ("_qat", "_qat_input"):
+            layer = getattr(module, attr, None)
+            weight_bits = getattr(getattr(layer, "weight_fn", None), "bits", 8)
+            output_bits = getattr(getattr(layer, "output_fn", None), "bits", 8)
+            found = []
+            if weight_bits not in (1, 8):
+                found.append(f"{weight_bits}-bit weights are stored as int8 on a per-channel scale of their own, "
+                             f"not on their {weight_bits}-bit grid")
+            if output_bits != 8:
+                found.append(f"{output_bits}-bit {'input' if attr == '_qat_input' else 'outputs'} are rounded to "
+                             f"8-bit steps of the learned range, not to the {2 ** output_bits} levels trained")
+            if found:
+                changes[name] = "; ".join(found)
+    return changes
+
+
 @torch.no_grad()
 def quantized_weight(module: nn.Module) -> Optional[torch.Tensor]:
     """The weight a quantized Conv/Linear uses in its forward pass (None for a module left in FP32)."""
