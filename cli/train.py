@@ -5,7 +5,7 @@ import click
 
 from ..compression.core.errors import UserError
 from ..compression.schedule import load_schedule, parse_schedule_text
-from ..compression.training.options import TrainOptions
+from ..compression.training.options import TrainOptions, with_recorded
 from ..compression.training.overrides import apply_overrides
 from .common import (console, json_option, options_from, print_measurement_warnings, render_table, size_text,
                      speedup_text, threads_option)
@@ -36,8 +36,7 @@ def train(schedule_path, as_json, **values):
     --resume continues from that step.
     """
     options = TrainOptions(**values)
-    resume = options.resume
-    schedule = _schedule(schedule_path, resume)
+    schedule, options = _schedule(schedule_path, options)
 
     def work(ranks):
         with stop_on_signals() as stop:
@@ -108,12 +107,17 @@ def _ratio(dense, compressed) -> str:
     return f"{dense / compressed:.2f}x" if compressed else "-"
 
 
-def _schedule(schedule_path, resume):
-    if schedule_path:
-        return load_schedule(schedule_path)
-    if resume:
-        from ..compression.core.checkpoint import load_resumable_checkpoint
+def _schedule(schedule_path, options):
+    """The schedule, and the options with those a resumed run was started with where none are given."""
+    resume = options.resume
+    if not schedule_path and not resume:
+        raise UserError("give --schedule FILE (or --resume CKPT to continue a run)")
+    if not resume:
+        return load_schedule(schedule_path), options
+    from ..compression.core.checkpoint import load_resumable_checkpoint
 
-        payload = load_resumable_checkpoint(resume)
-        return parse_schedule_text(payload.get("schedule_text", ""), f"schedule in {resume}")
-    raise UserError("give --schedule FILE (or --resume CKPT to continue a run)")
+    payload = load_resumable_checkpoint(resume)
+    options = with_recorded(options, payload.get("options", {}))
+    if schedule_path:
+        return load_schedule(schedule_path), options
+    return parse_schedule_text(payload.get("schedule_text", ""), f"schedule in {resume}"), options

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from pydantic import BaseModel
 
@@ -59,6 +59,7 @@ class Schedule:
     text: str = ""
     source: str = "schedule"
     warnings: List[Problem] = field(default_factory=list)  # read as Distiller reads it, but worth a look
+    options: Dict[str, Any] = field(default_factory=dict)  # command-line values applied; checkpoints keep them
 
     def component(self, section: str, name: str) -> ComponentSpec:
         return self.components[section][name]

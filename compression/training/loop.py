@@ -2,6 +2,7 @@
 ..evaluation, shared with the commands that only evaluate)."""
 from __future__ import annotations
 
+import copy
 import math
 import time
 from typing import Any, Callable, Dict, List, Optional
@@ -43,6 +44,7 @@ def fit(run, reporter: Optional[Reporter] = None, stop: Optional[StopRequest] = 
 def run_epoch(run, epoch: int, reporter: Reporter, stop: StopRequest) -> None:
     started = time.perf_counter()
     progress = run.take_progress(epoch)
+    earlier = copy.deepcopy(progress)  # the steps run before a resume: in this epoch's means and seconds too
     run.loaders.begin_epoch(epoch, skip_batches=progress.step)
     run.scheduler.on_epoch_begin(epoch)
     run.precision.apply_layout(run.model)
@@ -51,13 +53,17 @@ def run_epoch(run, epoch: int, reporter: Reporter, stop: StopRequest) -> None:
         train_loss = train_one_epoch(run.training_model, run.loaders.train, run.optimizer, run.train_loss,
                                      run.scheduler, epoch, run.device, reporter, progress, stop, run.precision)
     except _StopAfterStep:
+        whole = _loss_components(run, earlier, progress.step - earlier.step)
+        progress.component_sums = {name: mean * progress.step for name, mean in whole.items()}
+        progress.seconds = earlier.seconds + time.perf_counter() - started
         where = f"in epoch {epoch} after {progress.step} of {run.loaders.steps_per_epoch} steps"
         raise _interrupted(stop, run.save_interrupted(epoch, progress), where) from None
     with run.scheduler.masks.forward_masked(), run.precision.autocast():
         val = evaluate(run.model, run.loaders.val, run.criterion, run.device, across_ranks=True)
     _check_weights(run.model, epoch)
-    record = _epoch_record(run, epoch, train_loss, val)
-    record["epoch_seconds"] = time.perf_counter() - started  # training and validation of this process
+    record = _epoch_record(run, epoch, train_loss, val, earlier)
+    # training and validation of this process
+    record["epoch_seconds"] = earlier.seconds + time.perf_counter() - started
     run.scheduler.on_epoch_end(epoch, metrics=record)
     for note in run.scheduler.take_notes():
         reporter.on_warning(f"epoch {epoch}: {note}")
@@ -163,7 +169,7 @@ def _masked_size(run) -> Dict[str, Any]:
     return {"sparsity": 1.0 - nnz / total if total else 0.0, "nnz": nnz, "weights": total}
 
 
-def _epoch_record(run, epoch: int, train_loss: float, val: EvalResult) -> Dict[str, Any]:
+def _epoch_record(run, epoch: int, train_loss: float, val: EvalResult, earlier: EpochProgress) -> Dict[str, Any]:
     record = {
         "epoch": epoch,
         "train_loss": train_loss,
@@ -173,10 +179,18 @@ def _epoch_record(run, epoch: int, train_loss: float, val: EvalResult) -> Dict[s
         "lr": run.optimizer.param_groups[0]["lr"],
         **_masked_size(run),
     }
-    steps = len(run.loaders.train)  # steps run in this process this epoch (fewer when resumed part-way)
-    components = {**run.train_loss.epoch_components(steps), **run.scheduler.mean_policy_losses(steps)}
-    record.update(_mean_across_ranks(components, run.device))
+    record.update(_loss_components(run, earlier, len(run.loaders.train)))
     return record
+
+
+def _loss_components(run, earlier: EpochProgress, steps: int) -> Dict[str, float]:
+    """Each loss component's mean over the epoch so far: the `steps` this process ran (the sums start again)
+    and the `earlier` ones, run before a resume."""
+    components = {**run.train_loss.epoch_components(steps), **run.scheduler.mean_policy_losses(steps)}
+    means = _mean_across_ranks(components, run.device)
+    total = max(earlier.step + steps, 1)
+    names = [*means, *(name for name in earlier.component_sums if name not in means)]
+    return {name: (earlier.component_sums.get(name, 0.0) + means.get(name, 0.0) * steps) / total for name in names}
 
 
 def _mean_across_ranks(values: Dict[str, float], device: torch.device) -> Dict[str, float]:

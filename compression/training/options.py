@@ -5,7 +5,7 @@ schedule's sections and validates them as if the file had said so.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Dict, Optional, Tuple
 
 
@@ -79,3 +79,21 @@ def overridden_fields(section: str) -> Dict[str, str]:
     """Option name -> field of `section` that it overrides."""
     return {option.name: option.metadata["overrides"][1] for option in fields(TrainOptions)
             if option.metadata["overrides"] and option.metadata["overrides"][0] == section}
+
+
+# where the run is written and how a refusal is decided: not how the run computes, so --resume does not carry them
+_NOT_RECORDED = ("resume", "out", "overwrite", "strict")
+
+
+def recorded_options(options: TrainOptions) -> Dict[str, Any]:
+    """The options given that shape the run, as a checkpoint records them for --resume."""
+    return {option.name: getattr(options, option.name) for option in fields(TrainOptions)
+            if option.name not in _NOT_RECORDED and getattr(options, option.name) is not None}
+
+
+def with_recorded(options: TrainOptions, recorded: Dict[str, Any]) -> TrainOptions:
+    """`options` with the values a checkpoint recorded where they say nothing: a resumed run goes on with the
+    --epochs, --batch-size, --kd-teacher, ... it was started with, unless given again."""
+    known = {option.name for option in fields(TrainOptions)} - set(_NOT_RECORDED)
+    missing = {name: value for name, value in recorded.items() if name in known and getattr(options, name) is None}
+    return replace(options, **missing)

@@ -11,7 +11,7 @@ from ..core.errors import UserError, validation_message
 from ..distillation_section import NO_TEACHER, DistillationSection, teacher_from_flag
 from ..early_exit.section import EarlyExitSection, flag_values, with_flags
 from ..schedule.model import Schedule
-from .options import TrainOptions, overridden_fields
+from .options import TrainOptions, overridden_fields, recorded_options
 
 _SECTIONS = ("model", "dataset", "training")
 
@@ -19,6 +19,7 @@ _SECTIONS = ("model", "dataset", "training")
 def apply_overrides(schedule: Schedule, options: TrainOptions) -> Schedule:
     """A copy of the schedule with the options applied and validated like the file."""
     schedule = copy.copy(schedule)
+    schedule.options = recorded_options(options)
     schedule.distillation = _distillation_overrides(schedule.distillation, options)
     schedule.early_exit = _early_exit_overrides(schedule.early_exit, options)
     for section in _SECTIONS:

@@ -99,7 +99,9 @@ class Run:
         progress, self.resumed_progress = self.resumed_progress, None
         if progress is not None and epoch == self.start_epoch:
             # the group's loss so far goes on in the first process; the others add their own from here
-            return progress if self.ranks.is_main else EpochProgress(step=progress.step)
+            # loss components are averaged over processes: each goes on from the group's means so far
+            return progress if self.ranks.is_main else EpochProgress(step=progress.step,
+                                                                      component_sums=progress.component_sums)
         return EpochProgress()
 
     def save_interrupted(self, epoch: int, progress: EpochProgress) -> Path:
@@ -141,6 +143,7 @@ class Run:
             "rng_state": torch.get_rng_state(),
             **self._numerics(),
             "schedule_text": self.schedule.text,
+            "options": dict(self.schedule.options),
             "metrics": list(self.history),
             "best_top1": self.best_top1,
             "best_density": self.best_density,

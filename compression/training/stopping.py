@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import signal
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, field
+from typing import Dict, Optional
 
 
 @dataclass
@@ -38,12 +38,16 @@ class StopRequest:
 @dataclass
 class EpochProgress:
     """How far an epoch got: the next step to run and the training loss summed over the steps run (in a
-    checkpoint: over every process, and how many processes ran the steps; None in files from before)."""
+    checkpoint: over every process, and how many processes ran the steps; None in files from before), each
+    loss component (distillation, regularizers) summed over those steps, and the seconds they took."""
 
     step: int = 0
     loss_sum: float = 0.0
     seen: int = 0
     processes: Optional[int] = None
+    component_sums: Dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
 
     def state_dict(self):
-        return {"step": self.step, "loss_sum": self.loss_sum, "seen": self.seen, "processes": self.processes}
+        return {"step": self.step, "loss_sum": self.loss_sum, "seen": self.seen, "processes": self.processes,
+                "component_sums": dict(self.component_sums), "seconds": self.seconds}

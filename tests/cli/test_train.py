@@ -40,6 +40,22 @@ def test_train_flags_override_the_schedule_and_resume_continues(cli, tmp_path):
     assert [json.loads(line)["epoch"] for line in lines] == [0, 1]
 
 
+def test_resume_goes_on_with_the_flags_the_run_was_started_with(cli, tmp_path):
+    """--batch-size, --lr, --skip-latency given at the start hold after --resume unless given again."""
+    schedule = tmp_path / "s.yaml"
+    schedule.write_text(SCHEDULE)
+    started = cli("train", "--schedule", schedule, "--out", tmp_path / "r", "--epochs", 1, "--batch-size", 512,
+                  "--lr", 0.01, "--skip-latency", "--json")
+    assert started.code == 0, started.err
+    result = cli("train", "--resume", tmp_path / "r" / "checkpoint.pt", "--epochs", 2, "--json")
+    assert result.code == 0, result.err
+    assert result.json()["latency_ms"] is None and result.json()["epochs"] == 2
+    lines = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert [line["lr"] for line in lines] == [0.01, 0.01]
+    checkpoint = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=True)
+    assert checkpoint["dataset_options"]["batch_size"] == 512 and checkpoint["options"]["epochs"] == 2
+
+
 def test_train_progress_and_table_go_to_stderr(cli, tmp_path):
     schedule = tmp_path / "s.yaml"
     schedule.write_text(SCHEDULE.replace("epochs: 2", "epochs: 1"))

@@ -80,6 +80,31 @@ def test_a_stop_mid_epoch_writes_a_checkpoint_that_resumes_bit_for_bit(tmp_path)
         prepare(tmp_path, "stopped", resume=str(tmp_path / "stopped" / "two.pt"))
 
 
+REGULARIZED = DIGITS + """
+training: {epochs: 2, optimizer: sgd, lr: 0.05, momentum: 0.9, seed: 4}
+regularizers:
+  l1: {class: L1Regularizer, reg_regims: {fc1.weight: 0.001}}
+policies:
+  - regularizer: {instance_name: l1}
+    starting_epoch: 0
+    ending_epoch: 2
+"""
+
+
+def test_a_resumed_epoch_records_its_loss_components_and_seconds_over_the_whole_epoch(tmp_path):
+    straight = prepare(tmp_path, "straight", text=REGULARIZED)
+    fit(straight)
+    stopped = prepare(tmp_path, "stopped", text=REGULARIZED)
+    stop = StopRequest()
+    with pytest.raises(TrainingInterrupted):
+        fit(stopped, StopAt(stop, epoch=1, step=3), stop)
+    before = load_checkpoint(tmp_path / "stopped" / "checkpoint.pt")["epoch_progress"]["seconds"]
+    resumed = prepare(tmp_path, "stopped", resume=str(tmp_path / "stopped" / "checkpoint.pt"), text=REGULARIZED)
+    fit(resumed)
+    assert [r["l1_loss"] for r in resumed.history] == pytest.approx([r["l1_loss"] for r in straight.history])
+    assert before > 0 and resumed.history[1]["epoch_seconds"] > before
+
+
 def test_activation_statistics_of_an_interrupted_epoch_carry_over_to_its_resumed_part(tmp_path):
     straight = prepare(tmp_path, "straight", text=APOZ_SCHEDULE)
     fit(straight)
