@@ -91,7 +91,8 @@ def sensitivity(arch, checkpoint, pretrained, dataset, data_dir, batch_size, wor
         return
     _render(rows, layers, baseline, tolerance)
     console.print(f"wrote {paths['csv']}, {paths['png']}, {paths['schedule']} and TensorBoard events "
-                  f"in {folder} ({len(rows)} evaluations{_processes(ranks)}, {seconds:.1f}s)", highlight=False, soft_wrap=True)
+                  f"in {folder / 'tensorboard'} ({len(rows)} evaluations{_processes(ranks)}, {seconds:.1f}s)",
+                  highlight=False, soft_wrap=True)
 
 
 def _finetuning(payload):

@@ -1,6 +1,6 @@
 """A model defined in your own code, compressed by the CLI without registering it anywhere:
 
-    compressor train --schedule schedules/digits_agp.yaml --arch examples.own_model:Net
+    compressor train --schedule examples/own_model_agp.yaml --arch examples.own_model:Net
     compressor quantize --checkpoint runs/<run>/best.pt --collect-stats stats.yaml
     compressor export --checkpoint runs/<run>/best.pt --format onnx --out net.onnx
 

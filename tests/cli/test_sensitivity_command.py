@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -61,6 +63,7 @@ def test_sensitivity_table_with_checkpoint_into_runs(cli, trained, tmp_path, mon
     result = cli("sensitivity", "--model", "digits_cnn", "--checkpoint", trained, *ARGS, "--granularity", "filter")
     assert result.code == 0, result.err
     assert "conv2.weight" in result.err and "warning" not in result.err
+    assert f"TensorBoard events in {Path('runs', 'sensitivity-digits_cnn', 'tensorboard')} (" in result.err
     schedule = load_schedule(tmp_path / "runs" / "sensitivity-digits_cnn" / "suggested_schedule.yaml")
     # pruned as swept: whole filters (rows of the Linear layers), thinned away, fine-tuned at a fifth of the lr
     pruners = schedule.components["pruners"].values()
