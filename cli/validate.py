@@ -59,7 +59,14 @@ def _render(schedule_path, schedule, arch, notes, warnings, as_json, built: bool
         console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
     for warning in warnings:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
-    sections = ", ".join(f"{n} {section}" for section, n in counts.items() if n)
+    sections = ", ".join(_counted(n, section) for section, n in counts.items() if n)
     checked = "" if built else ", checked without building"
-    console.print(f"[green]valid:[/] {schedule_path} ({arch}; {len(schedule.policies)} policies"
+    console.print(f"[green]valid:[/] {schedule_path} ({arch}; {_counted(len(schedule.policies), 'policies')}"
                   f"{'; ' + sections if sections else ''}{checked})", highlight=False)
+
+
+def _counted(count: int, plural: str) -> str:
+    """'2 pruners', '1 pruner', '1 policy'."""
+    if count != 1:
+        return f"{count} {plural}"
+    return f"1 {plural[:-3] + 'y' if plural.endswith('ies') else plural[:-1]}"

@@ -44,7 +44,12 @@ def check_run_folder(path: Path, resume: Optional[str], overwrite: bool, schedul
     if not any(path.iterdir()) or _holds_only_schedule(path, schedule_text):
         return
     checkpoint = path / "checkpoint.pt"
-    resume_hint = f"continue it with --resume {checkpoint}, " if checkpoint.is_file() else ""
+    if not checkpoint.is_file():
+        resume_hint = ""
+    elif schedule_text is not None and not _holds_schedule(path, schedule_text):
+        resume_hint = "a run of another schedule (its schedule.yaml differs from this one), "
+    else:
+        resume_hint = f"continue it with --resume {checkpoint}, "
     raise UserError(f"--out {path} already holds a run (or other files): {resume_hint}replace it with --overwrite, "
                     f"or choose another --out")
 
@@ -52,6 +57,10 @@ def check_run_folder(path: Path, resume: Optional[str], overwrite: bool, schedul
 def _holds_only_schedule(path: Path, schedule_text: Optional[str]) -> bool:
     if schedule_text is None or [entry.name for entry in path.iterdir()] != ["schedule.yaml"]:
         return False
+    return _holds_schedule(path, schedule_text)
+
+
+def _holds_schedule(path: Path, schedule_text: str) -> bool:
     try:
         return (path / "schedule.yaml").read_text(encoding="utf-8") == schedule_text
     except (OSError, UnicodeDecodeError):  # a folder or unreadable file of that name: not a copy of ours

@@ -37,7 +37,7 @@ policies:
 def test_the_shipped_deep_compression_schedule_is_valid(cli):
     result = cli("validate", "--schedule", SHIPPED)
     assert result.code == 0, result.err
-    assert "3 pruners, 1 quantizers" in result.out + result.err
+    assert "3 pruners, 1 quantizer" in result.out + result.err
 
 
 def test_train_prunes_then_shares_and_the_best_checkpoint_keeps_k_values(cli, tmp_path):

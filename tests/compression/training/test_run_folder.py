@@ -34,3 +34,11 @@ def test_only_a_folder_with_a_checkpoint_is_offered_resume(tmp_path):
     with pytest.raises(UserError, match="already holds a run") as error:
         check_run_folder(tmp_path, None, False, "version: 1\n")
     assert "--resume" not in str(error.value)
+
+
+def test_a_run_of_another_schedule_is_not_offered_resume(tmp_path):
+    (tmp_path / "schedule.yaml").write_text("version: 1\n")
+    (tmp_path / "checkpoint.pt").write_bytes(b"")
+    with pytest.raises(UserError, match="a run of another schedule") as error:
+        check_run_folder(tmp_path, None, False, "version: 1\ntraining: {epochs: 2}\n")
+    assert "--resume" not in str(error.value) and "--overwrite" in str(error.value)
