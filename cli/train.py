@@ -96,11 +96,19 @@ def render_report(report) -> None:
         early = report["early_exit"]
         shares = ", ".join(f"{share:.1%}" for share in early["exit_shares"])
         rows.append(("test top-1, exits taken", "", f"{early['top1']:.2f}% (leaving at each exit: {shares})", ""))
-    render_table(f"compression report: {report['arch']}, best epoch {report['best_epoch']} "
-                 f"(sparsity {report['sparsity']:.1%})", ["", "dense", "compressed", "dense / compressed"], rows)
+    render_table(f"compression report: {report['arch']}, best epoch {report['best_epoch']} ({_size_said(report)})",
+                 ["", "dense", "compressed", "dense / compressed"], rows)
     render_vs_fp32("compressed (PyTorch eager)", report, "dense FP32")
     print_measurement_warnings(report)
     console.print(f"run folder: {report['out']}", highlight=False, soft_wrap=True)
+
+
+def _size_said(report) -> str:
+    """Sparsity counts the zeros of the model as it is: after thinning it says nothing of what was removed."""
+    said = f"sparsity {report['sparsity']:.1%}"
+    if report.get("params") != report.get("dense_params") and report.get("dense_nnz"):
+        said += f", {report['nnz'] / report['dense_nnz']:.1%} of the dense model's non-zeros"
+    return said
 
 
 def _ratio(dense, compressed) -> str:

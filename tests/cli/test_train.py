@@ -112,6 +112,14 @@ def test_a_speed_up_inside_the_noise_is_never_shown_as_a_figure(capsys):
             "vs onnxruntime FP32 (fastest FP32 engine here)") in err
 
 
+def test_a_thinned_models_report_title_says_what_was_removed_not_only_its_zeros():
+    from compressor.cli.train import _size_said
+
+    report = {"sparsity": 0.0, "params": 108_432, "dense_params": 160_074, "nnz": 108_432, "dense_nnz": 160_074}
+    assert _size_said(report) == "sparsity 0.0%, 67.7% of the dense model's non-zeros"
+    assert _size_said(dict(report, params=160_074, sparsity=0.5)) == "sparsity 50.0%"
+
+
 def test_resume_when_already_finished_is_a_user_error(cli, tmp_path):
     schedule = tmp_path / "s.yaml"
     schedule.write_text(SCHEDULE.replace("epochs: 2", "epochs: 1"))
