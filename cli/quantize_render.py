@@ -87,7 +87,8 @@ def render_quantize(result, as_json: bool) -> None:
     if "packed_file_bytes" in report:
         console.print(f"packed int8 file: {report['packed_file_bytes']:,} bytes, {report['packed_ratio_vs_fp32']:.1f}x "
                       f"smaller than the FP32 weights, {report['packed_int8_bits_per_weight']:.2f} bits per int8 weight; "
-                      f"rebuilt int8 vs int8: max abs diff {report['packed_max_abs_diff']:.2e}{images}", highlight=False)
+                      f"rebuilt int8 vs int8: max abs diff {report['packed_max_abs_diff']:.2e}{images}",
+                      highlight=False)
     if "int8_packed" in report:
         console.print(f"packed int8 file {report['int8_packed']}", highlight=False, soft_wrap=True)
     for name, path in result.files.items():

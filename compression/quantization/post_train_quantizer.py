@@ -54,7 +54,8 @@ class PostTrainLinearQuantizer:
                 {"bits_activations": bits_activations, "bits_parameters": bits_parameters, **settings})
         except ValidationError as err:
             error = err.errors()[0]
-            raise UserError(f"PostTrainLinearQuantizer {'.'.join(map(str, error['loc']))}: {validation_message(error)}") from None
+            where = ".".join(map(str, error["loc"]))
+            raise UserError(f"PostTrainLinearQuantizer {where}: {validation_message(error)}") from None
         if model_activation_stats is None:
             raise UserError("PostTrainLinearQuantizer needs model_activation_stats: a stats file or "
                             "what collect_stats(model, loader) returned")

@@ -59,6 +59,8 @@ def _distillation_overrides(section: Optional[DistillationSection], options: Tra
         return DistillationSection.model_validate({**values, **flags})
     except ValidationError as err:
         error = err.errors()[0]
+        if not error["loc"]:  # the section as a whole (end_epoch after start_epoch)
+            raise UserError(f"distillation (with the --kd-* flags): {validation_message(error)}") from None
         option = next((o for o, f in kd_fields.items() if f == error["loc"][0]), "kd_teacher")
         raise UserError(f"--{option.replace('_', '-')}: {validation_message(error)}") from None
 

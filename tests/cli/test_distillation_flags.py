@@ -15,6 +15,7 @@ def teacher(tmp_path, arch="digits_cnn"):
     (["--kd-temp", "0"], "--kd-temp"),
     (["--kd-distill-wt", "-1"], "--kd-distill-wt"),
     (["--kd-student-wt", "-0.5"], "--kd-student-wt"),
+    (["--kd-start-epoch", "3", "--kd-end-epoch", "2"], "end_epoch (2) must be after start_epoch (3)"),
 ])
 def test_bad_distillation_flags(cli, tmp_path, flags, expected):
     schedule = tmp_path / "s.yaml"

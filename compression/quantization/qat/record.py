@@ -45,7 +45,8 @@ def _install(item: Any, number: int, context: BuildContext) -> QATQuantizer:
     except ValidationError as err:
         first = err.errors()[0]
         field = ".".join(str(part) for part in first["loc"])
-        raise UserError(f"{where}: its config does not fit this release ({field}: {validation_message(first)})") from None
+        raise UserError(f"{where}: its config does not fit this release "
+                        f"({field}: {validation_message(first)})") from None
     quantizer = entry.factory(config, context)
     _check_state(quantizer, item["state"], where)
     quantizer.load_state_dict(item["state"])
